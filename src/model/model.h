@@ -1,0 +1,100 @@
+// A model architecture: what is trained.
+//
+// Read from a Hugging Face config.json as is (DeepseekV3ForCausalLM,
+// DeepseekV2ForCausalLM, LlamaForCausalLM, Qwen2ForCausalLM,
+// MixtralForCausalLM) or from trainsim's plain-GPT description in the same
+// style, or built from the architecture columns of a training-runs CSV row.
+// Sizes are counts (elements, not bytes). Invariants after loading: every
+// size >= 1 where the architecture uses it; heads divisible by kv_heads;
+// MoE fields consistent (experts_per_token <= n_routed_experts, ...).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace trainsim::model {
+
+enum class Architecture { kDeepseekV3, kDeepseekV2, kLlama, kQwen2, kMixtral, kGpt };
+const char* to_string(Architecture a);
+
+enum class AttentionKind { kMultiHead, kMla };  // kMultiHead covers MHA, GQA and MQA
+enum class MlpKind { kSwiGlu, kGelu };
+enum class PositionKind { kRotary, kLearned };
+enum class NormKind { kRmsNorm, kLayerNorm };
+
+// Multi-head latent attention (DeepSeek-V2/V3).
+struct MlaDims {
+  int64_t q_lora_rank = 0;  // 0: queries are projected directly (V2-Lite)
+  int64_t kv_lora_rank = 0;
+  int64_t qk_nope_head_dim = 0;
+  int64_t qk_rope_head_dim = 0;
+  int64_t v_head_dim = 0;
+};
+
+struct MoeSpec {
+  int64_t n_routed_experts = 0;
+  int64_t n_shared_experts = 0;
+  int64_t experts_per_token = 0;  // top-k
+  int64_t expert_ffn = 0;         // moe_intermediate_size
+  int64_t first_k_dense = 0;      // first layers with a dense FFN
+  int64_t layer_freq = 1;         // every n-th layer after first_k_dense is MoE
+  int64_t n_group = 0;            // expert groups (node-limited routing); 0 = none
+  int64_t topk_group = 0;         // groups (nodes) a token may reach
+};
+
+struct Model {
+  std::string name;         // "deepseek_v3"
+  std::string source_file;  // where it was read from
+  Architecture architecture = Architecture::kLlama;
+
+  int64_t hidden = 0;
+  int64_t layers = 0;          // transformer layers (not counting MTP)
+  int64_t heads = 0;
+  int64_t kv_heads = 0;
+  int64_t head_dim = 0;        // hidden / heads unless the config says otherwise
+  int64_t ffn = 0;             // dense FFN intermediate size
+  int64_t vocab = 0;
+  int64_t max_seq_len = 0;
+
+  AttentionKind attention = AttentionKind::kMultiHead;
+  MlaDims mla;                 // when attention == kMla
+  MlpKind mlp = MlpKind::kSwiGlu;
+  PositionKind position = PositionKind::kRotary;
+  NormKind norm = NormKind::kRmsNorm;
+  bool attention_bias = false; // q/k/v (and o for GPT) biases
+  bool mlp_bias = false;
+  bool tied_embeddings = false;
+
+  std::optional<MoeSpec> moe;
+  int64_t mtp_layers = 0;      // DeepSeek multi-token prediction depth
+
+  bool is_moe_layer(int64_t layer_index) const;  // 0-based
+  int64_t dense_layer_count() const;
+  int64_t moe_layer_count() const;
+};
+
+// By name in model_configs/ ("deepseek_v3") or by path to any config.json.
+Model load_model(const std::string& name_or_path);
+// Parses a config.json document already in memory (name used in messages).
+Model parse_model(const std::string& json_text, const std::string& file, const std::string& name);
+std::vector<std::string> list_models();
+
+// Parameter counts (matrices and biases, and norms where stated), exact.
+struct ParamCounts {
+  int64_t total = 0;            // main model, MTP excluded
+  int64_t activated = 0;        // per token: attention + dense/shared + top-k experts + router + embedding + head
+  int64_t mtp = 0;              // MTP module's unique parameters (shared embedding/head excluded)
+  int64_t embedding = 0;
+  int64_t head = 0;             // output projection (0 extra when tied)
+  int64_t attention = 0;        // all layers
+  int64_t dense_ffn = 0;        // dense-FFN layers
+  int64_t experts = 0;          // routed experts, all layers
+  int64_t shared_experts = 0;
+  int64_t router = 0;
+  int64_t norms = 0;
+};
+ParamCounts count_params(const Model& m);
+
+}  // namespace trainsim::model
