@@ -1,0 +1,54 @@
+// The analytic step estimate: a closed-form sum over the operator graph of
+// the time one training step takes, per pipeline stage.
+//
+// Per stage: compute time of its forward, input-gradient and weight-gradient
+// chunks (from the cost model), communication exposed after the overlap the
+// schedule allows (DualPipe overlaps one chunk's all-to-all with another
+// chunk's computation; compute runs on fewer SMs while SMs are lent to
+// communication), the schedule's bubble, the optimizer step, and the DP
+// gradient reduction not hidden by backward.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/units.h"
+#include "cost/cost_model.h"
+#include "model/model.h"
+#include "plan/plan.h"
+
+namespace trainsim::analytic {
+
+struct StepBreakdown {
+  Seconds compute;            // forward + backward (+ recompute) of all micro-batches, slowest stage
+  Seconds recompute;          // part of compute spent recomputing
+  Seconds exposed_comm;       // TP/EP/PP communication not hidden
+  Seconds bubble;             // pipeline bubble
+  Seconds dp_exposed;         // DP gradient reduce-scatter/all-reduce + all-gather not hidden
+  Seconds optimizer;
+  Seconds total() const { return compute + exposed_comm + bubble + dp_exposed + optimizer; }
+};
+
+struct StepEstimate {
+  Seconds step_time;
+  StepBreakdown breakdown;
+  double tokens_per_second_per_gpu = 0;
+  double mfu_causal = 0;       // model FLOPs (causal attention) / (step_time * GPUs * BF16 dense peak)
+  double mfu_noncausal = 0;    // same with non-causal attention FLOPs (Megatron/PaLM convention)
+  double hfu = 0;              // hardware FLOPs incl. recompute / same denominator
+  Flops model_flops_per_step;  // causal, MTP included when the model has it
+  double bubble_fraction = 0;  // bubble / step_time
+  std::vector<std::string> notes;  // conventions and assumptions stated in output
+};
+
+StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost);
+
+// Published bubble formulas (used by tests and reports), in units of chunk time:
+// GPipe/1F1B: (p-1)/(m+p-1) of the step; interleaved: (p-1)/(v*m + p-1);
+// ZB-H1: (p-1)(F+B-2W); DualPipe: (p/2-1)(F&B+B-3W) (DeepSeek-V3 Table 2).
+double bubble_fraction_1f1b(int pp, int64_t micro_batches);
+double bubble_fraction_interleaved(int pp, int vpp, int64_t micro_batches);
+Seconds dualpipe_bubble(int pp, Seconds f_and_b, Seconds b, Seconds w);
+Seconds zb_h1_bubble(int pp, Seconds f, Seconds b, Seconds w);
+
+}  // namespace trainsim::analytic

@@ -1,0 +1,102 @@
+// The calibrated cost model: how long each operator and collective takes on
+// given hardware.
+//
+// Operator times come from efficiency tables (calib::EfficiencyTables) that
+// are data fitted from kernel measurements: GEMMs by (M, N, K) with wave
+// quantization, grouped GEMMs by tokens per expert, attention by sequence and
+// head dims, memory-bound operators by bytes. Collective times come from
+// per-tier latency and bandwidth-efficiency tables over the cluster's
+// scale-up (NVLink) and scale-out (NIC, fat-tree) tiers.
+//
+// Units: all times in Seconds; message sizes in Bytes. Every returned time is
+// finite and >= 0 for validated inputs.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "calib/tables.h"
+#include "core/precision.h"
+#include "core/units.h"
+#include "graph/graph.h"
+#include "hardware/hardware.h"
+
+namespace trainsim::cost {
+
+enum class Pass { kForward, kBackwardInput, kBackwardWeight };
+
+// Conditions an operator runs under.
+struct OpContext {
+  Precision gemm_precision = Precision::kBF16;  // precision GEMM operands run at (FP8 plans lower GEMMs)
+  int sms_reserved_for_comm = 0;                 // SMs lent to communication kernels (DeepSeek: 20 of 132)
+};
+
+// Where a collective's ranks sit.
+struct Group {
+  int ranks = 1;           // participants
+  int ranks_per_node = 1;  // participants inside one scale-up domain (1..domain size)
+  int nodes() const { return (ranks + ranks_per_node - 1) / ranks_per_node; }
+};
+
+enum class CollectiveOp { kAllReduce, kReduceScatter, kAllGather, kAllToAll, kSendRecv };
+enum class Algorithm { kAuto, kRing, kTree, kHierarchical };
+const char* to_string(CollectiveOp op);
+
+// MoE all-to-all under DeepSeek's node-limited routing: each token goes over
+// the scale-out network to at most `max_nodes` nodes (one copy per node), then
+// is forwarded over the scale-up fabric to the GPUs holding its experts
+// (DeepSeek-V3 §3.2.2). Without node limiting, max_nodes = 0.
+struct ExpertAllToAll {
+  int64_t tokens = 0;          // tokens this GPU sends (its micro-batch tokens)
+  Bytes bytes_per_token;       // one copy of one token (hidden x element size, + scales)
+  int experts_per_token = 1;   // top-k
+  int ep = 1;                  // expert-parallel group size
+  int ranks_per_node = 8;      // EP ranks sharing a scale-up domain
+  int max_nodes = 0;           // node limit M (0 = unlimited)
+  int n_groups = 0;            // expert groups (nodes) routing chooses among
+};
+
+// Breakdown of an all-to-all for reports and the simulator.
+struct AllToAllCost {
+  Seconds time;
+  Bytes scale_out_bytes;  // per GPU sent over the NIC
+  Bytes scale_up_bytes;   // per GPU sent over NVLink (incl. forwarding)
+  Seconds scale_out_time;
+  Seconds scale_up_time;
+};
+
+class CostModel {
+ public:
+  CostModel(hardware::Cluster cluster, calib::EfficiencyTables tables);
+
+  const hardware::Cluster& cluster() const { return cluster_; }
+  const calib::EfficiencyTables& tables() const { return tables_; }
+
+  // Time of one pass of one operator (compute and memory ops; for kDispatch and
+  // kCombine use expert_all_to_all()). Zero when the pass has no work.
+  Seconds op_time(const graph::Operator& op, Pass pass, const OpContext& ctx) const;
+
+  // Achieved fraction of peak for a GEMM shape (for reports and tests).
+  double gemm_efficiency(const graph::GemmShape& shape, Precision p, const OpContext& ctx) const;
+
+  // Collective of `message` bytes per rank (all-reduce: the buffer each rank
+  // holds; all-gather/reduce-scatter: the full gathered buffer) over `group`.
+  Seconds collective_time(CollectiveOp op, Bytes message, const Group& group,
+                          Algorithm algorithm = Algorithm::kAuto) const;
+
+  // Point-to-point send of `message` between neighbouring pipeline stages.
+  Seconds p2p_time(Bytes message, bool crosses_nodes) const;
+
+  AllToAllCost expert_all_to_all(const ExpertAllToAll& a) const;
+
+  // The optimizer step for `params` parameters on this GPU (memory-bound AdamW:
+  // reads/writes master weights, moments, gradients at the given precisions).
+  Seconds optimizer_time(int64_t params, Precision moment_precision) const;
+
+ private:
+  hardware::Cluster cluster_;
+  calib::EfficiencyTables tables_;
+};
+
+}  // namespace trainsim::cost
