@@ -1,3 +1,4 @@
+cmake_minimum_required(VERSION 3.22)  # policies NEW: "@SOURCE_DIR@" is a literal, not a variable reference
 # Runs one golden case: the trainsim command line in CASE/args (one line,
 # shell-quoted; @SOURCE_DIR@ is replaced by the source tree), compares stdout
 # with CASE/expected and the exit code with CASE/rc (default 0). With the
