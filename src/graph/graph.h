@@ -43,7 +43,8 @@ enum class OpKind {
 };
 const char* to_string(OpKind k);
 
-// Which part of the model an operator belongs to, for breakdowns.
+// Which part of the model an operator belongs to, for breakdowns. kNorm also
+// holds the residual adds; every operator of the MTP block is kMtp.
 enum class Component { kAttention, kDenseFfn, kExperts, kSharedExperts, kRouter, kNorm, kEmbedding, kHead, kMtp };
 const char* to_string(Component c);
 
@@ -53,10 +54,11 @@ struct Work {
 };
 
 struct GemmShape {
-  int64_t m = 0;       // rows: tokens (per group for grouped GEMMs)
+  int64_t m = 0;       // rows: tokens (per group for grouped GEMMs: ceil(total_m / groups))
   int64_t n = 0;       // output features
   int64_t k = 0;       // reduction dimension
   int64_t groups = 1;  // > 1 for grouped expert GEMMs
+  int64_t total_m = 0; // rows over all groups, exact (FLOPs use this: 2 * total_m * n * k)
 };
 
 struct AttentionShape {
@@ -84,16 +86,31 @@ struct Operator {
   OpKind kind = OpKind::kGemm;
   Component component = Component::kAttention;
   Precision precision = Precision::kBF16;  // operand precision as built (BF16); plans may lower GEMMs to FP8
-  RecomputeClass recompute_class = RecomputeClass::kNone;
+  RecomputeClass recompute_class = RecomputeClass::kNone;  // recomputing it in backward adds `fwd` again
   GemmShape gemm;            // kGemm, kGroupedGemm
   AttentionShape attention;  // kAttention
   Work fwd;                  // forward
   Work bwd_input;            // gradient w.r.t. inputs (Dgrad)
   Work bwd_weight;           // gradient w.r.t. weights (Wgrad); zero for weightless ops
+  // Work the backward kernel redoes internally whatever the recompute policy:
+  // FlashAttention-2 recomputes S = QK^T in its backward (Dao 2023, Alg. 2),
+  // 2*b*h*s_q*s_kv*qk_dim (halved when causal). Not part of bwd_input, so
+  // backward_flops() is the algorithmic count (attention bwd = 2x fwd, the
+  // convention of Megatron's and ISCA '25's FLOP counts); the cost model adds
+  // it to the attention backward's time. Zero for every other operator.
+  Work bwd_kernel_recompute;
   // Communication ops (kDispatch, kCombine): bytes each token sends, and the
   // number of tokens on this GPU; the cost model turns these into all-to-all time.
+  // comm_bytes_per_token is ONE copy of one token in the forward direction
+  // (dispatch: hidden activations at the op's precision, FP8 adding one FP32
+  // scale per 128 elements; combine: BF16). comm_tokens = token copies this GPU
+  // sends = tokens * experts_per_token (naive, before any node-limited
+  // de-duplication, which is the cost model's job). For these ops Work.bytes
+  // is comm_tokens * bytes per copy (fwd; bwd_input for the gradient
+  // exchange, always BF16), and flops are zero.
   Bytes comm_bytes_per_token;
   int64_t comm_tokens = 0;
+  int64_t comm_elements_per_token = 0;  // hidden size; lets set_precision recompute the bytes
   int64_t params = 0;               // weights this operator owns on this GPU
   Bytes activation_bytes_saved;     // activations kept for backward if not recomputed (BF16 unless noted)
 };
@@ -124,8 +141,26 @@ struct Graph {
   int64_t tokens() const { return seq_len * micro_batch; }
   // Totals over all blocks (count-weighted) for one micro-batch, this GPU.
   Flops forward_flops() const;
-  Flops backward_flops() const;  // input + weight gradients
+  Flops backward_flops() const;  // input + weight gradients (no recompute of any kind)
+  Flops backward_kernel_recompute_flops() const;  // FlashAttention's internal QK^T recompute
+  // forward + backward of the operators of one component.
+  Flops train_flops(Component c) const;
 };
+
+// Changes an operator's operand precision and recomputes its bytes: GEMMs
+// (operands and result at the new width) and dispatch (bytes per token).
+// Plans call this to lower GEMMs / dispatch to FP8 (V3TR §3.3).
+void set_precision(Operator& op, Precision p);
+
+// Bytes of one token's `elements` activations sent at precision p. FP8 adds
+// one FP32 scale per 1x128 tile (V3TR §3.3.2 fine-grained quantisation;
+// DeepEP sends the scales with the data).
+Bytes token_bytes(int64_t elements, Precision p);
+
+// Training FLOPs per token (forward + backward, no recompute) of the whole
+// model at TP = EP = CP = 1: the sum over blocks, times their counts,
+// divided by the tokens of the micro-batch.
+Flops train_flops_per_token(const model::Model& m, int64_t seq_len, bool causal, bool include_mtp);
 
 // Builds the per-GPU graph. `causal` selects causal attention FLOPs (half
 // the score matrix); `include_mtp` adds the MTP block when the model has one.

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace trainsim::model {
@@ -20,8 +21,14 @@ enum class Architecture { kDeepseekV3, kDeepseekV2, kLlama, kQwen2, kMixtral, kG
 const char* to_string(Architecture a);
 
 enum class AttentionKind { kMultiHead, kMla };  // kMultiHead covers MHA, GQA and MQA
-enum class MlpKind { kSwiGlu, kGelu };
-enum class PositionKind { kRotary, kLearned };
+// kSwiGlu: gated MLP, three matrices (gate, up: h->f; down: f->h).
+// kGelu, kReluSquared: ungated MLP, two matrices (up h->f, down f->h).
+enum class MlpKind { kSwiGlu, kGelu, kReluSquared };
+// kAlibi: attention biases, no position parameters (MPT).
+enum class PositionKind { kRotary, kLearned, kAlibi };
+const char* to_string(AttentionKind a);
+const char* to_string(MlpKind m);
+const char* to_string(PositionKind p);
 enum class NormKind { kRmsNorm, kLayerNorm };
 
 // Multi-head latent attention (DeepSeek-V2/V3).
@@ -47,6 +54,10 @@ struct MoeSpec {
 struct Model {
   std::string name;         // "deepseek_v3"
   std::string source_file;  // where it was read from
+  std::string source;       // the config's "_source" annotation (where its values come from), may be empty
+  // The config's "_published" annotations (key, text): published figures shown
+  // beside computed ones by `model show`; display only, never a model input.
+  std::vector<std::pair<std::string, std::string>> published;
   Architecture architecture = Architecture::kLlama;
 
   int64_t hidden = 0;
@@ -73,6 +84,12 @@ struct Model {
   bool is_moe_layer(int64_t layer_index) const;  // 0-based
   int64_t dense_layer_count() const;
   int64_t moe_layer_count() const;
+
+  // Derived per-head widths of the attention core.
+  int64_t qk_head_dim() const;  // MLA: nope + rope (192); else head_dim
+  int64_t v_head_dim() const;   // MLA: v_head_dim (128); else head_dim
+  // Weight matrices of one dense-FFN MLP: 3 for gated (SwiGLU), 2 otherwise.
+  int64_t mlp_matrices() const { return mlp == MlpKind::kSwiGlu ? 3 : 2; }
 };
 
 // By name in model_configs/ ("deepseek_v3") or by path to any config.json.
@@ -96,5 +113,41 @@ struct ParamCounts {
   int64_t norms = 0;
 };
 ParamCounts count_params(const Model& m);
+
+// Building blocks of count_params (one layer; weights plus biases).
+int64_t attention_params_per_layer(const Model& m);  // projections (+ biases); MLA norms excluded
+int64_t mlp_params(const Model& m, int64_t ffn);     // one MLP of width ffn (dense FFN or one expert)
+int64_t norm_params_per_layer(const Model& m);       // pre-attention, pre-FFN (+ MLA q_a/kv_a norms)
+int64_t mtp_params_per_layer(const Model& m);        // DeepSeek MTP module, shared embedding/head excluded
+
+// BF16 KV cache per token over all layers (MTP excluded), in bytes.
+// MLA caches the compressed latent and the decoupled rope key:
+// (kv_lora_rank + qk_rope_head_dim) * 2 B * layers (ISCA '25 Table 1: V3 = 70,272 B).
+// MHA/GQA caches K and V: 2 * kv_heads * head_dim * 2 B * layers.
+int64_t kv_cache_bytes_per_token(const Model& m);
+
+// The architecture columns of a training-runs CSV row
+// (/work/shared/reference/training_runs.csv). Empty cells are nullopt.
+struct ArchColumns {
+  std::optional<int64_t> layers, hidden, heads, kv_heads, ffn_size, vocab, seq_len;
+  std::optional<int64_t> moe_experts, moe_active_experts, moe_shared_experts, moe_expert_ffn;
+  std::string arch_type;  // "dense GPT", "dense", "dense (MPT: ALiBi, FlashAttention)", "MoE"
+  // Optional override of the MLP kind that the columns cannot express
+  // ("swiglu", "gelu", "relu2"); empty = the rule in model_from_columns.
+  std::string mlp;
+};
+
+// Builds a Model from CSV columns. Mapping of arch_type (see columns.cc):
+//   "dense GPT" -> GPT (Megatron): LayerNorm, GELU MLP, biases, learned
+//                  positions, tied embeddings; kv_heads = heads when empty.
+//   "dense (MPT...)" -> GPT with ALiBi (no position parameters), GELU, no
+//                  biases, tied embeddings.
+//   "dense"     -> Llama-style: RMSNorm, rotary, untied; SwiGLU unless
+//                  ffn_size == 4*hidden (ungated squared-ReLU MLP, e.g.
+//                  Nemotron-4) or `mlp` says otherwise.
+//   "MoE"       -> Mixtral-style (Grok-1): every layer MoE, no shared
+//                  experts unless moe_shared_experts > 0, gated experts.
+// Errors: ConfigError with file "<csv>" and pointer "/<row_id>/<column>".
+Model model_from_columns(const ArchColumns& c, const std::string& row_id);
 
 }  // namespace trainsim::model
