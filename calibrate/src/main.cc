@@ -23,6 +23,9 @@
 #include <string>
 #include <vector>
 
+#ifdef TRAINSIM_HAVE_CUDNN
+#include "attention.h"
+#endif
 #include "collectives.h"
 #include "common.h"
 #include "gemm.h"
@@ -45,7 +48,7 @@ struct Options {
 
 void usage(std::ostream& os) {
   os << "usage: trainsim-calibrate [--dry-run] [--budget SECONDS] [--out FILE|DIR/] [--profile NAME]\n"
-        "                          [--only gemm,grouped_gemm,memory,collective,interference]\n"
+        "                          [--only gemm,grouped_gemm,attention,memory,collective,interference]\n"
         "Measures on the GPUs present and writes one trainsim-measurements/1 JSON file.\n"
         "  --dry-run   print what would run; touches no GPU\n"
         "  --budget    wall-clock seconds for measuring (default 480); points left are recorded as skipped\n"
@@ -315,12 +318,15 @@ class Runner {
       std::cerr << "  " << c.name << " ...\n";
       if (c.name == "gemm") run_gemms(deadline);
       else if (c.name == "grouped_gemm") run_grouped(deadline);
-      else if (c.name == "attention") run_attention();
+      else if (c.name == "attention") run_attention(deadline);
       else if (c.name == "memory") run_memory_points(deadline);
       else if (c.name == "collective") run_collectives(ndev, deadline);
       else if (c.name == "interference") run_interference(deadline);
       write();  // after every category, so a crash later keeps what was measured
     }
+#ifdef TRAINSIM_HAVE_CUDNN
+    attention_.reset();
+#endif
     gemm_.reset();
     arena_.reset();
     CAL_CUDA(cudaStreamDestroy(stream_));
@@ -348,7 +354,7 @@ class Runner {
     std::string tool = std::string(kToolVersion) + " (cuBLASLt " + std::to_string(cublasLtGetVersion()) + ", NCCL " +
                        nccl_version_text();
 #ifdef TRAINSIM_HAVE_CUDNN
-    tool += ", cuDNN " + std::to_string(cudnnGetVersion());
+    tool += ", cuDNN " + AttentionBench::cudnn_version_text();
 #endif
     tool += ")";
     const std::string profile = opts_.profile.empty() ? guess_profile(dev_.name) : opts_.profile;
@@ -406,14 +412,51 @@ class Runner {
     }
   }
 
-  void run_attention() {
+  static std::string attention_text(const AttentionPoint& a) {
+    return a.direction + " seq=" + std::to_string(a.seq) + " heads=" + std::to_string(a.heads) +
+           " qk_head_dim=" + std::to_string(a.qk_head_dim) + " v_head_dim=" + std::to_string(a.v_head_dim);
+  }
+
+  void run_attention(const Deadline& deadline) {
+#ifdef TRAINSIM_HAVE_CUDNN
     for (const AttentionPoint& a : plan_.attention) {
-      skipped_.add("attention",
-                   "not implemented: cuDNN SDPA needs the cudnn-frontend headers, absent from this toolkit "
-                   "(see calibrate/README.md)",
-                   a.direction + " seq=" + std::to_string(a.seq) + " heads=" + std::to_string(a.heads) +
-                       " qk_head_dim=" + std::to_string(a.qk_head_dim));
+      const std::string what = attention_text(a);
+      if (deadline.passed()) {
+        skipped_.add("attention", "time budget spent", what);
+        continue;
+      }
+      if (!attention_) attention_ = std::make_unique<AttentionBench>(dev_, *arena_, stream_);
+      AttentionResult r = attention_->run(a, timing_, deadline);
+      if (!r.ok) {
+        if (r.why_not != "time budget spent") std::cerr << "    attention " << what << ": " << r.why_not << "\n";
+        skipped_.add("attention", r.why_not, what);
+        continue;
+      }
+      Json j;
+      j["kind"] = "attention";
+      j["direction"] = a.direction;
+      j["precision"] = "bf16";
+      j["batch"] = a.batch;
+      j["seq"] = a.seq;
+      j["heads"] = a.heads;
+      j["qk_head_dim"] = a.qk_head_dim;
+      j["v_head_dim"] = a.v_head_dim;
+      j["causal"] = a.causal;
+      std::cerr << "    attention " << what << ": " << r.engine << ", plan built in " << r.build_s << " s, median "
+                << time_text(r.stats.median_s) << "\n";
+      add_stats(j, r.stats);
+      j["source"] = "calibrate/run, " + r.engine +
+                    ", backend graph in the cudnn-frontend SDPA pattern; BSHD BF16 Q/K/V/O, FP32 softmax stats" +
+                    (a.direction == "bwd" ? ", FP32 dQ accumulator" : "");
+      measurements_.push_back(j);
     }
+#else
+    (void)deadline;
+    for (const AttentionPoint& a : plan_.attention) {
+      skipped_.add("attention", "not built: cuDNN (cudnn.h, libcudnn) not found when trainsim-calibrate was built",
+                   attention_text(a));
+    }
+#endif
   }
 
   void run_memory_points(const Deadline& deadline) {
@@ -535,6 +578,9 @@ class Runner {
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<Arena> arena_;
   std::unique_ptr<GemmBench> gemm_;
+#ifdef TRAINSIM_HAVE_CUDNN
+  std::unique_ptr<AttentionBench> attention_;  // created at the first attention point
+#endif
   Json provenance_ = Json::object();
   Json measurements_ = Json::array();
   SkipLog skipped_;
