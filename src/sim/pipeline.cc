@@ -1,0 +1,602 @@
+#include "sim/pipeline.h"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "sim/resources.h"
+
+namespace trainsim::sim {
+
+namespace {
+
+constexpr uint32_t kNone = UINT32_MAX;
+// Lane slots of a GPU.
+constexpr int kLaneOp0 = 0;
+constexpr int kLaneOp1 = 1;
+constexpr int kLaneSync = 2;
+constexpr int kLaneTail = 3;
+// Link slots of a GPU.
+constexpr int kNvlTx = 0;
+constexpr int kNvlRx = 1;
+constexpr int kNicTx = 2;
+constexpr int kNicRx = 3;
+// Flow cookie kinds (top bits).
+constexpr uint64_t kFlowSegment = 0;
+constexpr uint64_t kFlowP2p = 1ULL << 62;
+constexpr uint64_t kKindMask = 3ULL << 62;
+// Event tags.
+constexpr uint32_t kTagLatency = 1;
+constexpr uint32_t kTagP2pStart = 2;
+constexpr uint32_t kTagP2pArrive = 3;
+
+std::string chunk_label(const Chunk& c) {
+  return fmt::format("{} mb{} s{}", to_string(c.type), c.micro_batch, c.stage);
+}
+
+class Executor final : public EventHandler, public TaskSink, public FlowSink {
+ public:
+  Executor(const PipelineSchedule& s, const PipelineWork& w, const ClusterShape& shape, const SimOptions& o)
+      : s_(s), w_(w), shape_(shape), opt_(o) {
+    TRAINSIM_CHECK(static_cast<int>(w.stages.size()) == s.stages, "work for {} stages, schedule has {}",
+                   w.stages.size(), s.stages);
+    TRAINSIM_CHECK(shape.replicas >= 1 && shape.ep_replicas >= 1 && shape.replicas % shape.ep_replicas == 0,
+                   "{} replicas in EP groups of {}", shape.replicas, shape.ep_replicas);
+    TRAINSIM_CHECK(shape.load_factor.empty() ||
+                       shape.load_factor.size() == static_cast<size_t>(shape.replicas) * static_cast<size_t>(s.micro_batches),
+                   "load factors: {} for {} replicas x {} micro-batches", shape.load_factor.size(), shape.replicas,
+                   s.micro_batches);
+    devices_ = s.devices;
+    gpus_ = shape.replicas * devices_;
+    gpu_.resize(static_cast<size_t>(gpus_));
+    for (int g = 0; g < gpus_; ++g) {
+      net_.add_link(shape.nvlink);
+      net_.add_link(shape.nvlink);
+      net_.add_link(shape.nic);
+      net_.add_link(shape.nic);
+    }
+    // Ops: global id = replica * ops_per_replica + op_offset[device] + k.
+    op_offset_.resize(static_cast<size_t>(devices_) + 1, 0);
+    for (int d = 0; d < devices_; ++d) {
+      op_offset_[static_cast<size_t>(d) + 1] = op_offset_[static_cast<size_t>(d)] +
+                                                static_cast<uint32_t>(s.order[static_cast<size_t>(d)].size());
+    }
+    ops_per_replica_ = op_offset_.back();
+    const size_t total_ops = static_cast<size_t>(ops_per_replica_) * static_cast<size_t>(shape.replicas);
+    op_start_.assign(total_ops, -1);
+    op_end_.assign(total_ops, -1);
+    op_enabler_.assign(total_ops, kNone);
+    // Readiness per (replica, micro-batch, stage).
+    const size_t cells = static_cast<size_t>(shape.replicas) * static_cast<size_t>(s.micro_batches) *
+                         static_cast<size_t>(s.stages);
+    f_ready_.assign(cells, 0);
+    b_ready_.assign(cells, 0);
+    f_done_.assign(cells, 0);
+    arrival_time_.assign(cells * 2, 0);
+    arrival_src_.assign(cells * 2, kNone);
+    // Weight gradients each (device, stage) expects before its DP sync.
+    expected_w_.assign(static_cast<size_t>(devices_) * static_cast<size_t>(s.stages), 0);
+    for (int64_t mb = 0; mb < s.micro_batches; ++mb) {
+      for (int st = 0; st < s.stages; ++st) {
+        ++expected_w_[static_cast<size_t>(s.device_of(static_cast<int32_t>(mb), st)) * static_cast<size_t>(s.stages) +
+                      static_cast<size_t>(st)];
+      }
+    }
+    done_w_.assign(static_cast<size_t>(gpus_) * static_cast<size_t>(s.stages), 0);
+    const int groups = devices_ * (shape.replicas / shape.ep_replicas);
+    barrier_.resize(static_cast<size_t>(groups) * 2);
+  }
+
+  SimOutput run() {
+    for (int g = 0; g < gpus_; ++g) try_start(g);
+    engine_.run();
+    SimOutput out;
+    out.events = engine_.events_processed();
+    for (int g = 0; g < gpus_; ++g) {
+      const Gpu& gp = gpu_[static_cast<size_t>(g)];
+      if (!gp.finished) {
+        const int d = g % devices_;
+        const auto& order = s_.order[static_cast<size_t>(d)];
+        std::string what = gp.next_op < order.size() ? chunk_label(order[gp.next_op].first) : "its tail";
+        throw InternalError(fmt::format("simulation deadlock: GPU {} (replica {}, device {}) stuck before {}", g,
+                                        g / devices_, d, what));
+      }
+      out.step = std::max(out.step, gp.end);
+    }
+    Tick idle_sum = 0;
+    for (int g = 0; g < gpus_; ++g) {
+      Gpu& gp = gpu_[static_cast<size_t>(g)];
+      GpuStats st;
+      st.gpu = g;
+      st.replica = g / devices_;
+      st.device = g % devices_;
+      st.compute = gp.stream.busy();
+      st.exposed_comm = gp.stream.exposed();
+      st.end = gp.end;
+      st.idle = out.step - st.compute - st.exposed_comm;
+      TRAINSIM_CHECK(st.idle >= 0, "GPU {}: compute {} + exposed {} exceed the step {}", g, st.compute,
+                     st.exposed_comm, out.step);
+      idle_sum += st.idle;
+      out.gpus.push_back(st);
+    }
+    out.bubble_fraction = out.step > 0 ? static_cast<double>(idle_sum) / static_cast<double>(gpus_) /
+                                             static_cast<double>(out.step)
+                                       : 0.0;
+    out.critical_path = critical_path(out.step);
+    out.trace = std::move(trace_);
+    out.labels = w_.labels;
+    return out;
+  }
+
+  void handle_event(Engine& e, uint32_t tag, uint64_t arg) override {
+    if (tag == kTagLatency) {
+      start_flows(e, static_cast<int>(arg >> 2), static_cast<int>(arg & 3));
+    } else if (tag == kTagP2pStart) {
+      const P2p& p = p2p_[arg];
+      const uint32_t path[2] = {link(p.src, kNicTx), link(p.dst, kNicRx)};
+      net_.start_flow(e, w_.p2p_bytes, path, this, kFlowP2p | arg);
+    } else if (tag == kTagP2pArrive) {
+      p2p_latency_arrival(e, static_cast<uint32_t>(arg));
+    }
+  }
+
+  void task_done(Engine& e, uint64_t cookie, Tick started) override {
+    const int g = static_cast<int>(cookie >> 2);
+    const int slot = static_cast<int>(cookie & 3);
+    Lane& ln = gpu_[static_cast<size_t>(g)].lane[slot];
+    record(g, 0, ln, started, e.now());
+    next_segment(e, g, slot);
+  }
+
+  void flow_done(Engine& e, uint64_t cookie, Tick started) override {
+    if ((cookie & kKindMask) == kFlowP2p) {
+      p2p_arrived(e, static_cast<uint32_t>(cookie & ~kKindMask), started);
+      return;
+    }
+    const int g = static_cast<int>(cookie >> 2);
+    const int slot = static_cast<int>(cookie & 3);
+    Lane& ln = gpu_[static_cast<size_t>(g)].lane[slot];
+    if (--ln.pending_flows == 0) comm_part_done(e, g, slot);
+  }
+
+ private:
+  struct Lane {
+    const std::vector<Segment>* segs = nullptr;
+    uint32_t seg = 0;
+    int pending_flows = 0;
+    float load = 1.0f;
+    Chunk chunk{};
+    bool has_chunk = false;
+    Tick seg_start = 0;
+  };
+  struct Gpu {
+    ComputeStream stream;
+    uint32_t next_op = 0;
+    bool in_op = false;
+    int lanes_left = 0;
+    Tick last_op_end = 0;
+    uint32_t last_op = kNone;
+    std::array<Lane, 4> lane;
+    std::vector<int> sync_queue;  // stages waiting for their DP sync
+    bool sync_running = false;
+    bool tail_started = false;
+    bool finished = false;
+    Tick end = 0;
+    int64_t coll_seq[2] = {0, 0};
+  };
+  struct P2p {
+    int src;
+    int dst;
+    int32_t replica;
+    int32_t micro_batch;
+    int32_t stage;  // destination stage
+    bool backward;
+    uint32_t src_op;
+  };
+  struct Barrier {
+    int64_t seq = -1;
+    int arrived = 0;
+    std::vector<uint32_t> waiters;  // gpu << 2 | slot
+  };
+
+  uint32_t link(int g, int which) const { return static_cast<uint32_t>(g * 4 + which); }
+  size_t cell(int replica, int32_t mb, int32_t stage) const {
+    return (static_cast<size_t>(replica) * static_cast<size_t>(s_.micro_batches) + static_cast<size_t>(mb)) *
+               static_cast<size_t>(s_.stages) +
+           static_cast<size_t>(stage);
+  }
+  uint32_t op_id(int g, uint32_t k) const {
+    return static_cast<uint32_t>(g / devices_) * ops_per_replica_ + op_offset_[static_cast<size_t>(g % devices_)] + k;
+  }
+
+  // Input readiness of a chunk; sets latest arrival (time, source op).
+  bool chunk_ready(int g, const Chunk& c, Tick& latest, uint32_t& src) const {
+    const int r = g / devices_;
+    const size_t i = cell(r, c.micro_batch, c.stage);
+    switch (c.type) {
+      case ChunkType::kForward:
+        if (c.stage == 0) return true;
+        if (!f_ready_[i]) return false;
+        if (arrival_time_[i * 2] > latest) {
+          latest = arrival_time_[i * 2];
+          src = arrival_src_[i * 2];
+        }
+        return true;
+      case ChunkType::kBackwardInput:
+      case ChunkType::kBackwardFull:
+        if (c.stage == s_.stages - 1) return f_done_[i] != 0;
+        if (!b_ready_[i]) return false;
+        if (arrival_time_[i * 2 + 1] > latest) {
+          latest = arrival_time_[i * 2 + 1];
+          src = arrival_src_[i * 2 + 1];
+        }
+        return true;
+      case ChunkType::kBackwardWeight:
+        return true;  // its B ran earlier on this GPU (check_schedule)
+    }
+    return false;
+  }
+
+  void try_start(int g) {
+    Gpu& gp = gpu_[static_cast<size_t>(g)];
+    if (gp.in_op || gp.finished) return;
+    const auto& order = s_.order[static_cast<size_t>(g % devices_)];
+    if (gp.next_op >= order.size()) {
+      maybe_start_tail(g);
+      return;
+    }
+    const ScheduleOp& op = order[gp.next_op];
+    Tick latest = -1;
+    uint32_t src = kNone;
+    if (!chunk_ready(g, op.first, latest, src)) return;
+    if (op.pair && !chunk_ready(g, op.second, latest, src)) return;
+    const uint32_t id = op_id(g, gp.next_op);
+    op_start_[id] = engine_.now();
+    op_enabler_[id] = (latest > gp.last_op_end || gp.last_op == kNone) && src != kNone ? src : gp.last_op;
+    gp.in_op = true;
+    gp.lanes_left = op.pair ? 2 : 1;
+    start_lane(g, kLaneOp0, op.first);
+    if (op.pair) start_lane(g, kLaneOp1, op.second);
+  }
+
+  void start_lane(int g, int slot, const Chunk& c) {
+    Lane& ln = gpu_[static_cast<size_t>(g)].lane[slot];
+    ln.segs = &w_.stages[static_cast<size_t>(c.stage)].chunk[static_cast<size_t>(c.type)];
+    ln.seg = 0;
+    ln.chunk = c;
+    ln.has_chunk = true;
+    ln.load = shape_.load_factor.empty()
+                  ? 1.0f
+                  : shape_.load_factor[static_cast<size_t>(g / devices_) * static_cast<size_t>(s_.micro_batches) +
+                                       static_cast<size_t>(c.micro_batch)];
+    run_segment(engine_, g, slot);
+  }
+
+  void start_plain_lane(int g, int slot, const std::vector<Segment>* segs) {
+    Lane& ln = gpu_[static_cast<size_t>(g)].lane[slot];
+    ln.segs = segs;
+    ln.seg = 0;
+    ln.has_chunk = false;
+    ln.load = 1.0f;
+    run_segment(engine_, g, slot);
+  }
+
+  void run_segment(Engine& e, int g, int slot) {
+    Gpu& gp = gpu_[static_cast<size_t>(g)];
+    Lane& ln = gp.lane[slot];
+    if (ln.seg >= ln.segs->size()) {
+      lane_done(e, g, slot);
+      return;
+    }
+    const Segment& sg = (*ln.segs)[ln.seg];
+    ln.seg_start = e.now();
+    const double scale = sg.scales_with_load ? ln.load : 1.0;
+    if (sg.kind == Segment::Kind::kCompute) {
+      const Tick work = scale == 1.0 ? sg.work : static_cast<Tick>(std::llround(static_cast<double>(sg.work) * scale));
+      gp.stream.submit(e, work, sg.rate_with_comm, this, static_cast<uint64_t>(g) << 2 | static_cast<uint64_t>(slot));
+      return;
+    }
+    gp.stream.comm_started(e, sg.lends_sms);
+    if (sg.work > 0) {
+      e.schedule(sg.work, this, kTagLatency, static_cast<uint64_t>(g) << 2 | static_cast<uint64_t>(slot));
+    } else {
+      start_flows(e, g, slot);
+    }
+  }
+
+  void start_flows(Engine& e, int g, int slot) {
+    Lane& ln = gpu_[static_cast<size_t>(g)].lane[slot];
+    const Segment& sg = (*ln.segs)[ln.seg];
+    const double scale = sg.scales_with_load ? ln.load : 1.0;
+    const uint64_t cookie = kFlowSegment | static_cast<uint64_t>(g) << 2 | static_cast<uint64_t>(slot);
+    ln.pending_flows = 0;
+    if (sg.scale_up.value() > 0) ++ln.pending_flows;
+    if (sg.scale_out.value() > 0) ++ln.pending_flows;
+    if (ln.pending_flows == 0) {
+      comm_part_done(e, g, slot);
+      return;
+    }
+    // A GPU's part of a collective: what it sends it also receives (symmetric
+    // exchange), so the flow loads both directions of its link.
+    if (sg.scale_up.value() > 0) {
+      const uint32_t path[2] = {link(g, kNvlTx), link(g, kNvlRx)};
+      net_.start_flow(e, sg.scale_up * scale, path, this, cookie);
+    }
+    if (sg.scale_out.value() > 0) {
+      const uint32_t path[2] = {link(g, kNicTx), link(g, kNicRx)};
+      net_.start_flow(e, sg.scale_out * scale, path, this, cookie);
+    }
+  }
+
+  // This GPU's flows of a comm segment are done; a collective also waits for its group.
+  void comm_part_done(Engine& e, int g, int slot) {
+    Gpu& gp = gpu_[static_cast<size_t>(g)];
+    Lane& ln = gp.lane[slot];
+    const Segment& sg = (*ln.segs)[ln.seg];
+    if (!sg.collective || shape_.ep_replicas == 1 || !ln.has_chunk) {
+      comm_segment_done(e, g, slot);
+      return;
+    }
+    const int kind = ln.chunk.type == ChunkType::kForward ? 0 : 1;
+    const int64_t seq = gp.coll_seq[kind]++;
+    const int r = g / devices_;
+    const int group = (g % devices_) * (shape_.replicas / shape_.ep_replicas) + r / shape_.ep_replicas;
+    Barrier& b = barrier_[static_cast<size_t>(group) * 2 + static_cast<size_t>(kind)];
+    if (b.arrived == 0) b.seq = seq;
+    TRAINSIM_CHECK(b.seq == seq, "EP group {}: collective {} meets {}", group, seq, b.seq);
+    b.waiters.push_back(static_cast<uint32_t>(g) << 2 | static_cast<uint32_t>(slot));
+    if (++b.arrived < shape_.ep_replicas) return;
+    std::vector<uint32_t> release;
+    release.swap(b.waiters);
+    b.arrived = 0;
+    for (uint32_t wv : release) comm_segment_done(e, static_cast<int>(wv >> 2), static_cast<int>(wv & 3));
+    release.clear();
+    if (b.waiters.capacity() == 0) b.waiters.swap(release);  // keep the buffer
+  }
+
+  void comm_segment_done(Engine& e, int g, int slot) {
+    Gpu& gp = gpu_[static_cast<size_t>(g)];
+    Lane& ln = gp.lane[slot];
+    const Segment& sg = (*ln.segs)[ln.seg];
+    gp.stream.comm_finished(e, sg.lends_sms);
+    const uint8_t thread = slot == kLaneOp0 ? 1 : slot == kLaneOp1 ? 2 : slot == kLaneSync ? 4 : 5;
+    record(g, thread, ln, ln.seg_start, e.now());
+    next_segment(e, g, slot);
+  }
+
+  void next_segment(Engine& e, int g, int slot) {
+    ++gpu_[static_cast<size_t>(g)].lane[slot].seg;
+    run_segment(e, g, slot);
+  }
+
+  void record(int g, uint8_t thread, const Lane& ln, Tick start, Tick end) {
+    if (!opt_.trace) return;
+    TraceInterval t;
+    t.gpu = g;
+    t.thread = thread;
+    t.chunk = ln.has_chunk ? static_cast<uint8_t>(ln.chunk.type) : 255;
+    t.label = (*ln.segs)[ln.seg].label;
+    t.micro_batch = ln.has_chunk ? ln.chunk.micro_batch : -1;
+    t.stage = ln.has_chunk ? ln.chunk.stage : -1;
+    t.start = start;
+    t.end = end;
+    trace_.push_back(t);
+  }
+
+  void lane_done(Engine& e, int g, int slot) {
+    Gpu& gp = gpu_[static_cast<size_t>(g)];
+    if (slot == kLaneSync) {
+      gp.sync_queue.erase(gp.sync_queue.begin());
+      gp.sync_running = false;
+      start_sync(g);
+      return;
+    }
+    if (slot == kLaneTail) {
+      gp.finished = true;
+      gp.end = e.now();
+      return;
+    }
+    chunk_done(e, g, gp.lane[slot].chunk);
+    if (--gp.lanes_left > 0) return;
+    const uint32_t id = op_id(g, gp.next_op);
+    op_end_[id] = e.now();
+    gp.last_op = id;
+    gp.last_op_end = e.now();
+    gp.in_op = false;
+    ++gp.next_op;
+    try_start(g);
+  }
+
+  void chunk_done(Engine& e, int g, const Chunk& c) {
+    const int r = g / devices_;
+    const int d = g % devices_;
+    const uint32_t id = op_id(g, gpu_[static_cast<size_t>(g)].next_op);
+    switch (c.type) {
+      case ChunkType::kForward:
+        f_done_[cell(r, c.micro_batch, c.stage)] = 1;
+        if (c.stage + 1 < s_.stages) send(e, g, r, c.micro_batch, c.stage + 1, false, id);
+        break;
+      case ChunkType::kBackwardInput:
+      case ChunkType::kBackwardFull:
+        if (c.stage > 0) send(e, g, r, c.micro_batch, c.stage - 1, true, id);
+        if (c.type == ChunkType::kBackwardFull) weight_done(g, d, c.stage);
+        break;
+      case ChunkType::kBackwardWeight:
+        weight_done(g, d, c.stage);
+        break;
+    }
+  }
+
+  void weight_done(int g, int d, int32_t stage) {
+    const size_t i = static_cast<size_t>(g) * static_cast<size_t>(s_.stages) + static_cast<size_t>(stage);
+    if (++done_w_[i] == expected_w_[static_cast<size_t>(d) * static_cast<size_t>(s_.stages) + static_cast<size_t>(stage)]) {
+      if (!w_.stages[static_cast<size_t>(stage)].grad_sync.empty()) {
+        Gpu& gp = gpu_[static_cast<size_t>(g)];
+        gp.sync_queue.push_back(stage);
+        start_sync(g);
+      }
+    }
+  }
+
+  void start_sync(int g) {
+    Gpu& gp = gpu_[static_cast<size_t>(g)];
+    if (gp.sync_running) return;
+    if (gp.sync_queue.empty()) {
+      maybe_start_tail(g);
+      return;
+    }
+    gp.sync_running = true;
+    start_plain_lane(g, kLaneSync, &w_.stages[static_cast<size_t>(gp.sync_queue.front())].grad_sync);
+  }
+
+  void maybe_start_tail(int g) {
+    Gpu& gp = gpu_[static_cast<size_t>(g)];
+    const auto& order = s_.order[static_cast<size_t>(g % devices_)];
+    if (gp.tail_started || gp.in_op || gp.next_op < order.size() || gp.sync_running || !gp.sync_queue.empty()) return;
+    gp.tail_started = true;
+    start_plain_lane(g, kLaneTail, &w_.tail);
+  }
+
+  // Activations (or their gradients) of (replica, mb) for `stage` go to the GPU holding it.
+  void send(Engine& e, int src, int r, int32_t mb, int32_t stage, bool backward, uint32_t src_op) {
+    const int dst = r * devices_ + s_.device_of(mb, stage);
+    const auto idx = static_cast<uint32_t>(p2p_.size());
+    if (dst == src || (w_.p2p_bytes.value() <= 0 && w_.p2p_latency == 0)) {
+      p2p_.push_back(P2p{src, dst, r, mb, stage, backward, src_op});
+      mark_arrival(e, idx);
+      return;
+    }
+    p2p_.push_back(P2p{src, dst, r, mb, stage, backward, src_op});
+    gpu_[static_cast<size_t>(src)].stream.comm_started(e, false);
+    gpu_[static_cast<size_t>(dst)].stream.comm_started(e, false);
+    if (w_.p2p_bytes.value() <= 0) {
+      // Latency only: arrival after the latency.
+      e.schedule(w_.p2p_latency, this, kTagP2pArrive, idx);
+      return;
+    }
+    e.schedule(w_.p2p_latency, this, kTagP2pStart, idx);
+  }
+
+  void p2p_arrived(Engine& e, uint32_t idx, Tick started) {
+    const P2p& p = p2p_[idx];
+    gpu_[static_cast<size_t>(p.src)].stream.comm_finished(e, false);
+    gpu_[static_cast<size_t>(p.dst)].stream.comm_finished(e, false);
+    if (opt_.trace) {
+      trace_.push_back(TraceInterval{p.src, 3, static_cast<uint8_t>(p.backward ? ChunkType::kBackwardInput : ChunkType::kForward),
+                                     0, p.micro_batch, p.stage, started - w_.p2p_latency, e.now()});
+    }
+    mark_arrival(e, idx);
+  }
+
+  void mark_arrival(Engine& e, uint32_t idx) {
+    const P2p p = p2p_[idx];
+    const size_t i = cell(p.replica, p.micro_batch, p.stage);
+    (p.backward ? b_ready_ : f_ready_)[i] = 1;
+    arrival_time_[i * 2 + (p.backward ? 1 : 0)] = e.now();
+    arrival_src_[i * 2 + (p.backward ? 1 : 0)] = p.src_op;
+    try_start(p.dst);
+  }
+
+  std::vector<CriticalRun> critical_path(Tick step) const {
+    std::vector<CriticalRun> runs;
+    int last_gpu = -1;
+    for (int g = 0; g < gpus_; ++g) {
+      if (gpu_[static_cast<size_t>(g)].end == step) {
+        last_gpu = g;
+        break;
+      }
+    }
+    if (last_gpu < 0) return runs;
+    // Walk back from the last op of the GPU that finished last.
+    uint32_t id = gpu_[static_cast<size_t>(last_gpu)].last_op;
+    std::vector<uint32_t> chain;
+    while (id != kNone) {
+      chain.push_back(id);
+      id = op_enabler_[id];
+    }
+    std::reverse(chain.begin(), chain.end());
+    for (uint32_t op : chain) {
+      const int r = static_cast<int>(op / ops_per_replica_);
+      const uint32_t within = op % ops_per_replica_;
+      const int d = static_cast<int>(std::upper_bound(op_offset_.begin(), op_offset_.end(), within) - op_offset_.begin()) - 1;
+      const int g = r * devices_ + d;
+      const ScheduleOp& sop = s_.order[static_cast<size_t>(d)][within - op_offset_[static_cast<size_t>(d)]];
+      std::string label = chunk_label(sop.first);
+      if (sop.pair) label += " & " + chunk_label(sop.second);
+      if (!runs.empty() && runs.back().gpu == g) {
+        runs.back().end = op_end_[op];
+        runs.back().last = label;
+        ++runs.back().ops;
+      } else {
+        runs.push_back(CriticalRun{g, op_start_[op], op_end_[op], 1, label, label});
+      }
+    }
+    if (!runs.empty() && runs.back().gpu == last_gpu) {
+      runs.back().end = step;  // its DP sync and tail
+    } else {
+      runs.push_back(CriticalRun{last_gpu, gpu_[static_cast<size_t>(last_gpu)].last_op_end, step, 0, "tail", "tail"});
+    }
+    return runs;
+  }
+
+  const PipelineSchedule& s_;
+  const PipelineWork& w_;
+  const ClusterShape& shape_;
+  const SimOptions& opt_;
+  Engine engine_;
+  Network net_;
+  int devices_ = 0;
+  int gpus_ = 0;
+  std::vector<Gpu> gpu_;
+  std::vector<uint32_t> op_offset_;
+  uint32_t ops_per_replica_ = 0;
+  std::vector<Tick> op_start_, op_end_;
+  std::vector<uint32_t> op_enabler_;
+  std::vector<uint8_t> f_ready_, b_ready_, f_done_;
+  std::vector<Tick> arrival_time_;
+  std::vector<uint32_t> arrival_src_;
+  std::vector<int> expected_w_, done_w_;
+  std::vector<Barrier> barrier_;
+  std::vector<P2p> p2p_;
+  std::vector<TraceInterval> trace_;
+
+ public:
+  // Latency-only p2p arrival.
+  void p2p_latency_arrival(Engine& e, uint32_t idx) {
+    const P2p& p = p2p_[idx];
+    gpu_[static_cast<size_t>(p.src)].stream.comm_finished(e, false);
+    gpu_[static_cast<size_t>(p.dst)].stream.comm_finished(e, false);
+    mark_arrival(e, idx);
+  }
+};
+
+}  // namespace
+
+PipelineWork fixed_cost_work(int stages, Tick f, Tick b, Tick w) {
+  PipelineWork work;
+  auto compute = [](Tick t) {
+    Segment s;
+    s.kind = Segment::Kind::kCompute;
+    s.work = t;
+    return std::vector<Segment>{s};
+  };
+  work.stages.resize(static_cast<size_t>(stages));
+  for (auto& st : work.stages) {
+    st.chunk[static_cast<size_t>(ChunkType::kForward)] = compute(f);
+    st.chunk[static_cast<size_t>(ChunkType::kBackwardInput)] = compute(b);
+    st.chunk[static_cast<size_t>(ChunkType::kBackwardWeight)] = compute(w);
+    st.chunk[static_cast<size_t>(ChunkType::kBackwardFull)] = compute(b + w);
+  }
+  return work;
+}
+
+SimOutput run_pipeline(const PipelineSchedule& schedule, const PipelineWork& work, const ClusterShape& shape,
+                       const SimOptions& options) {
+  auto ex = std::make_unique<Executor>(schedule, work, shape, options);
+  return ex->run();
+}
+
+}  // namespace trainsim::sim

@@ -1,0 +1,134 @@
+// Executes pipeline schedules on simulated GPUs and links.
+//
+// Models `replicas` identical data-parallel pipelines of `devices` GPUs each.
+// Every GPU has a compute stream (ComputeStream) and four links into the
+// network: NVLink transmit/receive into the node's switch and NIC
+// transmit/receive into the scale-out fabric (full bisection above the NICs:
+// multi-plane fat-trees give each GPU its own plane, so the NIC is the
+// bottleneck). A GPU runs its schedule order op by op; an op starts when the
+// previous op on the GPU has finished and its inputs have arrived (F of
+// stage s: the activations of stage s-1; B of stage s: the gradient of stage
+// s+1; the last stage's B: its own F). A chunk is a sequence of segments:
+// compute (on the stream) and communication (a latency, then flows over the
+// GPU's links, shared max-min fairly with every other flow on them). An F&B
+// pair runs its two chunks as two lanes at once, so one lane's communication
+// overlaps the other's computation (DualPipe). A communication segment marked
+// `collective` completes only when every GPU of the EP group (the same device
+// of `ep_replicas` consecutive replicas) has finished its part, which couples
+// replicas exactly as an all-to-all does. After a stage's last weight
+// gradient its DP gradient synchronisation starts (overlapping the rest of
+// backward); after all ops and syncs the GPU runs its tail (optimizer,
+// parameter all-gather). The step ends when the last GPU's tail ends.
+//
+// Units: Tick (picoseconds) throughout; bytes as Bytes.
+// Invariants: per GPU compute + exposed_comm + idle = step; every chunk of
+// the schedule runs exactly once; a deadlock (ops left, no events) is an
+// InternalError naming the stuck GPU.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/units.h"
+#include "sim/engine.h"
+#include "sim/schedule.h"
+
+namespace trainsim::sim {
+
+struct Segment {
+  enum class Kind : uint8_t { kCompute, kComm };
+  Kind kind = Kind::kCompute;
+  Tick work = 0;                // compute: ticks at the full-SM rate; comm: latency before bytes move
+  double rate_with_comm = 1.0;  // compute: rate while communication kernels hold SMs, in (0, 1]
+  Bytes scale_up;               // comm: bytes over this GPU's NVLink, each direction
+  Bytes scale_out;              // comm: bytes over this GPU's NIC, each direction
+  bool lends_sms = false;       // comm: its kernels occupy SMs (slows compute on the GPU)
+  bool collective = false;      // comm: waits for the whole EP group
+  bool scales_with_load = false;  // work/bytes scale with the micro-batch's expert load factor
+  uint16_t label = 0;           // index into PipelineWork::labels
+};
+
+struct StageWork {
+  // Segments of each chunk type (indexed by ChunkType).
+  std::array<std::vector<Segment>, 4> chunk;
+  // DP gradient synchronisation of this stage's gradients, started after its
+  // last weight gradient; empty when there is none.
+  std::vector<Segment> grad_sync;
+};
+
+struct PipelineWork {
+  std::vector<StageWork> stages;  // one per schedule stage
+  Bytes p2p_bytes;                // activations (and their gradients) between stages, per micro-batch
+  Tick p2p_latency = 0;
+  std::vector<Segment> tail;      // per GPU, after all ops and gradient syncs
+  std::vector<std::string> labels = {"work"};
+};
+
+struct ClusterShape {
+  int replicas = 1;         // data-parallel pipelines simulated
+  int ep_replicas = 1;      // replicas per EP group (collective segments wait for all of them)
+  int gpus_per_node = 8;    // scale-up domain
+  BytesPerSecond nvlink = gigabytes_per_second(1);  // per GPU per direction
+  BytesPerSecond nic = gigabytes_per_second(1);     // per GPU per direction
+  // Expert load of (replica, micro-batch): work of `scales_with_load` segments
+  // is multiplied by it. Empty = 1 everywhere; else replicas * micro_batches.
+  std::vector<float> load_factor;
+};
+
+struct SimOptions {
+  bool trace = false;
+};
+
+struct GpuStats {
+  int gpu = 0;          // replica * devices + device
+  int replica = 0;
+  int device = 0;
+  Tick compute = 0;     // compute stream busy
+  Tick exposed_comm = 0;  // stream idle while this GPU communicates
+  Tick idle = 0;        // step - compute - exposed_comm
+  Tick end = 0;         // when its tail finished
+};
+
+// A run of consecutive critical-path ops on one GPU.
+struct CriticalRun {
+  int gpu = 0;
+  Tick start = 0;
+  Tick end = 0;
+  int ops = 0;
+  std::string first;  // e.g. "F mb3 s1"
+  std::string last;
+};
+
+// One interval for the Chrome trace. thread: 0 compute, 1 lane-0 comm,
+// 2 lane-1 comm, 3 p2p/NIC, 4 DP sync, 5 tail.
+struct TraceInterval {
+  int32_t gpu;
+  uint8_t thread;
+  uint8_t chunk;  // ChunkType, or 255 for none
+  uint16_t label;
+  int32_t micro_batch;
+  int32_t stage;
+  Tick start;
+  Tick end;
+};
+
+struct SimOutput {
+  Tick step = 0;
+  uint64_t events = 0;
+  std::vector<GpuStats> gpus;
+  std::vector<CriticalRun> critical_path;
+  std::vector<TraceInterval> trace;
+  std::vector<std::string> labels;
+  double bubble_fraction = 0;  // mean idle / step
+};
+
+// A fixed cost model (STYLE.md: engine tests): on every stage F takes f, B
+// (input gradient) b, W w, and the full backward b + w; no communication.
+PipelineWork fixed_cost_work(int stages, Tick f, Tick b, Tick w);
+
+SimOutput run_pipeline(const PipelineSchedule& schedule, const PipelineWork& work, const ClusterShape& shape,
+                       const SimOptions& options = {});
+
+}  // namespace trainsim::sim

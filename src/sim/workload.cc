@@ -1,0 +1,424 @@
+#include "sim/workload.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/random.h"
+
+namespace trainsim::sim {
+
+const char* to_string(LoadModel l) {
+  switch (l) {
+    case LoadModel::kPlan: return "plan";
+    case LoadModel::kBalanced: return "balanced";
+    case LoadModel::kSampled: return "sampled";
+  }
+  return "?";
+}
+
+LoadModel parse_load_model(const std::string& s) {
+  if (s == "plan") return LoadModel::kPlan;
+  if (s == "balanced") return LoadModel::kBalanced;
+  if (s == "sampled") return LoadModel::kSampled;
+  throw UsageError(fmt::format("expert load model \"{}\": expected plan, balanced or sampled", s));
+}
+
+namespace {
+
+using plan::Schedule;
+
+// Labels of segments, for traces.
+enum Label : uint16_t { kLabelCompute = 0, kLabelDispatch, kLabelExperts, kLabelCombine, kLabelTp, kLabelDp, kLabelOptimizer, kLabelGather };
+const std::vector<std::string> kLabels = {"compute", "dispatch", "experts", "combine", "tp-collective",
+                                          "dp-grad-sync", "optimizer", "param-all-gather"};
+
+bool overlapped(Schedule s) { return s == Schedule::kDualPipe || s == Schedule::kDualPipeV; }
+bool is_expert_op(const graph::Operator& op) { return op.name.rfind("moe.experts.", 0) == 0; }
+
+// Accumulates one chunk's segments: compute time at full SMs and at reduced
+// SMs (for the rate while communication holds SMs), comm as cost-model time.
+class ChunkBuilder {
+ public:
+  ChunkBuilder(BytesPerSecond nvlink, BytesPerSecond nic, bool lends_sms)
+      : nvlink_(nvlink), nic_(nic), lends_sms_(lends_sms) {}
+
+  void compute(Seconds full, Seconds reduced, bool expert, uint16_t label) {
+    if (!(full.value() > 0)) return;
+    if (open_ && !segs_.empty() && segs_.back().kind == Segment::Kind::kCompute &&
+        segs_.back().scales_with_load == expert) {
+      full_ += full;
+      reduced_ += reduced;
+      return;
+    }
+    close();
+    open_ = true;
+    full_ = full;
+    reduced_ = reduced;
+    Segment s;
+    s.kind = Segment::Kind::kCompute;
+    s.scales_with_load = expert;
+    s.label = label;
+    segs_.push_back(s);
+  }
+
+  // A communication of `time` alone: latency plus flows sized to take
+  // scale_out / scale_up time on the GPU's links.
+  void comm(Seconds time, Seconds scale_out, Seconds scale_up, bool expert, uint16_t label) {
+    if (!(time.value() > 0)) return;
+    close();
+    const Seconds wire = max(scale_out, scale_up);
+    Segment s;
+    s.kind = Segment::Kind::kComm;
+    s.work = to_ticks(max(Seconds::zero(), time - wire));
+    s.scale_out = nic_ * scale_out;
+    s.scale_up = nvlink_ * scale_up;
+    s.lends_sms = lends_sms_;
+    s.collective = expert;
+    s.scales_with_load = expert;
+    s.label = label;
+    if (!segs_.empty() && segs_.back().kind == Segment::Kind::kComm && segs_.back().label == label) {
+      Segment& b = segs_.back();
+      b.work += s.work;
+      b.scale_out += s.scale_out;
+      b.scale_up += s.scale_up;
+      return;
+    }
+    segs_.push_back(s);
+  }
+
+  std::vector<Segment> finish() {
+    close();
+    return std::move(segs_);
+  }
+
+ private:
+  void close() {
+    if (!open_) return;
+    Segment& s = segs_.back();
+    s.work = to_ticks(full_);
+    s.rate_with_comm = reduced_.value() > 0 ? std::min(1.0, full_ / reduced_) : 1.0;
+    open_ = false;
+  }
+  BytesPerSecond nvlink_, nic_;
+  bool lends_sms_;
+  std::vector<Segment> segs_;
+  bool open_ = false;
+  Seconds full_, reduced_;
+};
+
+class Builder {
+ public:
+  Builder(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost, const WorkloadOptions& o)
+      : m_(m), p_(p), cost_(cost), o_(o), layout_(plan::stage_layout(p, m)), g_(plan::plan_graph(p, m, true)) {
+    const auto& c = cost_.cluster();
+    apn_ = std::max(1, c.scale_up_domain());
+    nic_ = c.scale_out.nic_bandwidth.value() > 0 ? c.scale_out.nic_bandwidth : c.accelerator.nic_per_accelerator;
+    nvlink_ = c.accelerator.scale_up.measured_per_direction.value_or(c.accelerator.scale_up.bandwidth_per_direction);
+    if (!(nic_.value() > 0)) nic_ = gigabytes_per_second(1);  // only sizes flows; times come from the cost model
+    if (!(nvlink_.value() > 0)) nvlink_ = nic_;
+    tokens_ = p.micro_batch * p.seq_len / p.cp;
+    reduced_.sms_reserved_for_comm = overlapped(p.schedule) ? p.comm_sms : 0;
+    load_ = o.load == LoadModel::kPlan ? p.expert_load_imbalance : 1.0;
+    if (p.tp > 1) {
+      const Bytes msg(static_cast<double>(tokens_ * m.hidden) * bytes_per_element(Precision::kBF16));
+      const cost::Group grp{p.tp, std::min(p.tp, apn_)};
+      tp_one_ = p.sequence_parallel ? cost_.collective_time(cost::CollectiveOp::kReduceScatter, msg, grp) +
+                                          cost_.collective_time(cost::CollectiveOp::kAllGather, msg, grp)
+                                    : cost_.collective_time(cost::CollectiveOp::kAllReduce, msg, grp);
+    }
+    if (p.pp > 1) {
+      const int64_t rows = p.sequence_parallel && p.tp > 1 ? (tokens_ + p.tp - 1) / p.tp : tokens_;
+      const Bytes act(static_cast<double>(rows * m.hidden) * bytes_per_element(Precision::kBF16));
+      const int64_t stride = static_cast<int64_t>(p.tp) * p.cp * p.dp;
+      pp_one_ = cost_.p2p_time(act, stride * p.pp > apn_);
+    }
+  }
+
+  Workload build() {
+    Workload w;
+    const int devices = p_.pp;
+    w.schedule = build_schedule(p_.schedule, devices, p_.micro_batches_per_replica(), p_.vpp);
+    TRAINSIM_CHECK(w.schedule.stages == layout_.stages(), "schedule has {} stages, layout {}", w.schedule.stages,
+                   layout_.stages());
+    w.work.labels = kLabels;
+    w.work.stages.resize(static_cast<size_t>(w.schedule.stages));
+    for (int s = 0; s < w.schedule.stages; ++s) stage(s, w.work.stages[static_cast<size_t>(s)]);
+    w.work.p2p_bytes = nic_ * pp_one_;
+    dp_and_tail(w);
+    // Shape.
+    w.gpus_per_simulated_rank = p_.tp * p_.cp;
+    w.shape.gpus_per_node = apn_;
+    w.shape.nic = nic_;
+    w.shape.nvlink = nvlink_;
+    const bool moe = m_.moe.has_value() && p_.ep > 1;
+    if (o_.all_ranks) {
+      w.shape.replicas = p_.dp;
+      w.shape.ep_replicas = moe && p_.dp % p_.ep == 0 ? p_.ep : 1;
+    }
+    if (o_.load == LoadModel::kSampled && moe) sample_loads(w);
+    w.notes.push_back(fmt::format(
+        "{} of {} data-parallel replicas simulated ({} GPUs{}), {} micro-batches per replica, schedule {}",
+        w.shape.replicas, p_.dp, w.shape.replicas * devices,
+        w.gpus_per_simulated_rank > 1 ? fmt::format(", each standing for its {} TP x CP peers", w.gpus_per_simulated_rank) : "",
+        w.schedule.micro_batches, plan::to_string(p_.schedule)));
+    w.notes.push_back(fmt::format("expert load model: {}", to_string(o_.load)));
+    return w;
+  }
+
+ private:
+  Seconds all_to_all(const graph::Operator& op, Bytes per_copy, Seconds& out, Seconds& up) const {
+    out = up = Seconds::zero();
+    if (!m_.moe || p_.ep <= 1) return Seconds::zero();
+    const int k = static_cast<int>(std::max<int64_t>(1, m_.moe->experts_per_token));
+    cost::ExpertAllToAll a;
+    a.tokens = op.comm_tokens / k;
+    a.bytes_per_token = per_copy;
+    a.experts_per_token = k;
+    a.ep = p_.ep;
+    a.ranks_per_node = std::min(p_.ep, apn_);
+    a.max_nodes = p_.max_nodes_per_token;
+    a.n_experts = static_cast<int>(m_.moe->n_routed_experts);
+    const cost::AllToAllCost c = cost_.expert_all_to_all(a);
+    out = c.scale_out_time * load_;
+    up = c.scale_up_time * load_;
+    return c.time * load_;
+  }
+
+  // One block instance into F, B (input gradient + recompute), W builders.
+  void block(const graph::Block& b, ChunkBuilder& f, ChunkBuilder& bi, ChunkBuilder& w) const {
+    // Backward runs the block's operators in reverse.
+    struct Back {
+      bool comm;
+      Seconds full, reduced, time, out, up;
+      bool expert;
+      uint16_t label;
+    };
+    std::vector<Back> back;
+    for (const graph::Operator& op : b.ops) {
+      const bool rc = plan::is_recomputed(op, b, p_.recompute);
+      if (op.kind == graph::OpKind::kDispatch || op.kind == graph::OpKind::kCombine) {
+        const uint16_t label = op.kind == graph::OpKind::kDispatch ? kLabelDispatch : kLabelCombine;
+        Seconds out, up;
+        const Seconds t = all_to_all(op, op.comm_bytes_per_token, out, up);
+        f.comm(t, out, up, true, label);
+        Seconds bout, bup;
+        const Seconds bt = op.comm_tokens > 0
+                               ? all_to_all(op, op.bwd_input.bytes / static_cast<double>(op.comm_tokens), bout, bup)
+                               : Seconds::zero();
+        back.push_back(Back{true, {}, {}, bt + (rc ? t : Seconds::zero()), bout + (rc ? out : Seconds::zero()),
+                            bup + (rc ? up : Seconds::zero()), true,
+                            op.kind == graph::OpKind::kDispatch ? uint16_t{kLabelCombine} : uint16_t{kLabelDispatch}});
+        continue;
+      }
+      cost::OpContext full;
+      full.gemm_precision = op.precision;
+      cost::OpContext reduced = reduced_;
+      reduced.gemm_precision = op.precision;
+      const bool expert = is_expert_op(op);
+      const double scale = expert ? load_ : 1.0;
+      const uint16_t label = expert ? kLabelExperts : kLabelCompute;
+      const Seconds ff = cost_.op_time(op, cost::Pass::kForward, full) * scale;
+      const Seconds fr = cost_.op_time(op, cost::Pass::kForward, reduced) * scale;
+      f.compute(ff, fr, expert, label);
+      Seconds bf = cost_.op_time(op, cost::Pass::kBackwardInput, full) * scale;
+      Seconds br = cost_.op_time(op, cost::Pass::kBackwardInput, reduced) * scale;
+      if (rc) {
+        bf += ff;
+        br += fr;
+      }
+      back.push_back(Back{false, bf, br, {}, {}, {}, expert, label});
+      w.compute(cost_.op_time(op, cost::Pass::kBackwardWeight, full) * scale,
+                cost_.op_time(op, cost::Pass::kBackwardWeight, reduced) * scale, expert, label);
+    }
+    double tp_f = 0, tp_b = 0;
+    switch (b.kind) {
+      case graph::BlockKind::kDenseLayer:
+      case graph::BlockKind::kMoeLayer: tp_f = 2; tp_b = 2; break;
+      case graph::BlockKind::kEmbedding: tp_f = 1; break;
+      case graph::BlockKind::kHead: tp_f = 1; tp_b = 1; break;
+      case graph::BlockKind::kMtp: tp_f = 3; tp_b = 3; break;
+    }
+    f.comm(tp_one_ * tp_f, Seconds::zero(), Seconds::zero(), false, kLabelTp);
+    bi.comm(tp_one_ * tp_b, Seconds::zero(), Seconds::zero(), false, kLabelTp);
+    for (auto it = back.rbegin(); it != back.rend(); ++it) {
+      if (it->comm) {
+        bi.comm(it->time, it->out, it->up, true, it->label);
+      } else {
+        bi.compute(it->full, it->reduced, it->expert, it->label);
+      }
+    }
+  }
+
+  // Appends segments, merging a compute segment into a preceding one of the
+  // same kind (the rate while SMs are lent combines as total work over total
+  // slowed time).
+  static void append(std::vector<Segment>& to, const std::vector<Segment>& from, double mult) {
+    for (Segment sg : from) {
+      sg.work = static_cast<Tick>(std::llround(static_cast<double>(sg.work) * mult));
+      sg.scale_out = sg.scale_out * mult;
+      sg.scale_up = sg.scale_up * mult;
+      if (!to.empty() && sg.kind == Segment::Kind::kCompute && to.back().kind == Segment::Kind::kCompute &&
+          to.back().scales_with_load == sg.scales_with_load) {
+        Segment& t = to.back();
+        const double slowed = static_cast<double>(t.work) / t.rate_with_comm + static_cast<double>(sg.work) / sg.rate_with_comm;
+        t.work += sg.work;
+        t.rate_with_comm = slowed > 0 ? std::min(1.0, static_cast<double>(t.work) / slowed) : 1.0;
+        continue;
+      }
+      to.push_back(sg);
+    }
+  }
+
+  void stage(int s, StageWork& out) const {
+    const bool lends = overlapped(p_.schedule) && p_.comm_sms > 0;
+    const plan::StageContent c = plan::stage_content(layout_, s, m_);
+    const std::vector<plan::BlockUse> uses = plan::stage_blocks(g_, c);
+    std::vector<Segment> fwd, wgt;
+    std::vector<std::vector<Segment>> bwd_blocks;
+    for (const plan::BlockUse& u : uses) {
+      if (u.count <= 0) continue;
+      ChunkBuilder f(nvlink_, nic_, lends), bi(nvlink_, nic_, lends), w(nvlink_, nic_, lends);
+      block(*u.block, f, bi, w);
+      const std::vector<Segment> fs = f.finish(), bs = bi.finish(), ws = w.finish();
+      // Merged: one group for all instances of the block (times x count);
+      // else one group per layer.
+      const int64_t reps = o_.merge_layers ? 1 : u.count;
+      const double mult = o_.merge_layers ? static_cast<double>(u.count) : 1.0;
+      for (int64_t i = 0; i < reps; ++i) {
+        append(fwd, fs, mult);
+        append(wgt, ws, mult);
+        bwd_blocks.emplace_back();
+        append(bwd_blocks.back(), bs, mult);
+      }
+    }
+    // Backward runs the blocks in reverse order.
+    std::vector<Segment> bwd;
+    for (auto it = bwd_blocks.rbegin(); it != bwd_blocks.rend(); ++it) append(bwd, *it, 1.0);
+    out.chunk[static_cast<size_t>(ChunkType::kForward)] = fwd;
+    out.chunk[static_cast<size_t>(ChunkType::kBackwardInput)] = bwd;
+    out.chunk[static_cast<size_t>(ChunkType::kBackwardWeight)] = wgt;
+    std::vector<Segment> full = bwd;
+    append(full, wgt, 1.0);
+    out.chunk[static_cast<size_t>(ChunkType::kBackwardFull)] = std::move(full);
+  }
+
+  Seconds collective(cost::CollectiveOp op, Bytes msg, double ranks, int rpn) const {
+    const int n = static_cast<int>(std::lround(ranks));
+    if (n <= 1 || !(msg.value() > 0)) return Seconds::zero();
+    return cost_.collective_time(op, msg, cost::Group{n, std::min(rpn, n)});
+  }
+
+  void dp_and_tail(Workload& w) const {
+    // Per rank: the DP reduction of its gradients, split over the stages it
+    // holds by layer count; the optimizer and the exposed part of the
+    // parameter all-gather (hidden behind the next step's first forward, as
+    // in the analytic estimate) in the tail of pipeline rank 0's values
+    // (ranks differ little; the tail is per GPU).
+    const double gb = bytes_per_element(p_.precision.gradients);
+    const double wb = bytes_per_element(p_.precision.weights);
+    Seconds worst_opt, worst_gather_exposed;
+    for (int r = 0; r < p_.pp; ++r) {
+      const plan::RankParams rp = plan::rank_params(p_, m_, layout_, r);
+      const int dense_rpn = std::max(1, std::min(static_cast<int>(std::lround(rp.dense_replicas)), apn_ / (p_.tp * p_.cp)));
+      const int expert_rpn = std::max(1, std::min(static_cast<int>(std::lround(rp.expert_replicas)), apn_ / p_.ep));
+      const Bytes dense_g(static_cast<double>(rp.dense_on_gpu) * gb);
+      const Bytes expert_g(static_cast<double>(rp.expert_on_gpu) * gb);
+      const auto op = p_.zero_stage >= 1 ? cost::CollectiveOp::kReduceScatter : cost::CollectiveOp::kAllReduce;
+      const Seconds reduce = collective(op, dense_g, rp.dense_replicas, dense_rpn) +
+                             collective(op, expert_g, rp.expert_replicas, expert_rpn);
+      Seconds gather;
+      if (p_.zero_stage >= 1) {
+        gather = collective(cost::CollectiveOp::kAllGather, Bytes(static_cast<double>(rp.dense_on_gpu) * wb),
+                            rp.dense_replicas, dense_rpn) +
+                 collective(cost::CollectiveOp::kAllGather, Bytes(static_cast<double>(rp.expert_on_gpu) * wb),
+                            rp.expert_replicas, expert_rpn);
+      }
+      const auto& held = layout_.stages_of_rank[static_cast<size_t>(r)];
+      int64_t layers = 0;
+      for (int s : held) layers += std::max<int64_t>(1, layout_.layers_per_stage[static_cast<size_t>(s)]);
+      for (int s : held) {
+        auto& sync = w.work.stages[static_cast<size_t>(s)].grad_sync;
+        if (!sync.empty() || !(reduce.value() > 0)) continue;
+        const double share = static_cast<double>(std::max<int64_t>(1, layout_.layers_per_stage[static_cast<size_t>(s)])) /
+                             static_cast<double>(layers);
+        Segment sg;
+        sg.kind = Segment::Kind::kComm;
+        sg.scale_out = nic_ * (reduce * share);
+        sg.label = kLabelDp;
+        sync.push_back(sg);
+      }
+      const double shard = p_.zero_stage >= 1 ? static_cast<double>(rp.dense_on_gpu) / rp.dense_replicas +
+                                                    static_cast<double>(rp.expert_on_gpu) / rp.expert_replicas
+                                              : static_cast<double>(rp.dense_on_gpu + rp.expert_on_gpu);
+      worst_opt = max(worst_opt, cost_.optimizer_time(static_cast<int64_t>(std::ceil(shard)), p_.precision.optimizer_moments));
+      // The first forward chunk of the rank hides the all-gather.
+      Seconds first_f;
+      for (const Segment& sg : w.work.stages[static_cast<size_t>(held.front())].chunk[0]) {
+        if (sg.kind == Segment::Kind::kCompute) first_f += to_seconds(sg.work);
+      }
+      worst_gather_exposed = max(worst_gather_exposed, max(Seconds::zero(), gather - first_f));
+    }
+    Segment opt;
+    opt.kind = Segment::Kind::kCompute;
+    opt.work = to_ticks(worst_opt);
+    opt.label = kLabelOptimizer;
+    w.work.tail.push_back(opt);
+    if (worst_gather_exposed.value() > 0) {
+      Segment g;
+      g.kind = Segment::Kind::kComm;
+      g.scale_out = nic_ * worst_gather_exposed;
+      g.label = kLabelGather;
+      w.work.tail.push_back(g);
+    }
+  }
+
+  void sample_loads(Workload& w) const {
+    // Load / mean of a GPU ~ 1 + z sqrt((ep - 1) / (T k)) (normal approximation
+    // of Binomial(T k, 1/ep) over its mean T k / ep).
+    const double copies = static_cast<double>(tokens_) * static_cast<double>(m_.moe->experts_per_token);
+    const double sd = std::sqrt(static_cast<double>(p_.ep - 1) / copies);
+    Rng rng(o_.seed);
+    const size_t n = static_cast<size_t>(w.shape.replicas) * static_cast<size_t>(w.schedule.micro_batches);
+    w.shape.load_factor.assign(n, 1.0f);
+    const bool replica_mode = w.shape.replicas == 1;
+    for (size_t i = 0; i < n; ++i) {
+      double v = 0;
+      if (replica_mode) {
+        v = 0;
+        for (int k = 0; k < p_.ep; ++k) v = std::max(v, 1.0 + sd * rng.normal());
+      } else {
+        v = 1.0 + sd * rng.normal();
+      }
+      w.shape.load_factor[i] = static_cast<float>(std::max(0.0, v));
+    }
+    w.notes.push_back(fmt::format(
+        "sampled expert load: per GPU and micro-batch 1 + N(0,1) x {:.4f} (Binomial({:.0f} token copies, 1/{}) "
+        "normal approximation), seed {}{}",
+        sd, copies, p_.ep, o_.seed, replica_mode ? "; replica mode takes the maximum of ep draws" : ""));
+  }
+
+  const model::Model& m_;
+  const plan::Plan& p_;
+  const cost::CostModel& cost_;
+  const WorkloadOptions& o_;
+  plan::StageLayout layout_;
+  graph::Graph g_;
+  cost::OpContext reduced_;
+  int apn_ = 8;
+  BytesPerSecond nic_, nvlink_;
+  int64_t tokens_ = 0;
+  double load_ = 1.0;
+  Seconds tp_one_, pp_one_;
+};
+
+}  // namespace
+
+Workload build_workload(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost,
+                        const WorkloadOptions& options) {
+  return Builder(m, p, cost, options).build();
+}
+
+}  // namespace trainsim::sim

@@ -1,0 +1,75 @@
+// The work of one training step per GPU, built from the operator graph, the
+// parallel plan and the cost model, in the form the pipeline executor runs.
+//
+// Per stage and chunk type (F, B, W, full backward) a sequence of segments,
+// one group per layer (or per stage when merged, see WorkloadOptions):
+// computation before the MoE dispatch (attention, router, shared experts),
+// the dispatch all-to-all, the routed experts, the combine all-to-all,
+// computation after it; dense layers, embedding, head and MTP are compute
+// only. TP collectives (tp > 1) are communication segments after each layer.
+// Times come from the same calls the analytic estimate makes:
+// cost.op_time() per operator (recomputed operators add their forward time
+// to B), cost.expert_all_to_all() for dispatch and combine (node-limited
+// routing M = plan.max_nodes_per_token; backward exchanges the gradients),
+// cost.p2p_time() between stages, cost.collective_time() for the DP
+// reduce-scatter (ZeRO >= 1) or all-reduce of each stage's gradients, started
+// when the stage's last weight gradient is done, and cost.optimizer_time().
+//
+// Communication becomes flows whose size is the cost model's time times the
+// GPU's link bandwidth ("bytes at the modelled efficiency"), so a transfer
+// alone on its link takes exactly the cost model's time, and concurrent
+// transfers on a link (an all-to-all of one DualPipe chunk with the DP
+// reduce-scatter, or with a pipeline send) share it max-min fairly.
+//
+// Compute runs at the full SM count; while communication kernels hold
+// plan.comm_sms SMs (overlapped schedules: DualPipe, DualPipeV) a segment runs
+// at rate op_time(full SMs) / op_time(SMs - comm_sms).
+//
+// Expert load (routing imbalance), stated per mode:
+//  - kPlan: every routed-expert segment and all-to-all at the busiest GPU's
+//    pace, plan.expert_load_imbalance (as the analytic estimate);
+//  - kBalanced: 1;
+//  - kSampled: tokens per GPU drawn, seeded: each of T*k token copies of a
+//    micro-batch goes to one of the EP GPUs uniformly (balanced routing with
+//    multinomial noise), so a GPU's load / mean ~ Binomial(T k, 1/ep)/(T k/ep),
+//    drawn by its normal approximation 1 + z sqrt((ep-1)/(T k)). In
+//    all-ranks mode each GPU of an EP group draws its own load and the
+//    all-to-all waits for the slowest; in replica mode each micro-batch takes
+//    the maximum of ep draws (the group's slowest member).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cost/cost_model.h"
+#include "model/model.h"
+#include "plan/plan.h"
+#include "sim/pipeline.h"
+#include "sim/schedule.h"
+
+namespace trainsim::sim {
+
+enum class LoadModel { kPlan, kBalanced, kSampled };
+const char* to_string(LoadModel l);
+LoadModel parse_load_model(const std::string& s);  // "plan", "balanced", "sampled"; UsageError otherwise
+
+struct WorkloadOptions {
+  bool all_ranks = false;  // every DP replica (coupled by EP all-to-alls), else one representative replica
+  LoadModel load = LoadModel::kPlan;
+  uint64_t seed = 0;
+  bool merge_layers = true;  // one segment group per stage and chunk, else one per layer
+};
+
+struct Workload {
+  PipelineSchedule schedule;
+  PipelineWork work;
+  ClusterShape shape;
+  int gpus_per_simulated_rank = 1;  // tp * cp GPUs each simulated GPU stands for
+  std::vector<std::string> notes;
+};
+
+Workload build_workload(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost,
+                        const WorkloadOptions& options);
+
+}  // namespace trainsim::sim

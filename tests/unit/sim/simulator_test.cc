@@ -1,0 +1,108 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "calib/tables.h"
+#include "cost/cost_model.h"
+#include "hardware/hardware.h"
+#include "model/model.h"
+#include "run/scenario.h"
+#include "sim/simulator.h"
+#include "sim/trace.h"
+
+using namespace trainsim;
+
+namespace {
+plan::Plan pretraining_plan(const run::Scenario& s) {
+  for (const auto& p : s.phases) {
+    if (p.kind == run::PhaseKind::kPretraining) return run::phase_plan(s, p);
+  }
+  return run::phase_plan(s, s.phases.front());
+}
+}  // namespace
+
+TEST_CASE("DeepSeek-V3 trace is Chrome JSON whose last event ends at the step time", "[sim]") {
+  const run::Scenario s = run::load_scenario("deepseek-v3");
+  const plan::Plan p = pretraining_plan(s);
+  const cost::CostModel cost(s.cluster, calib::load_tables_for(s.cluster.accelerator));
+  sim::SimulateOptions o;
+  o.trace = true;
+  const sim::SimReport r = sim::simulate(s.model, p, cost, o);
+  const auto j = nlohmann::json::parse(sim::chrome_trace_json(r.out, r.devices));
+  REQUIRE(j.contains("traceEvents"));
+  double end_us = 0;
+  size_t complete = 0;
+  for (const auto& e : j["traceEvents"]) {
+    if (e["ph"] == "X") {
+      ++complete;
+      end_us = std::max(end_us, e["ts"].get<double>() + e["dur"].get<double>());
+    }
+  }
+  CHECK(complete > 1000);
+  // Timestamps are printed to the picosecond in microseconds, so the end is
+  // the step time to double precision.
+  CHECK(end_us * 1e-6 == Approx(r.step_time.value()).epsilon(1e-12));
+  // 16 pipeline ranks of one replica; 120 micro-batches (15360 / 128).
+  CHECK(r.out.gpus.size() == 16);
+  CHECK(r.micro_batches == 120);
+  // Every component is finite and adds up per rank.
+  for (const auto& g : r.out.gpus) CHECK(g.compute + g.exposed_comm + g.idle == r.out.step);
+  // Where the simulator and the analytic estimate differ, the comparison says why.
+  for (const auto& c : r.comparison) {
+    if (std::abs(c.simulated.value() - c.analytic.value()) > 0.01 * r.step_time.value()) CHECK(!c.why.empty());
+  }
+}
+
+TEST_CASE("DeepSeek-V3 replica and all-ranks agree when the expert load is the plan's", "[sim][.slow]") {
+  const run::Scenario s = run::load_scenario("deepseek-v3");
+  const plan::Plan p = pretraining_plan(s);
+  const cost::CostModel cost(s.cluster, calib::load_tables_for(s.cluster.accelerator));
+  sim::SimulateOptions o;
+  const sim::SimReport a = sim::simulate(s.model, p, cost, o);
+  o.workload.all_ranks = true;
+  const sim::SimReport b = sim::simulate(s.model, p, cost, o);
+  CHECK(b.out.gpus.size() == 2048);
+  CHECK(a.out.step == b.out.step);
+}
+
+TEST_CASE("sampled expert load is seeded and deterministic", "[sim]") {
+  const run::Scenario s = run::load_scenario("deepseek-v3");
+  const plan::Plan p = pretraining_plan(s);
+  const cost::CostModel cost(s.cluster, calib::load_tables_for(s.cluster.accelerator));
+  sim::SimulateOptions o;
+  o.workload.load = sim::LoadModel::kSampled;
+  o.workload.seed = 7;
+  const sim::SimReport a = sim::simulate(s.model, p, cost, o);
+  const sim::SimReport b = sim::simulate(s.model, p, cost, o);
+  CHECK(a.out.step == b.out.step);
+  o.workload.seed = 8;
+  const sim::SimReport c = sim::simulate(s.model, p, cost, o);
+  CHECK(c.out.step != a.out.step);
+}
+
+TEST_CASE("on a dense plan without overlap the simulator and the analytic estimate agree within 5%", "[sim]") {
+  // Llama-3 8B, 1F1B over 4 stages, 16 micro-batches of one 4K sequence, no
+  // TP/EP: both sum the same operator times; they differ only in how the
+  // bubble and the pipeline sends are counted (executed vs closed form).
+  const model::Model m = model::load_model("llama3_8b");
+  const hardware::Cluster c = hardware::generic_cluster("h100-sxm", 8);
+  const cost::CostModel cost(c, calib::load_tables_for(c.accelerator));
+  for (auto sched : {plan::Schedule::k1F1B, plan::Schedule::kGpipe}) {
+    plan::Plan p;
+    p.pp = 4;
+    p.dp = 2;
+    p.micro_batch = 1;
+    p.global_batch = 32;
+    p.seq_len = 4096;
+    p.schedule = sched;
+    p.precision = plan::bf16_policy();
+    const sim::SimReport r = sim::simulate(m, p, cost, sim::SimulateOptions{});
+    const double a = r.analytic.step_time.value();
+    const double sv = r.step_time.value();
+    INFO("simulated " << sv << " s, analytic " << a << " s");
+    CHECK(std::abs(sv - a) / a < 0.05);
+  }
+}
