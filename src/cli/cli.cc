@@ -19,6 +19,8 @@ const std::vector<Command>& commands() {
       {"estimate", "predict step time and the cost of a training run for a scenario", cmd_estimate},
       {"simulate", "simulate one training step event by event", cmd_simulate},
       {"validate", "compare predictions with published training runs", cmd_validate},
+      {"plan", "find the cluster, parallel layout and schedule for a budget or a deadline", cmd_plan},
+      {"compare", "the same training on several accelerators, with export-control status", cmd_compare},
       {"model", "show a model's parameters, FLOPs per token and operator graph", cmd_model},
       {"hardware", "list, show and export-classify accelerators and clusters", cmd_hardware},
       {"calibrate", "fit efficiency tables from kernel measurements", cmd_calibrate},
