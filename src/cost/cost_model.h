@@ -42,6 +42,11 @@ struct Group {
 enum class CollectiveOp { kAllReduce, kReduceScatter, kAllGather, kAllToAll, kSendRecv };
 enum class Algorithm { kAuto, kRing, kTree, kHierarchical };
 const char* to_string(CollectiveOp op);
+const char* to_string(Algorithm a);
+
+// Dense tensor-core peak for a graph precision (BF16 <-> FP16 interchangeable,
+// FP32 -> TF32); nullopt when the accelerator lacks it.
+std::optional<FlopsPerSecond> tensor_peak(const hardware::Accelerator& a, Precision p);
 
 // MoE all-to-all under DeepSeek's node-limited routing: each token goes over
 // the scale-out network to at most `max_nodes` nodes (one copy per node), then
@@ -54,7 +59,8 @@ struct ExpertAllToAll {
   int ep = 1;                  // expert-parallel group size
   int ranks_per_node = 8;      // EP ranks sharing a scale-up domain
   int max_nodes = 0;           // node limit M (0 = unlimited)
-  int n_groups = 0;            // expert groups (nodes) routing chooses among
+  int n_groups = 0;            // expert groups (nodes) routing chooses among (0 = ep / ranks_per_node)
+  int n_experts = 0;           // routed experts in the layer (0 = draw experts with replacement)
 };
 
 // Breakdown of an all-to-all for reports and the simulator.
@@ -94,9 +100,33 @@ class CostModel {
   // reads/writes master weights, moments, gradients at the given precisions).
   Seconds optimizer_time(int64_t params, Precision moment_precision) const;
 
+  // The precision a GEMM requested at `p` runs at: `p` when the accelerator has
+  // a dense peak for it, else BF16 (recorded in notes()).
+  Precision effective_gemm_precision(Precision p) const;
+  // SMs left to compute kernels: sm_count - sms_reserved_for_comm, at least 1.
+  int usable_sms(const OpContext& ctx) const;
+  // Time of a GEMM shape with `min_bytes` of HBM traffic (tables.h form).
+  Seconds gemm_time(const graph::GemmShape& shape, Precision p, Bytes min_bytes, bool grouped,
+                    const OpContext& ctx) const;
+  // A memory-bound kernel moving `bytes` (and `flops` of vector FP32 work).
+  Seconds memory_time(Bytes bytes, Flops flops) const;
+  // Statements for reports: precision fallbacks, default tables.
+  const std::vector<std::string>& notes() const { return notes_; }
+
  private:
+  struct Link {
+    BytesPerSecond bandwidth;  // achieved (datasheet x efficiency)
+    Seconds alpha;
+  };
+  Link scale_up_link(bool all_to_all) const;
+  Link scale_out_link(bool all_to_all, int ranks_per_node) const;
+  Seconds ring_time(CollectiveOp op, Bytes message, const Group& g) const;
+  Seconds tree_time(Bytes message, const Group& g) const;
+  Seconds hierarchical_time(CollectiveOp op, Bytes message, const Group& g) const;
+
   hardware::Cluster cluster_;
   calib::EfficiencyTables tables_;
+  std::vector<std::string> notes_;
 };
 
 }  // namespace trainsim::cost

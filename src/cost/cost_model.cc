@@ -1,0 +1,343 @@
+#include "cost/cost_model.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace trainsim::cost {
+
+const char* to_string(CollectiveOp op) {
+  switch (op) {
+    case CollectiveOp::kAllReduce: return "all-reduce";
+    case CollectiveOp::kReduceScatter: return "reduce-scatter";
+    case CollectiveOp::kAllGather: return "all-gather";
+    case CollectiveOp::kAllToAll: return "all-to-all";
+    case CollectiveOp::kSendRecv: return "send/recv";
+  }
+  return "?";
+}
+
+const char* to_string(Algorithm a) {
+  switch (a) {
+    case Algorithm::kAuto: return "auto";
+    case Algorithm::kRing: return "ring";
+    case Algorithm::kTree: return "tree";
+    case Algorithm::kHierarchical: return "hierarchical";
+  }
+  return "?";
+}
+
+std::optional<FlopsPerSecond> tensor_peak(const hardware::Accelerator& a, Precision p) {
+  auto get = [&](hardware::Format f) -> std::optional<FlopsPerSecond> {
+    auto it = a.dense_peak.find(f);
+    if (it == a.dense_peak.end() || !(it->second.value() > 0)) return std::nullopt;
+    return it->second;
+  };
+  switch (p) {
+    case Precision::kFP8: return get(hardware::Format::kFP8);
+    case Precision::kBF16: {
+      if (auto v = get(hardware::Format::kBF16)) return v;
+      return get(hardware::Format::kFP16);
+    }
+    case Precision::kFP16: {
+      if (auto v = get(hardware::Format::kFP16)) return v;
+      return get(hardware::Format::kBF16);
+    }
+    case Precision::kFP32: {
+      if (auto v = get(hardware::Format::kTF32)) return v;
+      return get(hardware::Format::kFP32);
+    }
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }  // a, b >= 1
+
+// Expected number of the `pool` equally likely slots (nodes or GPUs) that
+// `k` picks touch, when each slot owns `per_slot` of the `pool * per_slot`
+// experts and picks are distinct experts (hypergeometric: P(slot missed) =
+// C(total - per_slot, k) / C(total, k)). per_slot <= 0: picks with
+// replacement, P(missed) = (1 - 1/pool)^k.
+double expected_slots_hit(double pool, int k, double per_slot) {
+  if (pool <= 1) return pool;
+  double miss = 1.0;
+  if (per_slot > 0) {
+    const double total = pool * per_slot;
+    for (int i = 0; i < k; ++i) {
+      const double num = total - per_slot - i;
+      if (num <= 0) { miss = 0; break; }
+      miss *= num / (total - i);
+    }
+  } else {
+    miss = std::pow(1.0 - 1.0 / pool, k);
+  }
+  return pool * (1.0 - miss);
+}
+
+}  // namespace
+
+CostModel::CostModel(hardware::Cluster cluster, calib::EfficiencyTables tables)
+    : cluster_(std::move(cluster)), tables_(std::move(tables)) {
+  const auto& acc = cluster_.accelerator;
+  TRAINSIM_CHECK(tensor_peak(acc, Precision::kBF16).has_value(),
+                 "accelerator {} has no BF16/FP16 dense peak", acc.name);
+  if (!tensor_peak(acc, Precision::kFP8)) {
+    notes_.push_back(fmt::format("{} has no FP8 dense peak: FP8 GEMMs run at BF16", acc.name));
+  }
+  if (tables_.is_default()) {
+    notes_.push_back(fmt::format("efficiency tables for {} are defaults: {}", acc.name,
+                                 tables_.provenance.default_reason));
+  }
+}
+
+Precision CostModel::effective_gemm_precision(Precision p) const {
+  if (tensor_peak(cluster_.accelerator, p)) return p;
+  return Precision::kBF16;
+}
+
+int CostModel::usable_sms(const OpContext& ctx) const {
+  const int total = std::max(1, cluster_.accelerator.sm_count);
+  return std::clamp(total - ctx.sms_reserved_for_comm, 1, total);
+}
+
+// Wave-quantized tile model with a roofline memory bound (see calib/tables.h).
+Seconds CostModel::gemm_time(const graph::GemmShape& s, Precision p, Bytes min_bytes, bool grouped,
+                             const OpContext& ctx) const {
+  if (s.m <= 0 || s.n <= 0 || s.k <= 0 || s.groups <= 0) return Seconds::zero();
+  const Precision pe = effective_gemm_precision(p);
+  const calib::GemmParams& g = grouped ? tables_.grouped_gemm_for(pe) : tables_.gemm_for(pe);
+  const auto& acc = cluster_.accelerator;
+  return calib::gemm_model_time(g, s.m, s.n, s.k, s.groups, *tensor_peak(acc, pe), acc.sm_count, usable_sms(ctx),
+                                min_bytes, acc.hbm_bandwidth, tables_.memory.eta);
+}
+
+double CostModel::gemm_efficiency(const graph::GemmShape& shape, Precision p, const OpContext& ctx) const {
+  const Precision pe = effective_gemm_precision(p);
+  const double e = bytes_per_element(pe);
+  const double m = static_cast<double>(shape.m), n = static_cast<double>(shape.n),
+               k = static_cast<double>(shape.k), gr = static_cast<double>(shape.groups);
+  // Minimum traffic: A and B once at operand precision, C once in BF16.
+  const Bytes bytes(gr * ((m * k + k * n) * e + m * n * 2.0));
+  const Seconds t = gemm_time(shape, p, bytes, shape.groups > 1, ctx);
+  if (!(t.value() > 0)) return 0.0;
+  const Flops f(2.0 * gr * m * n * k);
+  return (f / t) / *tensor_peak(cluster_.accelerator, pe);
+}
+
+Seconds CostModel::memory_time(Bytes bytes, Flops flops) const {
+  if (!(bytes.value() > 0) && !(flops.value() > 0)) return Seconds::zero();
+  const auto& acc = cluster_.accelerator;
+  Seconds t = calib::memory_model_time(tables_.memory, bytes, acc.hbm_bandwidth) - tables_.memory.latency;
+  // Vector (non-tensor) FP32 work, when an op is arithmetic-heavy (softmax over a vocabulary).
+  if (auto it = acc.dense_peak.find(hardware::Format::kFP32);
+      it != acc.dense_peak.end() && it->second.value() > 0 && flops.value() > 0) {
+    t = max(t, flops / it->second);
+  }
+  return tables_.memory.latency + t;
+}
+
+Seconds CostModel::op_time(const graph::Operator& op, Pass pass, const OpContext& ctx) const {
+  const graph::Work& w = pass == Pass::kForward         ? op.fwd
+                         : pass == Pass::kBackwardInput ? op.bwd_input
+                                                        : op.bwd_weight;
+  if (!(w.flops.value() > 0) && !(w.bytes.value() > 0)) return Seconds::zero();
+  switch (op.kind) {
+    case graph::OpKind::kGemm:
+    case graph::OpKind::kGroupedGemm: {
+      // Forward C[m,n] = A[m,k] B[k,n]; Dgrad dA[m,k] = dC[m,n] B^T -> (m, k, n);
+      // Wgrad dB[k,n] = A^T dC -> (k, n, m) per group.
+      graph::GemmShape s = op.gemm;
+      if (pass == Pass::kBackwardInput) s = {op.gemm.m, op.gemm.k, op.gemm.n, op.gemm.groups};
+      if (pass == Pass::kBackwardWeight) s = {op.gemm.k, op.gemm.n, op.gemm.m, op.gemm.groups};
+      const Precision p = op.precision == Precision::kFP8 ? Precision::kFP8 : ctx.gemm_precision;
+      return gemm_time(s, p, w.bytes, op.kind == graph::OpKind::kGroupedGemm || s.groups > 1, ctx);
+    }
+    case graph::OpKind::kAttention: {
+      const calib::AttentionParams& a = pass == Pass::kForward ? tables_.attention_fwd : tables_.attention_bwd;
+      const double d = 0.5 * static_cast<double>(op.attention.qk_head_dim + op.attention.v_head_dim);
+      // Causal: a query block visits on average half the keys.
+      const double keys = static_cast<double>(op.attention.seq_kv) * (op.attention.causal ? 0.5 : 1.0);
+      const double eff = calib::attention_efficiency(a, keys, d);
+      const FlopsPerSecond peak = *tensor_peak(cluster_.accelerator, Precision::kBF16);
+      const double taken = static_cast<double>(ctx.sms_reserved_for_comm) /
+                           static_cast<double>(std::max(1, cluster_.accelerator.sm_count));
+      const double left = std::max(1e-3, tables_.interference.compute_fraction(taken));
+      const Seconds t_compute = w.flops / (peak * (eff * left));
+      const Seconds t_memory = w.bytes / (cluster_.accelerator.hbm_bandwidth * tables_.memory.eta);
+      return tables_.gemm_for(Precision::kBF16).launch_overhead + max(t_compute, t_memory);
+    }
+    case graph::OpKind::kDispatch:
+    case graph::OpKind::kCombine:
+      return Seconds::zero();  // communication: expert_all_to_all()
+    default:
+      return memory_time(w.bytes, w.flops);
+  }
+}
+
+// --- collectives ------------------------------------------------------------
+
+CostModel::Link CostModel::scale_up_link(bool all_to_all) const {
+  const calib::LinkParams& p = all_to_all ? tables_.scale_up.all_to_all : tables_.scale_up.collective;
+  return Link{cluster_.accelerator.scale_up.bandwidth_per_direction * p.eta, p.alpha};
+}
+
+CostModel::Link CostModel::scale_out_link(bool all_to_all, int ranks_per_node) const {
+  // Each rank of the group reaches the network through its own NIC (one per
+  // accelerator, rail-optimised); traffic leaving a node for one group uses
+  // those ranks' NICs together, divided by the fabric's oversubscription.
+  const calib::LinkParams& p = all_to_all ? tables_.scale_out.all_to_all : tables_.scale_out.collective;
+  const double over = std::max(1.0, cluster_.scale_out.oversubscription);
+  BytesPerSecond nic = cluster_.scale_out.nic_bandwidth;
+  if (!(nic.value() > 0)) nic = cluster_.accelerator.nic_per_accelerator;
+  const int nics = std::max(1, ranks_per_node);
+  return Link{nic * (p.eta * nics / over), p.alpha};
+}
+
+Seconds CostModel::ring_time(CollectiveOp op, Bytes s, const Group& g) const {
+  const int n = g.ranks;
+  const double frac = static_cast<double>(n - 1) / n;
+  // Bandwidth of the ring: inside one node the scale-up link; across nodes the
+  // slower of the scale-up link and the node boundary (all the group's NICs in a
+  // node carry the ring's crossing, NCCL one channel per NIC).
+  Link l = scale_up_link(false);
+  if (g.nodes() > 1) {
+    const Link out = scale_out_link(false, g.ranks_per_node);
+    l = Link{g.ranks_per_node > 1 ? min(l.bandwidth, out.bandwidth) : out.bandwidth, std::max(l.alpha, out.alpha)};
+  }
+  // Thakur, Rabenseifner & Gropp (2005): ring all-reduce = reduce-scatter +
+  // all-gather, 2(n-1) steps each of S/n; RS or AG alone (n-1) steps.
+  const double steps = op == CollectiveOp::kAllReduce ? 2.0 * (n - 1) : 1.0 * (n - 1);
+  const double volume = op == CollectiveOp::kAllReduce ? 2.0 * frac : frac;
+  return s * volume / l.bandwidth + l.alpha * steps;
+}
+
+Seconds CostModel::tree_time(Bytes s, const Group& g) const {
+  // NCCL double binary tree all-reduce (Sanders, Speck & Traeff 2009): a
+  // pipelined reduce then broadcast; each rank sends about S in each phase,
+  // 2 log2(n) latency steps.
+  Link l = scale_up_link(false);
+  if (g.nodes() > 1) {
+    const Link out = scale_out_link(false, 1);
+    l = Link{g.ranks_per_node > 1 ? min(l.bandwidth, out.bandwidth) : out.bandwidth, std::max(l.alpha, out.alpha)};
+  }
+  const double depth = std::ceil(std::log2(static_cast<double>(g.ranks)));
+  return s * 2.0 / l.bandwidth + l.alpha * (2.0 * depth);
+}
+
+Seconds CostModel::hierarchical_time(CollectiveOp op, Bytes s, const Group& g) const {
+  // Intra-node reduce-scatter over the scale-up fabric, the inter-node
+  // collective on 1/ranks_per_node of the data over each rank's NIC, then an
+  // intra-node all-gather (NCCL's CollNet/"2D" scheme; Jia et al. 2018).
+  const Group intra{g.ranks_per_node, g.ranks_per_node};
+  const Group inter{g.nodes(), 1};
+  const Bytes shard = s / static_cast<double>(g.ranks_per_node);
+  switch (op) {
+    case CollectiveOp::kAllReduce:
+      return ring_time(CollectiveOp::kReduceScatter, s, intra) + ring_time(CollectiveOp::kAllReduce, shard, inter) +
+             ring_time(CollectiveOp::kAllGather, s, intra);
+    case CollectiveOp::kReduceScatter:
+      return ring_time(CollectiveOp::kReduceScatter, s, intra) + ring_time(CollectiveOp::kReduceScatter, shard, inter);
+    case CollectiveOp::kAllGather:
+      return ring_time(CollectiveOp::kAllGather, shard, inter) + ring_time(CollectiveOp::kAllGather, s, intra);
+    default: break;
+  }
+  return ring_time(op, s, g);
+}
+
+Seconds CostModel::collective_time(CollectiveOp op, Bytes message, const Group& group, Algorithm algorithm) const {
+  TRAINSIM_CHECK(group.ranks >= 1 && group.ranks_per_node >= 1, "collective group of {} ranks, {} per node",
+                 group.ranks, group.ranks_per_node);
+  if (group.ranks <= 1 || !(message.value() > 0)) return Seconds::zero();
+  Group g = group;
+  g.ranks_per_node = std::min(g.ranks_per_node, g.ranks);
+  const bool spans = g.nodes() > 1;
+  if (op == CollectiveOp::kSendRecv) return p2p_time(message, spans);
+  if (op == CollectiveOp::kAllToAll) {
+    // Each rank sends (n-1)/n of its buffer: (rpn-1)/n inside its node, (n-rpn)/n
+    // to other nodes; both tiers run at once; all peers posted together (one latency).
+    const double n = g.ranks;
+    const Link up = scale_up_link(true);
+    Seconds t = message * ((g.ranks_per_node - 1) / n) / up.bandwidth;
+    Seconds alpha = up.alpha;
+    if (spans) {
+      const Link out = scale_out_link(true, 1);
+      t = max(t, message * ((n - g.ranks_per_node) / n) / out.bandwidth);
+      alpha = std::max(alpha, out.alpha);
+    }
+    return t + alpha;
+  }
+  const bool hier_ok = spans && g.ranks_per_node > 1 && g.ranks % g.ranks_per_node == 0;
+  switch (algorithm) {
+    case Algorithm::kRing: return ring_time(op, message, g);
+    case Algorithm::kTree:
+      return op == CollectiveOp::kAllReduce ? tree_time(message, g) : ring_time(op, message, g);
+    case Algorithm::kHierarchical: return hier_ok ? hierarchical_time(op, message, g) : ring_time(op, message, g);
+    case Algorithm::kAuto: {
+      // As NCCL's tuner: the fastest predicted algorithm.
+      Seconds best = ring_time(op, message, g);
+      if (op == CollectiveOp::kAllReduce) best = min(best, tree_time(message, g));
+      if (hier_ok) best = min(best, hierarchical_time(op, message, g));
+      return best;
+    }
+  }
+  return ring_time(op, message, g);
+}
+
+Seconds CostModel::p2p_time(Bytes message, bool crosses_nodes) const {
+  if (!(message.value() > 0)) return Seconds::zero();
+  const Link l = crosses_nodes ? scale_out_link(false, 1) : scale_up_link(false);
+  return l.alpha + message / l.bandwidth;  // Hockney alpha-beta
+}
+
+AllToAllCost CostModel::expert_all_to_all(const ExpertAllToAll& a) const {
+  AllToAllCost c;
+  if (a.tokens <= 0 || a.ep <= 1 || !(a.bytes_per_token.value() > 0)) return c;
+  const int rpn = std::clamp(a.ranks_per_node, 1, a.ep);
+  const int nodes = a.n_groups > 0 ? a.n_groups : static_cast<int>(ceil_div(a.ep, rpn));
+  const int m = a.max_nodes > 0 ? std::min(a.max_nodes, nodes) : nodes;
+  const int k = std::max(1, a.experts_per_token);
+  // Uniform routing: the token's experts are k distinct experts drawn
+  // uniformly from the experts of the m nodes it may reach (node-limited
+  // routing, DeepSeek-V3 §2.1.2), spread evenly over nodes and GPUs.
+  const double experts_per_node = a.n_experts > 0 ? static_cast<double>(a.n_experts) / nodes : 0.0;
+  const double experts_per_gpu = a.n_experts > 0 ? static_cast<double>(a.n_experts) / a.ep : 0.0;
+  const double nodes_hit = expected_slots_hit(m, k, experts_per_node);
+  // Each reached node is the sender's own with probability 1/nodes (symmetry),
+  // whose copies need no NIC: one scale-out copy per remote reached node
+  // (DeepSeek-V3 §3.2.2: IB to the same in-node index, then NVLink).
+  const double remote_nodes = nodes > 1 ? nodes_hit * (nodes - 1) / nodes : 0.0;
+  // Scale-up copies: each GPU hit other than the landing GPU (same in-node
+  // index as the sender) in each reached node takes one NVLink copy:
+  // E = m (rpn - 1) P(a given GPU is hit).
+  const double gpus = static_cast<double>(m) * rpn;
+  const double gpu_hit = gpus > 0 ? expected_slots_hit(gpus, k, experts_per_gpu) / gpus : 0.0;
+  const double forwards = static_cast<double>(m) * (rpn - 1) * gpu_hit;
+  const Bytes per_copy = a.bytes_per_token * static_cast<double>(a.tokens);
+  c.scale_out_bytes = per_copy * remote_nodes;
+  c.scale_up_bytes = per_copy * forwards;
+  const Link up = scale_up_link(true);
+  c.scale_up_time = c.scale_up_bytes / up.bandwidth;
+  Seconds alpha = up.alpha;
+  if (nodes > 1) {
+    const Link out = scale_out_link(true, 1);
+    c.scale_out_time = c.scale_out_bytes / out.bandwidth;
+    alpha = std::max(alpha, out.alpha);
+  }
+  // Scale-out and scale-up transfers overlap fully (DeepSeek-V3 §3.2.2).
+  c.time = max(c.scale_out_time, c.scale_up_time) + alpha;
+  return c;
+}
+
+Seconds CostModel::optimizer_time(int64_t params, Precision moment_precision) const {
+  if (params <= 0) return Seconds::zero();
+  // AdamW per parameter: read FP32 master, FP32 gradient, two moments; write
+  // master, two moments and the BF16 working copy.
+  const double mb = bytes_per_element(moment_precision);
+  const double per_param = 4 + 4 + 2 * mb + 4 + 2 * mb + 2;
+  return memory_time(Bytes(per_param * static_cast<double>(params)), Flops::zero());
+}
+
+}  // namespace trainsim::cost
