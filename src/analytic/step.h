@@ -29,6 +29,26 @@ struct StepBreakdown {
   Seconds total() const { return compute + exposed_comm + bubble + dp_exposed + optimizer; }
 };
 
+// Times of one pipeline rank for the whole step (all micro-batches).
+struct RankTimes {
+  int rank = 0;
+  Seconds forward;          // m x forward chunks (compute kernels)
+  Seconds backward_input;   // m x input-gradient chunks
+  Seconds backward_weight;  // m x weight-gradient chunks
+  Seconds recompute;        // m x recomputation in backward
+  Seconds tp_comm;          // m x TP collectives (before overlap)
+  Seconds ep_comm;          // m x MoE dispatch + combine, forward and backward (before overlap)
+  Seconds pp_comm;          // m x pipeline sends (before overlap)
+  Seconds exposed_comm;     // what of the three is not hidden
+  Seconds bubble;
+  Seconds dp_comm;          // gradient reduction + parameter gather (before hiding)
+  Seconds dp_exposed;
+  Seconds optimizer;
+  // Chunk times used in the bubble formula (one chunk = the layers of one stage, one micro-batch).
+  Seconds chunk_f, chunk_b, chunk_w, chunk_fb;
+  Seconds total() const;
+};
+
 struct StepEstimate {
   Seconds step_time;
   StepBreakdown breakdown;
@@ -39,11 +59,17 @@ struct StepEstimate {
   Flops model_flops_per_step;  // causal, MTP included when the model has it
   double bubble_fraction = 0;  // bubble / step_time
   std::vector<std::string> notes;  // conventions and assumptions stated in output
+  int64_t micro_batches = 0;       // per data-parallel replica
+  Flops hardware_flops_per_step;   // model FLOPs + recomputation
+  std::vector<RankTimes> ranks;    // every pipeline rank
+  int critical_rank = 0;           // the rank whose total is the step time
 };
 
 StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost);
 
-// Published bubble formulas (used by tests and reports), in units of chunk time:
+// Published bubble formulas (used by tests and reports), in units of chunk time
+// (F forward chunk, B full backward chunk incl. W, W weight-gradient chunk,
+// F&B an overlapped forward+backward pair):
 // GPipe/1F1B: (p-1)/(m+p-1) of the step; interleaved: (p-1)/(v*m + p-1);
 // ZB-H1: (p-1)(F+B-2W); DualPipe: (p/2-1)(F&B+B-3W) (DeepSeek-V3 Table 2).
 double bubble_fraction_1f1b(int pp, int64_t micro_batches);

@@ -2,12 +2,19 @@
 //
 // Degrees multiply to the GPU count: tp * pp * dp * cp = GPUs. Expert
 // parallelism lives inside the data-parallel dimension (as Megatron and
-// DeepSeek place it): ep divides dp * cp * tp... in DeepSeek-V3's layout
+// DeepSeek place it): ep divides dp * cp * tp; in DeepSeek-V3's layout
 // (TP 1) ep divides dp; expert groups may span nodes. Invariants after
-// validate_plan(): every degree >= 1; layers split evenly over pp * vpp
-// stages (or as the schedule allows), heads and kv_heads divisible by tp,
-// routed experts divisible by ep, global batch divisible by dp * micro_batch,
-// and the per-GPU memory fits the accelerator.
+// validate_plan(): every degree >= 1; layers split over pp * vpp stages
+// (interleaved 1F1B: evenly, Megatron's rule; other schedules: every stage
+// gets floor or ceil of layers / stages, see stage_layout()), heads and
+// kv_heads divisible by tp, routed experts divisible by ep, global batch
+// divisible by dp * micro_batch, the schedule's micro-batch rules hold, and
+// the per-GPU memory fits the accelerator.
+//
+// Rank order (Megatron-Core's default): tp innermost, then cp, then dp (with
+// ep carved from dp x cp x tp), pp outermost. So TP groups sit inside a node
+// when tp <= GPUs per node, and consecutive pipeline stages are
+// tp * cp * dp ranks apart.
 #pragma once
 
 #include <cstdint>
@@ -24,11 +31,16 @@ namespace trainsim::plan {
 
 enum class Schedule { kGpipe, k1F1B, kInterleaved1F1B, kZeroBubbleH1, kDualPipe, kDualPipeV };
 const char* to_string(Schedule s);
-Schedule parse_schedule(const std::string& s);  // "gpipe", "1f1b", "interleaved-1f1b", "zb-h1"/"zero-bubble", "dualpipe", "dualpipev"
+// "gpipe", "1f1b", "interleaved-1f1b" (or "interleaved"), "zb-h1" (or
+// "zero-bubble"), "dualpipe", "dualpipev". Unknown text: UsageError naming the
+// accepted words with a did-you-mean (file readers rethrow it as ConfigError).
+Schedule parse_schedule(const std::string& s);
+std::vector<std::string> schedule_names();
 
 enum class Recompute { kNone, kSelective, kDeepSeek, kFull };
 const char* to_string(Recompute r);
 Recompute parse_recompute(const std::string& s);  // "none", "selective", "deepseek", "full"
+std::vector<std::string> recompute_names();
 
 // Precision per operator class (DeepSeek-V3 §3.3: FP8 Fprop/Dgrad/Wgrad for
 // linear layers; attention, norms, router, embedding and head in BF16; BF16
@@ -44,8 +56,8 @@ struct PrecisionPolicy {
   Precision dispatch = Precision::kBF16;         // MoE dispatch payload (DeepSeek: FP8)
   Precision combine = Precision::kBF16;          // MoE combine payload (DeepSeek: BF16)
 };
-PrecisionPolicy bf16_policy();
-PrecisionPolicy deepseek_fp8_policy();
+PrecisionPolicy bf16_policy();          // everything BF16; FP32 master, gradients, moments (Megatron default)
+PrecisionPolicy deepseek_fp8_policy();  // V3TR §3.3 (see PrecisionPolicy)
 
 struct Plan {
   int tp = 1;
@@ -64,6 +76,9 @@ struct Plan {
   PrecisionPolicy precision;
   int comm_sms = 0;            // SMs reserved for communication kernels
   int max_nodes_per_token = 0; // node-limited routing M (0 = unlimited)
+  // Routing imbalance: tokens on the busiest expert GPU / the mean (1 = balanced).
+  // Expert GEMMs and all-to-all of a step run at the pace of the busiest GPU.
+  double expert_load_imbalance = 1.0;
 
   int gpus() const { return tp * pp * dp * cp; }
   int64_t micro_batches_per_replica() const;  // global_batch / (dp * micro_batch)
@@ -79,20 +94,120 @@ struct MemoryBreakdown {
   Bytes recompute_buffers;
   Bytes communication_buffers;
   Bytes total() const;
+  // Activation sets held at the peak, in units of one chunk (the layers of
+  // one stage for one micro-batch): micro-batches for GPipe/1F1B/ZB-H1, chunk
+  // activations for interleaved (pv + p - 1 on rank 0) and DualPipe (PP + 1).
   int64_t inflight_micro_batches = 0;
-  int64_t params_on_gpu = 0;
+  int64_t params_on_gpu = 0;  // weights held (both copies under DualPipe)
+  int pipeline_rank = 0;      // which pipeline rank this breakdown is for
+  Bytes activations_per_micro_batch;  // one micro-batch through every chunk this rank holds
 };
 
 // Layers on each pipeline stage (embedding with the first, head with the last;
 // DeepSeek's DualPipe puts embedding and head/MTP on the same rank).
+//
+// Stages: pp * vpp (interleaved), 2 * pp (DualPipeV: a V of 2 chunks per
+// rank), else pp. Rank r holds stage r; interleaved also r + pp, r + 2pp...;
+// DualPipe holds stages r and pp-1-r (two copies of the model, DeepSeek-V3
+// §3.2.1), DualPipeV chunks r and 2pp-1-r.
+// Uneven split rule (stated): when layers % stages != 0 every stage gets
+// floor(L/S) or floor(L/S)+1 layers; the short stages are taken from the two
+// ends first (last, first, second-to-last, second, ...) because the end
+// stages also carry the embedding, the output head and loss, and the MTP
+// module. Interleaved 1F1B needs layers % (pp*vpp) == 0 (Megatron).
 struct StageLayout {
-  std::vector<int64_t> layers_per_stage;  // size pp * vpp
+  std::vector<int64_t> layers_per_stage;  // size stages()
+  std::vector<int64_t> first_layer;       // 0-based index of each stage's first layer
+  std::vector<std::vector<int>> stages_of_rank;  // size pp: stages each pipeline rank holds
+  int copies = 1;  // pipeline ranks holding each stage (2 under DualPipe)
+  int stages() const { return static_cast<int>(layers_per_stage.size()); }
 };
+
+// What one stage contains: its transformer layers by kind, and whether it
+// carries the embedding (first stage), or the head + loss and the MTP module
+// (last stage).
+struct StageContent {
+  int64_t dense_layers = 0;
+  int64_t moe_layers = 0;
+  bool embedding = false;
+  bool head = false;
+  bool mtp = false;
+};
+StageContent stage_content(const StageLayout& layout, int stage, const model::Model& m);
+
+// The graph blocks of a stage, each with how many times the stage runs it.
+struct BlockUse {
+  const graph::Block* block = nullptr;
+  int64_t count = 0;
+};
+std::vector<BlockUse> stage_blocks(const graph::Graph& g, const StageContent& c);
+
+// The per-GPU graph of one micro-batch under the plan's sharding, with the
+// precision policy applied (graph::set_precision): linear GEMMs at
+// policy.linear_gemms; output head (and MTP head) at policy.embedding_head;
+// the MoE gate GEMM stays as built (BF16, V3TR §3.3); dispatch at
+// policy.dispatch, combine at policy.combine. Activations the plan caches in
+// FP8 (V3TR §3.3.3: FP8-computed Linear inputs, MoE SwiGLU inputs; E5M6
+// = 12 bits for the Linear after attention) have activation_bytes_saved
+// scaled accordingly.
+graph::Graph plan_graph(const Plan& p, const model::Model& m, bool causal = true);
+// True for GEMMs of Linear layers (not the head, not the MoE gate).
+bool is_linear_gemm(const graph::Operator& op);
+
+// Activations one instance of a block keeps for backward under a recompute
+// policy, from the operators' activation_bytes_saved (see plan.cc for each
+// rule), and what recomputation frees and redoes.
+struct BlockActivations {
+  Bytes kept;     // held from forward to backward
+  Bytes dropped;  // freed by recomputation, rebuilt layer by layer in backward
+};
+BlockActivations block_activations(const graph::Block& b, Recompute r, const Plan& p,
+                                   const model::Model& m);
+// Does the policy recompute this operator's forward in backward?
+bool is_recomputed(const graph::Operator& op, const graph::Block& b, Recompute r);
+
+// Model states for `params` parameters replicated over `shards` GPUs (the
+// data-parallel group of those parameters), by ZeRO stage (Rajbhandari et
+// al., SC'20, §5 and Fig. 1): stage 0 keeps everything, 1 partitions the
+// optimizer states, 2 also the gradients, 3 also the weights, each over
+// `shards`. Bytes per parameter from the policy: weights, gradients, and
+// optimizer = master + 2 moments (mixed-precision Adam: K = 4+4+4 = 12;
+// DeepSeek's BF16 moments: 4+2+2 = 8).
+struct ModelStateBytes {
+  Bytes weights;
+  Bytes gradients;
+  Bytes optimizer_states;
+};
+ModelStateBytes zero_model_states(double params, double shards, int zero_stage,
+                                  const PrecisionPolicy& policy);
+
+// Activation chunks in flight at the rank's peak, for each stage it holds (in
+// the order of layout.stages_of_rank[rank]): GPipe m; 1F1B and ZB-H1 pp - rank;
+// interleaved (pp - rank - 1) * 2 + (vpp - 1) * pp + 1 spread over the chunks;
+// DualPipe pp - h for stage h = min(rank, pp-1-rank) and h + 1 for stage
+// pp-1-h (PP + 1 in all); DualPipeV 2pp - s for chunk s. Capped by the
+// micro-batches that exist.
+std::vector<int64_t> inflight_per_stage(const Plan& p, const StageLayout& layout, int rank);
 
 // Rejects plans that cannot run, with the reason and the numbers (PlanError).
 void validate_plan(const Plan& p, const model::Model& m, const hardware::Cluster& c);
 StageLayout stage_layout(const Plan& p, const model::Model& m);
+// The pipeline rank with the largest total.
 MemoryBreakdown memory_per_gpu(const Plan& p, const model::Model& m);
+// Every pipeline rank (size pp).
+std::vector<MemoryBreakdown> memory_per_rank(const Plan& p, const model::Model& m);
 // validate_plan() also checks memory_per_gpu().total() <= accelerator HBM capacity.
+
+// Parameter counts of one pipeline rank: on this GPU (sharded) and unique
+// (unsharded) for expert (grouped-GEMM) and other parameters, and the size of
+// the data-parallel group each kind is replicated over
+// (= holders * on_gpu / unique, holders = copies * tp * dp * cp).
+struct RankParams {
+  int64_t dense_on_gpu = 0;   // non-expert parameters on this GPU
+  int64_t expert_on_gpu = 0;  // routed-expert parameters on this GPU
+  double dense_replicas = 1;  // GPUs holding each non-expert parameter
+  double expert_replicas = 1; // GPUs holding each expert parameter
+};
+RankParams rank_params(const Plan& p, const model::Model& m, const StageLayout& layout, int rank);
 
 }  // namespace trainsim::plan

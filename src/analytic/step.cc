@@ -1,0 +1,371 @@
+// The analytic step estimate (see step.h). Rules, each stated in the notes:
+//
+// Per pipeline rank and micro-batch, the forward (F), input-gradient (B) and
+// weight-gradient (W) times are sums of cost.op_time() over the graph's
+// operators of the stages the rank holds (plan::plan_graph: GEMMs at the
+// policy's precision). Recomputation (plan::is_recomputed) adds the
+// operators' forward time to backward. MoE experts run at the pace of the
+// busiest GPU (x plan.expert_load_imbalance), as do the all-to-alls.
+// Communication per micro-batch: TP collectives (Megatron: 2 per layer in
+// forward and 2 in backward, all-reduce, or reduce-scatter + all-gather under
+// sequence parallelism; 1+1 for the head, 1 forward for the embedding), MoE
+// dispatch and combine (cost.expert_all_to_all; backward exchanges the
+// gradients in BF16), pipeline sends of activations and gradients.
+//
+// Overlap: GPipe, 1F1B, interleaved and ZB-H1 expose all of it. DualPipe and
+// DualPipeV overlap a forward and a backward chunk's communication with the
+// pair's computation (V3TR §3.2.1): exposed = max(0, comm - compute) per
+// micro-batch, and compute runs with plan.comm_sms SMs lent to communication.
+// Bubbles from the published formulas with chunk times that include exposed
+// communication. DP gradient reduction starts with the last micro-batch's
+// backward; rank r of a 1F1B-family pipeline then idles r backward chunks
+// (ranks finish their last backward in order pp-1 ... 0), so its window is
+// one micro-batch's backward plus r backward chunks; DualPipe ranks finish
+// together (window: one backward). The post-optimizer parameter all-gather
+// (ZeRO >= 1) hides behind the next step's first forward (Megatron's
+// overlap-param-gather). The optimizer step is fully exposed.
+#include "analytic/step.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace trainsim::analytic {
+namespace {
+
+using plan::Schedule;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+bool contains(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
+
+// One micro-batch through one stage.
+struct StageTimes {
+  Seconds f, bi, w, rc;
+  Seconds tp_f, tp_b, ep_f, ep_b, pp_f, pp_b;
+  Seconds compute() const { return f + bi + w + rc; }
+  Seconds comm() const { return tp_f + tp_b + ep_f + ep_b + pp_f + pp_b; }
+  StageTimes& operator+=(const StageTimes& o) {
+    f += o.f; bi += o.bi; w += o.w; rc += o.rc;
+    tp_f += o.tp_f; tp_b += o.tp_b; ep_f += o.ep_f; ep_b += o.ep_b; pp_f += o.pp_f; pp_b += o.pp_b;
+    return *this;
+  }
+  StageTimes scaled(double s) const {
+    StageTimes t;
+    t.f = f * s; t.bi = bi * s; t.w = w * s; t.rc = rc * s;
+    t.tp_f = tp_f * s; t.tp_b = tp_b * s; t.ep_f = ep_f * s; t.ep_b = ep_b * s; t.pp_f = pp_f * s; t.pp_b = pp_b * s;
+    return t;
+  }
+};
+
+bool overlapped(Schedule s) { return s == Schedule::kDualPipe || s == Schedule::kDualPipeV; }
+
+class Estimator {
+ public:
+  Estimator(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost)
+      : m_(m), p_(p), cost_(cost), layout_(plan::stage_layout(p, m)), g_(plan::plan_graph(p, m, true)) {
+    const auto& c = cost_.cluster();
+    apn_ = std::max(1, c.scale_up_domain());
+    ctx_.sms_reserved_for_comm = overlapped(p.schedule) ? p.comm_sms : 0;
+    tokens_ = p.micro_batch * p.seq_len / p.cp;
+    rows_ = p.sequence_parallel && p.tp > 1 ? ceil_div(tokens_, p.tp) : tokens_;
+    // TP collective of one layer boundary: all-reduce, or RS + AG under SP.
+    if (p.tp > 1) {
+      const Bytes msg(static_cast<double>(tokens_ * m.hidden) * bytes_per_element(Precision::kBF16));
+      const cost::Group grp{p.tp, std::min(p.tp, apn_)};
+      tp_one_ = p.sequence_parallel
+                    ? cost_.collective_time(cost::CollectiveOp::kReduceScatter, msg, grp) +
+                          cost_.collective_time(cost::CollectiveOp::kAllGather, msg, grp)
+                    : cost_.collective_time(cost::CollectiveOp::kAllReduce, msg, grp);
+    }
+    if (p.pp > 1) {
+      const Bytes act(static_cast<double>(rows_ * m.hidden) * bytes_per_element(Precision::kBF16));
+      const int64_t stride = static_cast<int64_t>(p.tp) * p.cp * p.dp;
+      pp_one_ = cost_.p2p_time(act, stride * p.pp > apn_);
+    }
+  }
+
+  StageTimes stage(int s) const {
+    StageTimes t;
+    const plan::StageContent c = plan::stage_content(layout_, s, m_);
+    for (const plan::BlockUse& u : plan::stage_blocks(g_, c)) {
+      const double n = static_cast<double>(u.count);
+      const graph::Block& b = *u.block;
+      for (const graph::Operator& op : b.ops) {
+        const bool rc = plan::is_recomputed(op, b, p_.recompute);
+        if (op.kind == graph::OpKind::kDispatch || op.kind == graph::OpKind::kCombine) {
+          const Seconds f = all_to_all(op, op.comm_bytes_per_token);
+          const Seconds bw = op.comm_tokens > 0
+                                 ? all_to_all(op, op.bwd_input.bytes / static_cast<double>(op.comm_tokens))
+                                 : Seconds::zero();
+          t.ep_f += f * n;
+          t.ep_b += (bw + (rc ? f : Seconds::zero())) * n;  // full recompute redoes the forward exchange
+          continue;
+        }
+        cost::OpContext ctx = ctx_;
+        ctx.gemm_precision = op.precision;
+        const double scale = contains(op.name, "moe.experts.") ? p_.expert_load_imbalance : 1.0;
+        const Seconds f = cost_.op_time(op, cost::Pass::kForward, ctx) * scale;
+        t.f += f * n;
+        t.bi += cost_.op_time(op, cost::Pass::kBackwardInput, ctx) * scale * n;
+        t.w += cost_.op_time(op, cost::Pass::kBackwardWeight, ctx) * scale * n;
+        if (rc) t.rc += f * n;
+      }
+      // TP collectives per block instance.
+      double tp_f = 0, tp_b = 0;
+      switch (b.kind) {
+        case graph::BlockKind::kDenseLayer:
+        case graph::BlockKind::kMoeLayer: tp_f = 2; tp_b = 2; break;
+        case graph::BlockKind::kEmbedding: tp_f = 1; break;
+        case graph::BlockKind::kHead: tp_f = 1; tp_b = 1; break;
+        case graph::BlockKind::kMtp: tp_f = 3; tp_b = 3; break;
+      }
+      t.tp_f += tp_one_ * (tp_f * n);
+      t.tp_b += tp_one_ * (tp_b * n);
+    }
+    t.pp_f = pp_one_;
+    t.pp_b = pp_one_;
+    return t;
+  }
+
+  Seconds all_to_all(const graph::Operator& op, Bytes per_copy) const {
+    if (!m_.moe || p_.ep <= 1) return Seconds::zero();
+    const int k = static_cast<int>(std::max<int64_t>(1, m_.moe->experts_per_token));
+    cost::ExpertAllToAll a;
+    a.tokens = op.comm_tokens / k;
+    a.bytes_per_token = per_copy;
+    a.experts_per_token = k;
+    a.ep = p_.ep;
+    a.ranks_per_node = std::min(p_.ep, apn_);
+    a.max_nodes = p_.max_nodes_per_token;
+    a.n_groups = 0;  // nodes of the EP group
+    a.n_experts = static_cast<int>(m_.moe->n_routed_experts);
+    return cost_.expert_all_to_all(a).time * p_.expert_load_imbalance;
+  }
+
+  analytic::RankTimes rank(int r) const {
+    const auto& held = layout_.stages_of_rank[static_cast<size_t>(r)];
+    StageTimes per_mb;
+    for (int s : held) per_mb += stage(s);
+    // DualPipe: a micro-batch visits one of the rank's two stages (its
+    // direction's), so per micro-batch the rank does the mean of the two.
+    double chunks = static_cast<double>(held.size());
+    if (p_.schedule == Schedule::kDualPipe) {
+      per_mb = per_mb.scaled(1.0 / static_cast<double>(held.size()));
+      chunks = 1.0;
+    }
+    const double mb = static_cast<double>(p_.micro_batches_per_replica());
+    const int pp = p_.pp;
+    analytic::RankTimes t;
+    t.rank = r;
+    t.forward = per_mb.f * mb;
+    t.backward_input = per_mb.bi * mb;
+    t.backward_weight = per_mb.w * mb;
+    t.recompute = per_mb.rc * mb;
+    t.tp_comm = (per_mb.tp_f + per_mb.tp_b) * mb;
+    t.ep_comm = (per_mb.ep_f + per_mb.ep_b) * mb;
+    t.pp_comm = (per_mb.pp_f + per_mb.pp_b) * mb;
+    const StageTimes c = per_mb.scaled(1.0 / chunks);  // one chunk
+    if (overlapped(p_.schedule)) {
+      t.exposed_comm = max(Seconds::zero(), per_mb.comm() - per_mb.compute()) * mb;
+      t.chunk_f = c.f + c.tp_f + c.ep_f + c.pp_f;  // unpaired: its communication is exposed
+      t.chunk_b = c.bi + c.rc + c.w + c.tp_b + c.ep_b + c.pp_b;
+      t.chunk_w = c.w;
+      t.chunk_fb = max(c.compute(), c.comm());
+      const int stages = p_.schedule == Schedule::kDualPipeV ? 2 * pp : pp;
+      t.bubble = max(Seconds::zero(), dualpipe_bubble(stages, t.chunk_fb, t.chunk_b, t.chunk_w));
+    } else {
+      t.exposed_comm = per_mb.comm() * mb;
+      t.chunk_f = c.f + c.tp_f + c.ep_f + c.pp_f;
+      t.chunk_b = c.bi + c.rc + c.w + c.tp_b + c.ep_b + c.pp_b;
+      t.chunk_w = c.w;
+      t.chunk_fb = t.chunk_f + t.chunk_b;
+      if (p_.schedule == Schedule::kZeroBubbleH1) {
+        t.bubble = max(Seconds::zero(), zb_h1_bubble(pp, t.chunk_f, t.chunk_b, t.chunk_w));
+      } else {
+        // GPipe and 1F1B: (p-1)(F+B) (Narayanan et al. SC'21 §2.2); interleaved
+        // the same in chunks of 1/v of a rank's layers, i.e. (p-1)(F+B)/v.
+        t.bubble = (t.chunk_f + t.chunk_b) * static_cast<double>(pp - 1);
+      }
+    }
+    if (p_.zero_stage == 3) {
+      // ZeRO-3 gathers the rank's weights in forward and again in backward,
+      // prefetched under the chunk's compute; the excess is exposed.
+      const plan::RankParams rp = plan::rank_params(p_, m_, layout_, r);
+      const Seconds gather = dp_gather(rp) * 2.0;
+      t.exposed_comm += max(Seconds::zero(), gather - per_mb.compute()) * mb;
+    }
+    dp_and_optimizer(r, per_mb, c, t);
+    return t;
+  }
+
+  Seconds dp_gather(const plan::RankParams& rp) const {
+    const double wb = bytes_per_element(p_.precision.weights);
+    return collective(cost::CollectiveOp::kAllGather, Bytes(static_cast<double>(rp.dense_on_gpu) * wb),
+                      rp.dense_replicas, dense_rpn(rp)) +
+           collective(cost::CollectiveOp::kAllGather, Bytes(static_cast<double>(rp.expert_on_gpu) * wb),
+                      rp.expert_replicas, expert_rpn(rp));
+  }
+
+  int dense_rpn(const plan::RankParams& rp) const {
+    // Consecutive DP ranks are tp * cp apart (Megatron rank order).
+    return std::max(1, std::min(static_cast<int>(std::lround(rp.dense_replicas)), apn_ / (p_.tp * p_.cp)));
+  }
+  int expert_rpn(const plan::RankParams& rp) const {
+    // An EP group takes ep consecutive ranks of dp x cp x tp; expert-DP peers are ep apart.
+    return std::max(1, std::min(static_cast<int>(std::lround(rp.expert_replicas)), apn_ / p_.ep));
+  }
+
+  Seconds collective(cost::CollectiveOp op, Bytes msg, double ranks, int rpn) const {
+    const int n = static_cast<int>(std::lround(ranks));
+    if (n <= 1 || !(msg.value() > 0)) return Seconds::zero();
+    return cost_.collective_time(op, msg, cost::Group{n, std::min(rpn, n)});
+  }
+
+  void dp_and_optimizer(int r, const StageTimes& per_mb, const StageTimes& chunk, analytic::RankTimes& t) const {
+    const plan::RankParams rp = plan::rank_params(p_, m_, layout_, r);
+    const double gb = bytes_per_element(p_.precision.gradients);
+    const Bytes dense_g(static_cast<double>(rp.dense_on_gpu) * gb);
+    const Bytes expert_g(static_cast<double>(rp.expert_on_gpu) * gb);
+    Seconds reduce, gather;
+    if (p_.zero_stage >= 1) {
+      // Rajbhandari et al. §7: reduce-scatter the gradients, all-gather the updated weights.
+      reduce = collective(cost::CollectiveOp::kReduceScatter, dense_g, rp.dense_replicas, dense_rpn(rp)) +
+               collective(cost::CollectiveOp::kReduceScatter, expert_g, rp.expert_replicas, expert_rpn(rp));
+      gather = dp_gather(rp);
+    } else {
+      reduce = collective(cost::CollectiveOp::kAllReduce, dense_g, rp.dense_replicas, dense_rpn(rp)) +
+               collective(cost::CollectiveOp::kAllReduce, expert_g, rp.expert_replicas, expert_rpn(rp));
+    }
+    t.dp_comm = reduce + gather;
+    const Seconds last_backward = per_mb.bi + per_mb.rc + per_mb.w;
+    Seconds window = last_backward;
+    if (!overlapped(p_.schedule)) window += (chunk.bi + chunk.rc + chunk.w) * static_cast<double>(r);
+    t.dp_exposed = max(Seconds::zero(), reduce - window) + max(Seconds::zero(), gather - per_mb.f);
+    const double shard = p_.zero_stage >= 1
+                             ? static_cast<double>(rp.dense_on_gpu) / rp.dense_replicas +
+                                   static_cast<double>(rp.expert_on_gpu) / rp.expert_replicas
+                             : static_cast<double>(rp.dense_on_gpu + rp.expert_on_gpu);
+    t.optimizer = cost_.optimizer_time(static_cast<int64_t>(std::ceil(shard)), p_.precision.optimizer_moments);
+  }
+
+ private:
+  const model::Model& m_;
+  const plan::Plan& p_;
+  const cost::CostModel& cost_;
+  plan::StageLayout layout_;
+  graph::Graph g_;
+  cost::OpContext ctx_;
+  int apn_ = 8;
+  int64_t tokens_ = 0;
+  int64_t rows_ = 0;
+  Seconds tp_one_;
+  Seconds pp_one_;
+};
+
+// Recomputed forward FLOPs of one micro-batch over the whole model (TP = EP = CP = 1).
+Flops recompute_flops(const model::Model& m, const plan::Plan& p) {
+  if (p.recompute == plan::Recompute::kNone) return Flops::zero();
+  const graph::Graph g = graph::build_graph(m, p.seq_len, p.micro_batch, graph::Sharding{}, true, true);
+  Flops f;
+  for (const graph::Block& b : g.blocks) {
+    for (const graph::Operator& op : b.ops) {
+      if (plan::is_recomputed(op, b, p.recompute)) f += op.fwd.flops * static_cast<double>(b.count);
+    }
+  }
+  return f;
+}
+
+}  // namespace
+
+Seconds RankTimes::total() const {
+  return forward + backward_input + backward_weight + recompute + exposed_comm + bubble + dp_exposed + optimizer;
+}
+
+double bubble_fraction_1f1b(int pp, int64_t micro_batches) {
+  // Narayanan et al. (SC'21) §2.2.1: (p-1)/(m+p-1) of the step (GPipe the same).
+  return static_cast<double>(pp - 1) / static_cast<double>(micro_batches + pp - 1);
+}
+
+double bubble_fraction_interleaved(int pp, int vpp, int64_t micro_batches) {
+  // Narayanan et al. (SC'21) §2.2.2: the bubble shrinks by v: (p-1)/v over m + (p-1)/v.
+  return static_cast<double>(pp - 1) / static_cast<double>(static_cast<int64_t>(vpp) * micro_batches + pp - 1);
+}
+
+Seconds dualpipe_bubble(int pp, Seconds f_and_b, Seconds b, Seconds w) {
+  // DeepSeek-V3 technical report Table 2: (PP/2 - 1)(F&B + B - 3W).
+  return (f_and_b + b - w * 3.0) * (static_cast<double>(pp) / 2.0 - 1.0);
+}
+
+Seconds zb_h1_bubble(int pp, Seconds f, Seconds b, Seconds w) {
+  // DeepSeek-V3 Table 2 (B = full backward): (PP - 1)(F + B - 2W); Qi et al.
+  // (ICLR 2024) ZB-H1: (p-1)(T_F + T_B - T_W) with T_B input-gradient only.
+  return (f + b - w * 2.0) * static_cast<double>(pp - 1);
+}
+
+StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost) {
+  StepEstimate e;
+  const Estimator est(m, p, cost);
+  for (int r = 0; r < p.pp; ++r) e.ranks.push_back(est.rank(r));
+  size_t crit = 0;
+  for (size_t i = 1; i < e.ranks.size(); ++i) {
+    if (e.ranks[i].total() > e.ranks[crit].total()) crit = i;
+  }
+  e.critical_rank = static_cast<int>(crit);
+  const RankTimes& t = e.ranks[crit];
+  e.micro_batches = p.micro_batches_per_replica();
+  e.breakdown.compute = t.forward + t.backward_input + t.backward_weight + t.recompute;
+  e.breakdown.recompute = t.recompute;
+  e.breakdown.exposed_comm = t.exposed_comm;
+  e.breakdown.bubble = t.bubble;
+  e.breakdown.dp_exposed = t.dp_exposed;
+  e.breakdown.optimizer = t.optimizer;
+  e.step_time = e.breakdown.total();
+  TRAINSIM_CHECK(std::isfinite(e.step_time.value()) && e.step_time.value() > 0, "step time {}",
+                 e.step_time.value());
+
+  const double tokens = static_cast<double>(p.global_batch * p.seq_len);
+  const double gpus = static_cast<double>(p.gpus());
+  e.tokens_per_second_per_gpu = tokens / e.step_time.value() / gpus;
+  e.model_flops_per_step = graph::train_flops_per_token(m, p.seq_len, true, true) * tokens;
+  const Flops noncausal = graph::train_flops_per_token(m, p.seq_len, false, true) * tokens;
+  const double micro_batches_global = static_cast<double>(p.global_batch / p.micro_batch);
+  e.hardware_flops_per_step = e.model_flops_per_step + recompute_flops(m, p) * micro_batches_global;
+  const auto peak = cost.cluster().accelerator.peak(Precision::kBF16);
+  if (peak && peak->value() > 0) {
+    const Flops capacity = (*peak * e.step_time) * gpus;
+    e.mfu_causal = e.model_flops_per_step / capacity;
+    e.mfu_noncausal = noncausal / capacity;
+    e.hfu = e.hardware_flops_per_step / capacity;
+  } else {
+    e.notes.push_back("MFU/HFU not computed: the accelerator has no dense BF16 peak");
+  }
+  e.bubble_fraction = e.breakdown.bubble / e.step_time;
+
+  auto& n = e.notes;
+  n.push_back(fmt::format("MFU = model FLOPs / (step time x {} GPUs x dense BF16 peak), even where GEMMs run in FP8; "
+                          "model FLOPs from the operator graph at TP=EP=CP=1 (6N-style, MTP included), causal "
+                          "attention counts half the score matrix; the non-causal MFU counts all of it",
+                          p.gpus()));
+  n.push_back("HFU adds the recompute policy's forward FLOPs (not FlashAttention's internal QK^T recompute)");
+  n.push_back(fmt::format("step time is pipeline rank {}'s (the slowest) of {}; micro-batches per replica {}",
+                          e.critical_rank, p.pp, e.micro_batches));
+  if (overlapped(p.schedule)) {
+    n.push_back(fmt::format("{}: TP/EP/PP communication overlapped with the paired chunk's computation, exposed = "
+                            "max(0, comm - compute) per micro-batch; compute runs with {} SMs lent to communication",
+                            plan::to_string(p.schedule), p.comm_sms));
+  } else {
+    n.push_back(fmt::format("{}: TP, EP and PP communication fully exposed (no overlap)", plan::to_string(p.schedule)));
+  }
+  n.push_back("DP gradient reduction hidden behind the last micro-batch's backward (plus the rank's cool-down idle "
+              "time in 1F1B-family schedules); ZeRO>=1 parameter all-gather hidden behind the next step's first "
+              "forward; the optimizer step is exposed");
+  if (p.expert_load_imbalance > 1.0) {
+    n.push_back(fmt::format("expert GEMMs and all-to-alls scaled by routing imbalance {:.2f}", p.expert_load_imbalance));
+  }
+  for (const std::string& c : cost.notes()) n.push_back(c);
+  return e;
+}
+
+}  // namespace trainsim::analytic

@@ -1,0 +1,224 @@
+#include <catch2/catch.hpp>
+
+#include "analytic/step.h"
+#include "calib/tables.h"
+#include "cost/cost_model.h"
+#include "graph/graph.h"
+#include "hardware/hardware.h"
+#include "model/model.h"
+#include "plan/plan.h"
+
+using namespace trainsim;
+
+namespace {
+
+// A small Llama-style dense model, built by hand.
+model::Model toy_model(int64_t layers) {
+  model::Model m;
+  m.name = "toy";
+  m.architecture = model::Architecture::kLlama;
+  m.hidden = 512;
+  m.layers = layers;
+  m.heads = 8;
+  m.kv_heads = 8;
+  m.head_dim = 64;
+  m.ffn = 2048;
+  m.vocab = 1024;
+  m.max_seq_len = 1024;
+  return m;
+}
+
+// Simple known tables: GEMM mainloop at 50% of peak, no tile overhead or
+// launch cost, memory at the datasheet bandwidth with no latency.
+calib::EfficiencyTables simple_tables() {
+  calib::EfficiencyTables t = calib::default_tables("h100-sxm", "unit test: simple known tables");
+  for (auto* table : {&t.gemm, &t.grouped_gemm}) {
+    for (auto& [prec, g] : *table) {
+      g.eta_max = 0.5;
+      g.k_overhead = 0;
+      g.launch_overhead = Seconds::zero();
+    }
+  }
+  t.memory.eta = 1.0;
+  t.memory.latency = Seconds::zero();
+  return t;
+}
+
+plan::Plan toy_plan(int pp, int64_t micro_batches) {
+  plan::Plan p;
+  p.pp = pp;
+  p.dp = 1;
+  p.micro_batch = 1;
+  p.global_batch = micro_batches;
+  p.seq_len = 1024;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("published bubble formulas", "[analytic][bubble]") {
+  // Narayanan et al. (SC'21): 1F1B/GPipe (p-1)/(m+p-1): p 4, m 8 -> 3/11.
+  CHECK(analytic::bubble_fraction_1f1b(4, 8) == Approx(3.0 / 11.0));
+  // Interleaved: (p-1)/(v m + p - 1): p 4, v 2, m 8 -> 3/19.
+  CHECK(analytic::bubble_fraction_interleaved(4, 2, 8) == Approx(3.0 / 19.0));
+  // DualPipe (V3TR Table 2): (PP/2 - 1)(F&B + B - 3W): PP 8, F&B 3 ms, B 2 ms,
+  // W 1 ms -> 3 x (3 + 2 - 3) = 6 ms.
+  CHECK(analytic::dualpipe_bubble(8, milliseconds(3), milliseconds(2), milliseconds(1)).value() ==
+        Approx(milliseconds(6).value()));
+  // ZB-H1 (V3TR Table 2): (PP - 1)(F + B - 2W): PP 4, F 1, B 2, W 1 ms -> 3 x 1 = 3 ms.
+  CHECK(analytic::zb_h1_bubble(4, milliseconds(1), milliseconds(2), milliseconds(1)).value() ==
+        Approx(milliseconds(3).value()));
+}
+
+TEST_CASE("a toy dense model's step is the hand sum of its operator times", "[analytic]") {
+  const model::Model m = toy_model(4);
+  const hardware::Cluster c = hardware::generic_cluster("h100-sxm", 1);
+  const cost::CostModel cost(c, simple_tables());
+  const plan::Plan p = toy_plan(1, 4);  // 4 micro-batches of 1 x 1024 tokens on one GPU
+  REQUIRE_NOTHROW(plan::validate_plan(p, m, c));
+
+  // One operator by hand: the o_proj GEMM, M = 1024 tokens, N = K = 512.
+  // Tiles 128 x 128: 8 x 4 = 32 <= SMs, one wave; each tile runs
+  // 2 * 128 * 128 * 512 FLOPs at 0.5 * peak / sm_count; memory time
+  // (1024*512 + 512*512 + 1024*512) * 2 B / HBM is far smaller.
+  const graph::Graph g = graph::build_graph(m, 1024, 1);
+  const graph::Operator* o_proj = nullptr;
+  for (const graph::Operator& op : g.blocks[1].ops) {
+    if (op.name == "attn.o_proj") o_proj = &op;
+  }
+  REQUIRE(o_proj != nullptr);
+  const double peak = c.accelerator.peak(Precision::kBF16)->value();
+  const double sms = c.accelerator.sm_count;
+  const double tile = 2.0 * 128 * 128 * 512 / (0.5 * peak / sms);
+  CHECK(cost.op_time(*o_proj, cost::Pass::kForward, {}).value() == Approx(tile));
+
+  // The step: 4 micro-batches x (F + B + W) of every operator (no pipeline,
+  // no communication, no recompute) + the optimizer step on every parameter.
+  double per_mb = 0;
+  int64_t params = 0;
+  for (const graph::Block& b : g.blocks) {
+    for (const graph::Operator& op : b.ops) {
+      const double t = cost.op_time(op, cost::Pass::kForward, {}).value() +
+                       cost.op_time(op, cost::Pass::kBackwardInput, {}).value() +
+                       cost.op_time(op, cost::Pass::kBackwardWeight, {}).value();
+      per_mb += t * b.count;
+      params += op.params * b.count;
+    }
+  }
+  const double optimizer = cost.optimizer_time(params, Precision::kFP32).value();
+  const analytic::StepEstimate e = analytic::estimate_step(m, p, cost);
+  CHECK(e.breakdown.compute.value() == Approx(4 * per_mb));
+  CHECK(e.breakdown.optimizer.value() == Approx(optimizer));
+  CHECK(e.breakdown.bubble.value() == 0);
+  CHECK(e.breakdown.exposed_comm.value() == 0);
+  CHECK(e.breakdown.dp_exposed.value() == 0);
+  CHECK(e.step_time.value() == Approx(4 * per_mb + optimizer));
+  // MFU: graph FLOPs per token x 4096 tokens / (step x 1 GPU x BF16 peak).
+  const double flops = graph::train_flops_per_token(m, 1024, true, true).value() * 4096;
+  CHECK(e.model_flops_per_step.value() == Approx(flops));
+  CHECK(e.mfu_causal == Approx(flops / (e.step_time.value() * peak)));
+  CHECK(e.hfu == Approx(e.mfu_causal));  // no recompute
+  CHECK(e.tokens_per_second_per_gpu == Approx(4096 / e.step_time.value()));
+}
+
+TEST_CASE("full recompute adds a forward and shows in HFU", "[analytic][recompute]") {
+  const model::Model m = toy_model(4);
+  const hardware::Cluster c = hardware::generic_cluster("h100-sxm", 1);
+  const cost::CostModel cost(c, simple_tables());
+  plan::Plan p = toy_plan(1, 4);
+  const analytic::StepEstimate base = analytic::estimate_step(m, p, cost);
+  p.recompute = plan::Recompute::kFull;
+  const analytic::StepEstimate full = analytic::estimate_step(m, p, cost);
+  // Full recompute redoes each layer's forward: recompute = layers' share of F.
+  CHECK(full.breakdown.recompute.value() > 0);
+  CHECK(full.breakdown.recompute < full.ranks[0].forward);
+  CHECK(full.step_time.value() == Approx(base.step_time.value() + full.breakdown.recompute.value()));
+  CHECK(full.mfu_causal < base.mfu_causal);
+  CHECK(full.hfu > full.mfu_causal);
+}
+
+TEST_CASE("pipeline bubbles match the published fractions", "[analytic][bubble]") {
+  const model::Model m = toy_model(4);
+  const hardware::Cluster c = hardware::generic_cluster("h100-sxm", 4);
+  const cost::CostModel cost(c, simple_tables());
+  auto fraction = [](const analytic::RankTimes& r) {
+    const double busy = (r.forward + r.backward_input + r.backward_weight + r.recompute + r.exposed_comm).value();
+    return r.bubble.value() / (busy + r.bubble.value());
+  };
+  SECTION("1F1B and GPipe: (p-1)/(m+p-1) on every rank") {
+    plan::Plan p = toy_plan(4, 8);
+    for (auto s : {plan::Schedule::k1F1B, plan::Schedule::kGpipe}) {
+      p.schedule = s;
+      REQUIRE_NOTHROW(plan::validate_plan(p, m, c));
+      const analytic::StepEstimate e = analytic::estimate_step(m, p, cost);
+      // Each rank: steady m (F+B) and bubble (p-1)(F+B) -> 3/11.
+      for (const analytic::RankTimes& r : e.ranks) CHECK(fraction(r) == Approx(3.0 / 11.0));
+    }
+  }
+  SECTION("interleaved: (p-1)/(v m + p - 1)") {
+    const hardware::Cluster c2 = hardware::generic_cluster("h100-sxm", 2);
+    const cost::CostModel cost2(c2, simple_tables());
+    plan::Plan p = toy_plan(2, 8);
+    p.schedule = plan::Schedule::kInterleaved1F1B;
+    p.vpp = 2;
+    REQUIRE_NOTHROW(plan::validate_plan(p, m, c2));
+    const analytic::StepEstimate e = analytic::estimate_step(m, p, cost2);
+    // p 2, v 2, m 8: 1 / 17.
+    for (const analytic::RankTimes& r : e.ranks) CHECK(fraction(r) == Approx(1.0 / 17.0));
+  }
+  SECTION("ZB-H1 uses (p-1)(F+B-2W), smaller than 1F1B's") {
+    plan::Plan p = toy_plan(4, 8);
+    const analytic::StepEstimate one = analytic::estimate_step(m, p, cost);
+    p.schedule = plan::Schedule::kZeroBubbleH1;
+    const analytic::StepEstimate zb = analytic::estimate_step(m, p, cost);
+    for (const analytic::RankTimes& r : zb.ranks) {
+      CHECK(r.bubble.value() == Approx(3 * (r.chunk_f + r.chunk_b - r.chunk_w * 2.0).value()));
+      CHECK(r.chunk_w.value() > 0);
+    }
+    CHECK(zb.breakdown.bubble < one.breakdown.bubble);
+  }
+  SECTION("DualPipe uses (PP/2-1)(F&B+B-3W)") {
+    plan::Plan p = toy_plan(4, 8);
+    p.schedule = plan::Schedule::kDualPipe;
+    REQUIRE_NOTHROW(plan::validate_plan(p, m, c));
+    const analytic::StepEstimate e = analytic::estimate_step(m, p, cost);
+    for (const analytic::RankTimes& r : e.ranks) {
+      // PP 4: 1 x (F&B + B - 3W); F&B = the longer of the pair's compute and communication.
+      CHECK(r.bubble.value() == Approx((r.chunk_fb + r.chunk_b - r.chunk_w * 3.0).value()));
+      CHECK(r.chunk_fb >= r.chunk_f);
+    }
+  }
+}
+
+TEST_CASE("DeepSeek-V3 overlap rules: DualPipe hides, 1F1B exposes", "[analytic][deepseek]") {
+  const model::Model m = model::load_model("deepseek_v3");
+  const hardware::Cluster c = hardware::load_cluster("h800-2048-deepseek");
+  const cost::CostModel cost(c, calib::load_tables_for(c.accelerator));
+  plan::Plan p;
+  p.pp = 16;
+  p.dp = 128;
+  p.ep = 64;
+  p.zero_stage = 1;
+  p.global_batch = 15360;
+  p.seq_len = 4096;
+  p.schedule = plan::Schedule::kDualPipe;
+  p.recompute = plan::Recompute::kDeepSeek;
+  p.precision = plan::deepseek_fp8_policy();
+  p.comm_sms = 20;
+  p.max_nodes_per_token = 4;
+  const analytic::StepEstimate dual = analytic::estimate_step(m, p, cost);
+  for (const analytic::RankTimes& r : dual.ranks) {
+    CHECK(r.ep_comm.value() > 0);
+    const Seconds comm = r.tp_comm + r.ep_comm + r.pp_comm;
+    const Seconds compute = r.forward + r.backward_input + r.backward_weight + r.recompute;
+    // exposed = max(0, comm - compute), summed over the 120 micro-batches.
+    CHECK(r.exposed_comm.value() == Approx(max(Seconds::zero(), comm - compute).value()).margin(1e-9));
+  }
+  p.schedule = plan::Schedule::k1F1B;
+  p.comm_sms = 0;
+  const analytic::StepEstimate one = analytic::estimate_step(m, p, cost);
+  for (const analytic::RankTimes& r : one.ranks) {
+    CHECK(r.exposed_comm.value() == Approx((r.tp_comm + r.ep_comm + r.pp_comm).value()));
+  }
+  CHECK(dual.step_time < one.step_time);
+}
