@@ -1,0 +1,679 @@
+// Row reading, defaults, FLOP conventions and error statistics of
+// `trainsim validate` (see validation.h). The engines live in
+// validation_engines.cc, the renderers in validation_render.cc.
+#include "report/validation.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/strings.h"
+
+namespace trainsim::report {
+
+// ---------------------------------------------------------------------------
+// The defaults table. One value per unstated input, the same for every row.
+const std::vector<DefaultRule>& default_rules() {
+  static const std::vector<DefaultRule> kRules = {
+      {"micro_batch", "micro_batch", "1",
+       "Sequences per micro-batch when not stated. 1 is what every pipeline-parallel row that states it "
+       "uses (Narayanan 2021 Table 2 PTD-P, Korthikanti 2022 175B-1T, DGX Cloud GPT-3 and Grok-1), and it "
+       "maximises the micro-batch count, i.e. gives the smallest pipeline bubble."},
+      {"vpp", "vpp (schedule interleaved-1f1b)", "smallest v >= 2 with pp*v dividing layers; 2 if none",
+       "Megatron-LM requires layers divisible by pp*v; 2 is the least interleaving (torchtitan's default of "
+       "2 stages per rank for looped schedules). Narayanan 2021 does not state chunks per device per row."},
+      {"schedule", "schedule", "1f1b; interleaved-1f1b when vpp > 1 is stated",
+       "1F1B is Megatron-LM's default (training_runs.md); a stated vpp > 1 only exists under the "
+       "interleaved schedule (Megatron enables interleaving exactly when the virtual pipeline size is set)."},
+      {"zero", "zero", "0",
+       "Plain data parallelism: Megatron-LM's default (--use-distributed-optimizer is opt-in). ZeRO-1 "
+       "moves the same gradient bytes (reduce-scatter + all-gather = all-reduce), so only memory changes."},
+      {"recompute", "recompute", "none",
+       "Megatron-Core and NeMo leave recompute_granularity unset by default; every row with this cell empty "
+       "is a NeMo vendor benchmark. 'none' also adds no FLOPs the source did not state."},
+      {"prec", "prec", "bf16",
+       "Empty means 16-bit mixed precision not further stated (training_runs.md); A100 and H100 have the "
+       "same dense BF16 and FP16 peaks, so the choice does not move a prediction."},
+      {"cp", "cp", "1", "No context parallelism: every row that uses it states it."},
+      {"ep", "ep (MoE models)", "1", "No expert parallelism: every MoE row that uses it states it."},
+      {"tp_pp_split", "tp and pp both empty",
+       "tp = min(M, 8), pp = M / tp with M = gpu_count / (dp*cp)",
+       "Narayanan et al. 2021, takeaway #1: use tensor parallelism up to the GPUs of one server (8), then "
+       "pipeline parallelism. When M = 1 this is tp = pp = 1 (pure data parallelism)."},
+      {"tp, pp", "one of tp/pp empty while dp is empty too", "1",
+       "The unstated one of tensor/pipeline parallelism is not used; dp then follows from gpu_count."},
+      {"vocab", "vocab", "51200",
+       "Megatron-LM's padded GPT-2 BPE vocabulary (50257 padded to a multiple of 1024), which every "
+       "dense-GPT row that states a vocabulary uses; affects only the embedding and output head."},
+      {"sequence_parallel", "(no column)", "off",
+       "Not a column. Sequence parallelism moves the same TP bytes (all-gather + reduce-scatter instead "
+       "of all-reduce) and changes only activation memory."},
+      {"expert_load_imbalance", "(no column; MoE models)", "1.0 (balanced)",
+       "Not a column. NVIDIA's MoE benchmarks force-balance tokens across experts (training_runs.md)."},
+      {"goodput", "rows with only whole-run GPU-hours", "0.90",
+       "Llama 3 (Dubey et al. 2024, §3.3.4): higher than 90% effective training time. Used only for the "
+       "separately reported GPU-hour comparison."},
+  };
+  return kRules;
+}
+
+// ---------------------------------------------------------------------------
+const char* to_string(FlopConvention c) {
+  switch (c) {
+    case FlopConvention::kUnknown: return "unknown";
+    case FlopConvention::kMegatronRecompute4Pass: return "megatron-eq3-4pass";
+    case FlopConvention::kPalmModelFlops: return "palm-model-flops";
+    case FlopConvention::kSixNPlusAttention: return "6n-plus-attention";
+    case FlopConvention::kVendorStatedPerSequence: return "vendor-per-sequence";
+  }
+  return "?";
+}
+
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+bool contains(const std::string& haystack, const char* needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+}  // namespace
+
+// Keywords, checked in this order (first match wins), against the lower-cased
+// flops_convention text:
+//   "96*b*s*l*h^2", "4 passes", "recompute-inclusive"  -> Megatron Eq. 3
+//   "model_flops_per_seq"                               -> vendor per-sequence
+//   "palm", "chowdhery"                                 -> PaLM model FLOPs
+//   "6n"                                                -> 6N + attention
+FlopConvention classify_flop_convention(const std::string& text) {
+  const std::string t = lower(text);
+  if (contains(t, "96*b*s*l*h^2") || contains(t, "4 passes") || contains(t, "recompute-inclusive")) {
+    return FlopConvention::kMegatronRecompute4Pass;
+  }
+  if (contains(t, "model_flops_per_seq")) return FlopConvention::kVendorStatedPerSequence;
+  if (contains(t, "palm") || contains(t, "chowdhery")) return FlopConvention::kPalmModelFlops;
+  if (contains(t, "6n")) return FlopConvention::kSixNPlusAttention;
+  return FlopConvention::kUnknown;
+}
+
+std::optional<Flops> convention_flops_per_step(FlopConvention c, const model::Model& m,
+                                               int64_t global_batch_seqs, int64_t seq_len) {
+  const double b = static_cast<double>(global_batch_seqs);
+  const double s = static_cast<double>(seq_len);
+  const double l = static_cast<double>(m.layers);
+  const double h = static_cast<double>(m.hidden);
+  const double v = static_cast<double>(m.vocab);
+  switch (c) {
+    case FlopConvention::kMegatronRecompute4Pass:
+      // Narayanan et al. 2021, Eq. 3 (forward, backward, recompute forward;
+      // logits not recomputed): F = 96 B s l h^2 (1 + s/(6h) + V/(16 l h)).
+      return Flops(96.0 * b * s * l * h * h * (1.0 + s / (6.0 * h) + v / (16.0 * l * h)));
+    case FlopConvention::kPalmModelFlops:
+    case FlopConvention::kSixNPlusAttention: {
+      // Chowdhery et al. 2022, App. B: 6N + 12 l h s FLOPs per token, where N
+      // counts the weights that are multiplied per token: activated parameters
+      // (MoE) without the input embedding (a lookup), with the output head
+      // (tied: the embedding matrix used again). For a GPT with ffn = 4h this
+      // equals Korthikanti et al. 2022's 72 B s l h^2 (1 + s/(6h) + V/(12 l h)).
+      const model::ParamCounts pc = model::count_params(m);
+      double n_matmul = static_cast<double>(pc.activated - pc.embedding - pc.norms);
+      if (m.tied_embeddings) n_matmul += v * h;
+      const double per_token = 6.0 * n_matmul + 12.0 * l * h * s;
+      return Flops(per_token * b * s);
+    }
+    case FlopConvention::kVendorStatedPerSequence:
+    case FlopConvention::kUnknown:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+const char* to_string(Engine e) { return e == Engine::kAnalytic ? "analytic" : "des"; }
+
+const char* to_string(Metric m) {
+  switch (m) {
+    case Metric::kNone: return "none";
+    case Metric::kStepTime: return "step_time_s";
+    case Metric::kTokensPerSecPerGpu: return "tokens_per_s_per_gpu";
+    case Metric::kTflopsPerGpu: return "tflops_per_gpu";
+    case Metric::kMfu: return "mfu";
+    case Metric::kHfu: return "hfu";
+    case Metric::kGpuHours: return "gpu_hours";
+  }
+  return "?";
+}
+
+int ValidationReport::rows_ok() const {
+  return static_cast<int>(std::count_if(rows.begin(), rows.end(),
+                                        [](const RowResult& r) { return r.status == RowStatus::kOk; }));
+}
+int ValidationReport::rows_skipped() const { return static_cast<int>(rows.size()) - rows_ok(); }
+
+ErrorStats error_stats(const std::vector<std::pair<std::string, double>>& id_and_error_pct) {
+  ErrorStats s;
+  s.n = static_cast<int>(id_and_error_pct.size());
+  if (s.n == 0) return s;
+  std::vector<double> ape;
+  double sum = 0;
+  int within = 0;
+  for (const auto& [id, e] : id_and_error_pct) {
+    const double a = std::fabs(e);
+    ape.push_back(a);
+    sum += a;
+    s.mean_error_pct += e / s.n;
+    if (a <= 10.0) ++within;
+    if (s.worst_id.empty() || a > s.max_ape_pct) {
+      s.max_ape_pct = a;
+      s.worst_id = id;
+    }
+  }
+  std::sort(ape.begin(), ape.end());
+  s.mape_pct = sum / s.n;
+  s.median_ape_pct = s.n % 2 == 1 ? ape[s.n / 2] : 0.5 * (ape[s.n / 2 - 1] + ape[s.n / 2]);
+  s.within_10pct = static_cast<double>(within) / s.n;
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+namespace {
+
+// A row that cannot be simulated; the message becomes its reason.
+class RowError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Columns needed to build a run. A file without one of them gets every row
+// skipped with the list of missing columns (the file itself is still read).
+const std::vector<std::string>& input_columns() {
+  static const std::vector<std::string> kColumns = {
+      "hw", "prec", "recompute", "schedule", "zero", "model_config", "arch_type",
+      "layers", "hidden", "heads", "kv_heads", "ffn_size", "vocab", "seq_len",
+      "moe_experts", "moe_active_experts", "moe_shared_experts", "moe_expert_ffn",
+      "gpu_count", "tp", "pp", "dp", "ep", "cp", "vpp", "micro_batch",
+      "global_batch_seqs", "global_batch_tokens"};
+  return kColumns;
+}
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return "";
+  const auto e = s.find_last_not_of(" \t\r\n");
+  return s.substr(b, e - b + 1);
+}
+
+class RowCells {
+ public:
+  RowCells(const CsvTable& t, const CsvRecord& r) : table_(t), record_(r) {}
+
+  // Trimmed cell, "" when empty or when the column is absent.
+  std::string text(const std::string& column) const {
+    const auto c = table_.column(column);
+    if (!c || *c >= record_.fields.size()) return "";
+    return trim(record_.fields[*c]);
+  }
+
+  std::optional<int64_t> integer(const std::string& column) const {
+    const std::string t = text(column);
+    if (t.empty()) return std::nullopt;
+    size_t i = t[0] == '-' || t[0] == '+' ? 1 : 0;
+    bool ok = i < t.size();
+    for (size_t k = i; k < t.size(); ++k) ok = ok && std::isdigit(static_cast<unsigned char>(t[k]));
+    if (!ok || t.size() > 18) {
+      throw RowError(fmt::format("column {}: expected an integer; found \"{}\"", column, t));
+    }
+    return std::stoll(t);
+  }
+
+  std::optional<int64_t> positive(const std::string& column) const {
+    const auto v = integer(column);
+    if (v && *v < 1) throw RowError(fmt::format("column {}: expected a positive integer; found {}", column, *v));
+    return v;
+  }
+
+  std::optional<double> number(const std::string& column) const {
+    const std::string t = text(column);
+    if (t.empty()) return std::nullopt;
+    char* end = nullptr;
+    const double v = std::strtod(t.c_str(), &end);
+    if (end != t.c_str() + t.size() || !std::isfinite(v)) {
+      throw RowError(fmt::format("column {}: expected a number; found \"{}\"", column, t));
+    }
+    if (v <= 0) throw RowError(fmt::format("column {}: expected a positive number; found {}", column, t));
+    return v;
+  }
+
+ private:
+  const CsvTable& table_;
+  const CsvRecord& record_;
+};
+
+std::string one_of_error(const std::string& column, const std::string& found,
+                         const std::vector<std::string>& allowed) {
+  return fmt::format("column {}: expected one of {}; found \"{}\"{}", column, join(allowed, " | "), found,
+                     did_you_mean(found, allowed));
+}
+
+// Smallest v >= 2 with pp*v dividing layers (Megatron-LM's divisibility rule); 2 if none.
+int default_vpp(int64_t layers, int pp) {
+  for (int64_t v = 2; v * pp <= layers; ++v) {
+    if (layers % (v * pp) == 0) return static_cast<int>(v);
+  }
+  return 2;
+}
+
+model::Model build_model(const RowCells& c, RowResult& row) {
+  const std::string config = c.text("model_config");
+  if (!config.empty()) return model::load_model(config);
+  model::ArchColumns a;
+  a.layers = c.integer("layers");
+  a.hidden = c.integer("hidden");
+  a.heads = c.integer("heads");
+  a.kv_heads = c.integer("kv_heads");
+  a.ffn_size = c.integer("ffn_size");
+  a.vocab = c.integer("vocab");
+  a.seq_len = c.integer("seq_len");
+  a.moe_experts = c.integer("moe_experts");
+  a.moe_active_experts = c.integer("moe_active_experts");
+  a.moe_shared_experts = c.integer("moe_shared_experts");
+  a.moe_expert_ffn = c.integer("moe_expert_ffn");
+  a.arch_type = c.text("arch_type");
+  if (!a.vocab) {
+    a.vocab = 51200;
+    row.defaults_used.push_back("vocab=51200");
+  }
+  return model::model_from_columns(a, row.id);
+}
+
+// Fills the plan from the layout, batch and normalised columns.
+plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowResult& row) {
+  plan::Plan p;
+  auto tp = c.positive("tp");
+  auto pp = c.positive("pp");
+  auto dp = c.positive("dp");
+  auto ep = c.positive("ep");
+  auto cp = c.positive("cp");
+  const auto vpp = c.positive("vpp");
+  const auto mb = c.positive("micro_batch");
+  if (!tp && !pp && !dp) throw RowError("no parallel layout stated (tp, pp and dp are all empty)");
+  if (!cp) {
+    cp = 1;
+    row.defaults_used.push_back("cp=1");
+  }
+  if (!ep) {
+    ep = 1;
+    if (m.moe) row.defaults_used.push_back("ep=1");
+  }
+  auto divide = [&](int64_t den, const char* what) -> int64_t {
+    if (gpus % den != 0) {
+      throw RowError(fmt::format("layout does not divide the GPU count: gpu_count {} is not a multiple of {} = {}",
+                                 gpus, what, den));
+    }
+    return gpus / den;
+  };
+  if (!dp) {
+    if (!tp) {
+      tp = 1;
+      row.defaults_used.push_back("tp=1");
+    }
+    if (!pp) {
+      pp = 1;
+      row.defaults_used.push_back("pp=1");
+    }
+    dp = divide(*tp * *pp * *cp, "tp*pp*cp");
+    row.derived.push_back(fmt::format("dp={} (gpu_count/(tp*pp*cp))", *dp));
+  } else if (!tp && !pp) {
+    const int64_t model_parallel = divide(*dp * *cp, "dp*cp");
+    tp = std::min<int64_t>(model_parallel, kGpusPerServer);
+    if (model_parallel % *tp != 0) {
+      throw RowError(fmt::format("tp and pp empty and the model-parallel size {} = gpu_count/(dp*cp) "
+                                 "cannot be split into tp <= {} times pp",
+                                 model_parallel, kGpusPerServer));
+    }
+    pp = model_parallel / *tp;
+    if (model_parallel == 1) {
+      row.derived.push_back("tp=1, pp=1 (gpu_count = dp*cp)");
+    } else {
+      row.defaults_used.push_back(fmt::format("tp_pp_split: tp={}, pp={}", *tp, *pp));
+    }
+  } else if (!tp) {
+    tp = divide(*pp * *dp * *cp, "pp*dp*cp");
+    row.derived.push_back(fmt::format("tp={} (gpu_count/(pp*dp*cp))", *tp));
+  } else if (!pp) {
+    pp = divide(*tp * *dp * *cp, "tp*dp*cp");
+    row.derived.push_back(fmt::format("pp={} (gpu_count/(tp*dp*cp))", *pp));
+  }
+  int64_t data_parallel = *dp;
+  const int64_t product = *tp * *pp * *dp * *cp;
+  if (product != gpus) {
+    if (*ep > 1 && product * *ep == gpus) {
+      // NVIDIA's tables print DP outside EP (GPUs = TP*PP*CP*EP*DP); trainsim's
+      // plan, like Megatron-Core, nests EP inside the data-parallel group.
+      data_parallel = *dp * *ep;
+      row.derived.push_back(fmt::format("dp={} (the dp column excludes ep: tp*pp*cp*dp*ep = gpu_count)",
+                                        data_parallel));
+    } else {
+      throw RowError(fmt::format("layout does not divide the GPU count: tp*pp*dp*cp = {}*{}*{}*{} = {}, "
+                                 "gpu_count is {}",
+                                 *tp, *pp, *dp, *cp, product, gpus));
+    }
+  }
+  p.tp = static_cast<int>(*tp);
+  p.pp = static_cast<int>(*pp);
+  p.dp = static_cast<int>(data_parallel);
+  p.cp = static_cast<int>(*cp);
+  p.ep = static_cast<int>(*ep);
+
+  // Batch.
+  const auto seq_len = c.positive("seq_len");
+  if (!seq_len) throw RowError("column seq_len: expected a positive integer; found an empty cell");
+  p.seq_len = *seq_len;
+  const auto seqs = c.positive("global_batch_seqs");
+  const auto tokens = c.positive("global_batch_tokens");
+  if (seqs) {
+    p.global_batch = *seqs;
+    if (tokens && *tokens != *seqs * *seq_len) {
+      row.notes.push_back(fmt::format("global_batch_tokens {} != global_batch_seqs*seq_len {}; used the sequences",
+                                      *tokens, *seqs * *seq_len));
+    }
+  } else if (tokens) {
+    if (*tokens % *seq_len != 0) {
+      throw RowError(fmt::format("global_batch_tokens {} is not a multiple of seq_len {}", *tokens, *seq_len));
+    }
+    p.global_batch = *tokens / *seq_len;
+    row.derived.push_back(fmt::format("global_batch={} seqs (global_batch_tokens/seq_len)", p.global_batch));
+  } else {
+    throw RowError("global batch not stated (global_batch_seqs and global_batch_tokens are empty)");
+  }
+  if (mb) {
+    p.micro_batch = *mb;
+  } else {
+    p.micro_batch = 1;
+    row.defaults_used.push_back("micro_batch=1");
+  }
+  if (p.global_batch % (static_cast<int64_t>(p.dp) * p.micro_batch) != 0) {
+    throw RowError(fmt::format("global batch {} is not a multiple of dp*micro_batch = {}*{}", p.global_batch,
+                               p.dp, p.micro_batch));
+  }
+
+  // Schedule and virtual stages.
+  const std::string sched = c.text("schedule");
+  static const std::vector<std::string> kSchedules = {"1f1b", "interleaved-1f1b", "zero-bubble", "dualpipe",
+                                                      "dualpipev", "gpipe"};
+  if (!sched.empty() && std::find(kSchedules.begin(), kSchedules.end(), sched) == kSchedules.end()) {
+    throw RowError(one_of_error("schedule", sched, kSchedules));
+  }
+  std::string schedule = sched;
+  if (schedule.empty()) {
+    schedule = vpp && *vpp > 1 ? "interleaved-1f1b" : "1f1b";
+    if (p.pp > 1) row.defaults_used.push_back("schedule=" + schedule);
+  }
+  if (p.pp == 1) {
+    // No pipeline: the schedule and virtual stages do not apply.
+    if (schedule != "1f1b") row.notes.push_back(fmt::format("pp = 1: schedule {} not used", schedule));
+    p.schedule = plan::Schedule::k1F1B;
+    p.vpp = 1;
+  } else if (schedule == "interleaved-1f1b") {
+    p.schedule = plan::Schedule::kInterleaved1F1B;
+    if (vpp) {
+      p.vpp = static_cast<int>(*vpp);
+    } else {
+      p.vpp = default_vpp(m.layers, p.pp);
+      row.defaults_used.push_back(fmt::format("vpp={}", p.vpp));
+    }
+  } else {
+    if (vpp && *vpp > 1) {
+      throw RowError(fmt::format("vpp {} is stated but schedule {} has no virtual stages", *vpp, schedule));
+    }
+    p.vpp = 1;
+    if (schedule == "1f1b") p.schedule = plan::Schedule::k1F1B;
+    else if (schedule == "zero-bubble") p.schedule = plan::Schedule::kZeroBubbleH1;
+    else if (schedule == "dualpipe") p.schedule = plan::Schedule::kDualPipe;
+    else if (schedule == "dualpipev") p.schedule = plan::Schedule::kDualPipeV;
+    else p.schedule = plan::Schedule::kGpipe;
+  }
+
+  // Recompute.
+  const std::string rc = c.text("recompute");
+  if (rc.empty()) {
+    p.recompute = plan::Recompute::kNone;
+    row.defaults_used.push_back("recompute=none");
+  } else if (rc == "none") {
+    p.recompute = plan::Recompute::kNone;
+  } else if (rc == "selective") {
+    p.recompute = plan::Recompute::kSelective;
+  } else if (rc == "full") {
+    p.recompute = plan::Recompute::kFull;
+  } else {
+    throw RowError(one_of_error("recompute", rc, {"none", "selective", "full"}));
+  }
+
+  // Data-parallel sharding.
+  const auto zero = c.integer("zero");
+  if (!zero) {
+    p.zero_stage = 0;
+    row.defaults_used.push_back("zero=0");
+  } else if (*zero < 0 || *zero > 3) {
+    throw RowError(fmt::format("column zero: expected 0, 1, 2 or 3; found {}", *zero));
+  } else {
+    p.zero_stage = static_cast<int>(*zero);
+  }
+
+  // Precision: all operators at 16 bit, FP32 master weights, gradients and
+  // moments (mixed precision, Micikevicius et al. 2018); "fp8" lowers only
+  // the linear-layer GEMMs (Transformer Engine / torchao Float8 linears).
+  const std::string prec = c.text("prec");
+  plan::PrecisionPolicy pol;  // BF16 operators, FP32 master/gradients/moments
+  if (prec.empty()) {
+    row.defaults_used.push_back("prec=bf16");
+  } else if (prec == "bf16") {
+  } else if (prec == "fp16") {
+    pol.linear_gemms = pol.attention = pol.embedding_head = pol.weights = Precision::kFP16;
+    pol.dispatch = pol.combine = Precision::kFP16;
+  } else if (prec == "fp8") {
+    pol.linear_gemms = Precision::kFP8;
+  } else {
+    throw RowError(one_of_error("prec", prec, {"bf16", "fp16", "fp8"}));
+  }
+  p.precision = pol;
+
+  p.sequence_parallel = false;
+  if (p.tp > 1) row.defaults_used.push_back("sequence_parallel=off");
+  p.expert_load_imbalance = 1.0;
+  if (m.moe) row.defaults_used.push_back("expert_load_imbalance=1.0");
+  return p;
+}
+
+Published read_published(const RowCells& c, int gpus, RowResult& row) {
+  Published pub;
+  pub.step_time_s = c.number("out_iter_time_s");
+  pub.tokens_per_s_per_gpu = c.number("out_tokens_per_s_per_gpu");
+  if (!pub.tokens_per_s_per_gpu) {
+    if (const auto total = c.number("out_tokens_per_s_total")) {
+      pub.tokens_per_s_per_gpu = *total / gpus;
+      row.derived.push_back("published tokens/s/GPU = out_tokens_per_s_total / gpu_count");
+    }
+  }
+  pub.tflops_per_gpu = c.number("out_tflops_per_gpu");
+  if (const auto v = c.number("out_mfu_pct")) pub.mfu = *v / 100.0;
+  if (const auto v = c.number("out_hfu_pct")) pub.hfu = *v / 100.0;
+  pub.gpu_hours = c.number("out_gpu_hours");
+  pub.gpu_hours_per_trillion_tokens = c.number("out_gpu_hours_per_T_tokens");
+  pub.convention = classify_flop_convention(c.text("flops_convention"));
+  return pub;
+}
+
+// Chooses the comparison (validation.h, order of preference) and fills the
+// row's metric, values and error.
+void compare(const RowCells& c, const model::Model& m, const plan::Plan& p, int gpus, RowResult& row) {
+  const Published& pub = row.published;
+  const Prediction& pred = *row.predicted;
+  const double step = pred.step_time.value();
+  auto set = [&](Metric metric, double predicted, double published) {
+    row.metric = metric;
+    row.predicted_value = predicted;
+    row.published_value = published;
+    row.error_pct = (predicted - published) / published * 100.0;
+  };
+  if (pub.step_time_s) return set(Metric::kStepTime, step, *pub.step_time_s);
+  if (pub.tokens_per_s_per_gpu) return set(Metric::kTokensPerSecPerGpu, pred.tokens_per_s_per_gpu, *pub.tokens_per_s_per_gpu);
+  const auto conv_flops = convention_flops_per_step(pub.convention, m, p.global_batch, p.seq_len);
+  if (conv_flops) {
+    const double achieved = conv_flops->value() / (step * gpus);  // FLOP/s per GPU under the row's convention
+    if (pub.tflops_per_gpu) {
+      row.notes.push_back(fmt::format("TFLOP/s recomputed with the row's convention ({})", to_string(pub.convention)));
+      return set(Metric::kTflopsPerGpu, achieved / units::kTera, *pub.tflops_per_gpu);
+    }
+    const double peak = pred.peak_bf16.value();
+    if (pub.mfu && pub.convention != FlopConvention::kMegatronRecompute4Pass) {
+      row.notes.push_back(fmt::format("MFU recomputed with the row's convention ({})", to_string(pub.convention)));
+      return set(Metric::kMfu, achieved / peak, *pub.mfu);
+    }
+    if (pub.hfu && pub.convention == FlopConvention::kMegatronRecompute4Pass) {
+      row.notes.push_back("HFU recomputed with Narayanan 2021 Eq. 3 (recompute-inclusive)");
+      return set(Metric::kHfu, achieved / peak, *pub.hfu);
+    }
+  }
+  // Whole-run GPU-hours only: predicted = tokens / (tokens/s/GPU) / goodput.
+  const double gpu_seconds_per_token = 1.0 / (pred.tokens_per_s_per_gpu * kAssumedGoodput);
+  if (pub.gpu_hours) {
+    const auto tokens = c.number("tokens_trained");
+    if (!tokens) {
+      throw RowError("only whole-run GPU-hours are published, and tokens_trained is empty");
+    }
+    row.defaults_used.push_back(fmt::format("goodput={:.2f}", kAssumedGoodput));
+    return set(Metric::kGpuHours, *tokens * gpu_seconds_per_token / units::kSecondsPerHour, *pub.gpu_hours);
+  }
+  if (pub.gpu_hours_per_trillion_tokens) {
+    row.defaults_used.push_back(fmt::format("goodput={:.2f}", kAssumedGoodput));
+    return set(Metric::kGpuHours, units::kTera * gpu_seconds_per_token / units::kSecondsPerHour,
+               *pub.gpu_hours_per_trillion_tokens);
+  }
+  if (pub.tflops_per_gpu || pub.mfu || pub.hfu) {
+    throw RowError(fmt::format("only a utilisation figure is published and its FLOP convention ({}) cannot be "
+                               "reproduced from the columns",
+                               to_string(pub.convention)));
+  }
+  throw RowError("no published outcome to compare (iteration time, tokens/s, TFLOP/s, MFU, HFU, GPU-hours all empty)");
+}
+
+ErrorStats stats_where(const std::vector<RowResult>& rows, const std::function<bool(const RowResult&)>& pick) {
+  std::vector<std::pair<std::string, double>> v;
+  for (const auto& r : rows) {
+    if (r.status == RowStatus::kOk && r.error_pct && pick(r)) v.emplace_back(r.id, *r.error_pct);
+  }
+  return error_stats(v);
+}
+
+}  // namespace
+
+ValidationReport validate_runs(const CsvTable& table, const Predictor& predict, Engine engine,
+                               const std::string& command) {
+  ValidationReport rep;
+  rep.file = table.file();
+  rep.command = command;
+  rep.engine = engine;
+
+  std::vector<std::string> missing;
+  for (const auto& col : input_columns()) {
+    if (!table.has_column(col)) missing.push_back(col);
+  }
+  std::set<std::string> seen_ids;
+  for (const CsvRecord& rec : table.records()) {
+    RowCells cells(table, rec);
+    RowResult row;
+    row.line = rec.line;
+    row.id = cells.text("id");
+    if (row.id.empty()) row.id = fmt::format("line {}", rec.line);
+    row.family = cells.text("family");
+    if (row.family.empty()) row.family = "(no family)";
+    row.hw = cells.text("hw");
+    try {
+      if (rec.fields.size() != table.header().size()) {
+        throw RowError(fmt::format("line {} has {} fields; the header has {}", rec.line, rec.fields.size(),
+                                   table.header().size()));
+      }
+      if (!seen_ids.insert(row.id).second) throw RowError(fmt::format("duplicate id \"{}\"", row.id));
+      if (!missing.empty()) {
+        throw RowError(fmt::format("the file has no column(s) {}", join(missing)));
+      }
+      if (row.hw.empty()) throw RowError("column hw: expected a hardware profile name; found an empty cell");
+      const auto gpus = cells.positive("gpu_count");
+      if (!gpus) throw RowError("column gpu_count: expected a positive integer; found an empty cell");
+      if (*gpus > 10'000'000) throw RowError(fmt::format("column gpu_count: {} is not a plausible GPU count", *gpus));
+      row.published = read_published(cells, static_cast<int>(*gpus), row);
+      model::Model m = build_model(cells, row);
+      plan::Plan p = build_plan(cells, m, static_cast<int>(*gpus), row);
+      row.plan = p;
+      RunSpec spec{row.id, m, p, row.hw, static_cast<int>(*gpus)};
+      Prediction pred = predict(spec);
+      if (!(pred.step_time.value() > 0) || !std::isfinite(pred.step_time.value())) {
+        throw InternalError(fmt::format("the engine returned a step time of {} s", pred.step_time.value()));
+      }
+      // Throughput from the prediction's own step time, so the metrics agree.
+      pred.tokens_per_s_per_gpu = static_cast<double>(p.global_batch * p.seq_len) /
+                                  (pred.step_time.value() * static_cast<double>(*gpus));
+      row.predicted = pred;
+      for (const auto& n : pred.notes) row.notes.push_back(n);
+      for (const auto& n : pred.engine_notes) {
+        if (std::find(rep.engine_notes.begin(), rep.engine_notes.end(), n) == rep.engine_notes.end()) {
+          rep.engine_notes.push_back(n);
+        }
+      }
+      compare(cells, m, p, static_cast<int>(*gpus), row);
+      row.status = RowStatus::kOk;
+    } catch (const RowError& e) {
+      row.reason = e.what();
+    } catch (const ConfigError& e) {
+      row.reason = e.what();
+    } catch (const PlanError& e) {
+      row.reason = fmt::format("plan cannot run: {}", e.what());
+    } catch (const UsageError& e) {
+      row.reason = e.what();
+    } catch (const IoError& e) {
+      row.reason = e.what();
+    } catch (const std::exception& e) {
+      // Never crash on one row; but say plainly that this is a trainsim bug.
+      row.reason = fmt::format("internal error (a trainsim bug): {}", e.what());
+    }
+    if (row.status == RowStatus::kSkipped) {
+      row.predicted.reset();
+      row.error_pct.reset();
+      row.metric = Metric::kNone;
+    }
+    rep.rows.push_back(std::move(row));
+  }
+
+  auto main_metric = [](const RowResult& r) { return r.metric != Metric::kGpuHours; };
+  rep.overall = stats_where(rep.rows, main_metric);
+  rep.gpu_hours = stats_where(rep.rows, [](const RowResult& r) { return r.metric == Metric::kGpuHours; });
+  std::set<std::string> families, hardware;
+  std::set<Metric> metrics;
+  for (const auto& r : rep.rows) {
+    if (r.status == RowStatus::kOk && main_metric(r)) {
+      families.insert(r.family);
+      hardware.insert(r.hw);
+      metrics.insert(r.metric);
+    }
+  }
+  for (const auto& f : families) {
+    rep.by_family[f] = stats_where(rep.rows, [&](const RowResult& r) { return main_metric(r) && r.family == f; });
+  }
+  for (const auto& h : hardware) {
+    rep.by_hardware[h] = stats_where(rep.rows, [&](const RowResult& r) { return main_metric(r) && r.hw == h; });
+  }
+  for (const auto& mt : metrics) {
+    rep.by_metric[to_string(mt)] = stats_where(rep.rows, [&](const RowResult& r) { return r.metric == mt; });
+  }
+  return rep;
+}
+
+}  // namespace trainsim::report

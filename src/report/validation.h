@@ -1,0 +1,212 @@
+// Validation against published training runs (`trainsim validate`).
+//
+// Models the comparison of trainsim's step-time prediction with the outcome
+// a published run reports. Input: any CSV with the columns of
+// /work/shared/reference/training_runs.csv, read by header name (order free,
+// extra columns ignored). For each row it builds the model (model_config name
+// or the architecture columns), the cluster (generic_cluster(hw, gpu_count)),
+// the parallel plan (layout, batch, recompute, schedule, zero, precision
+// columns), asks a Predictor for the step, and compares with the row's
+// published outcome in this order of preference:
+//   1. out_iter_time_s                    -> step time (s)
+//   2. out_tokens_per_s_per_gpu (or total / gpu_count) -> tokens/s/GPU
+//   3. out_tflops_per_gpu, out_mfu_pct, out_hfu_pct, each recomputed with the
+//      row's own FLOP convention (flops_convention column, classified below);
+//      a utilisation figure whose convention cannot be reproduced is shown
+//      but not compared.
+//   4. Only whole-run GPU-hours (out_gpu_hours with tokens_trained, or
+//      out_gpu_hours_per_T_tokens): compared after the explicit goodput
+//      assumption kAssumedGoodput, summarised separately from 1-3.
+// Error = (predicted - published) / published, signed, in percent.
+//
+// Unstated inputs take ONE documented default for every row (kDefaultRules);
+// each row lists the defaults it used. Nothing here is fitted to the rows:
+// they are validation targets only.
+//
+// Units: times in Seconds; throughput in tokens per second per GPU; MFU/HFU
+// as fractions of the accelerator's dense BF16 peak (0..1); errors in percent.
+// Invariants of a ValidationReport: every CSV data record yields exactly one
+// RowResult (never dropped); a row with status kOk has finite predicted values
+// and, unless it has no comparable outcome, a finite error_pct.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/units.h"
+#include "model/model.h"
+#include "plan/plan.h"
+#include "report/csv.h"
+
+namespace trainsim::report {
+
+// ---------------------------------------------------------------------------
+// FLOP conventions of published utilisation figures (training_runs.md,
+// "Caveats"). classify_flop_convention() maps the free-text flops_convention
+// column onto this vocabulary by keywords listed in validation.cc.
+enum class FlopConvention {
+  kUnknown,
+  // Narayanan et al. 2021 Eq. 3: F = 96 B s l h^2 (1 + s/6h + V/16lh) per step;
+  // counts the recompute forward (4 passes): HFU-like when recompute is full.
+  kMegatronRecompute4Pass,
+  // Chowdhery et al. 2022 (PaLM) App. B, used by Korthikanti et al. 2022:
+  // model FLOPs = 6 N + 12 l h s per token, no recompute; 3 passes.
+  kPalmModelFlops,
+  // MosaicML llm-foundry / torchtitan: 6 N + 12 l h s per token ("6N +
+  // attention"); same form as PaLM for our purposes.
+  kSixNPlusAttention,
+  // Vendor tables that divide a stated per-sequence FLOP count (DGX Cloud:
+  // "GBS*model_flops_per_seq/step/GPUs/peak", FP8 rows against the FP8 peak):
+  // the per-sequence count is not a column, so it is not recomputed.
+  kVendorStatedPerSequence,
+};
+const char* to_string(FlopConvention c);
+FlopConvention classify_flop_convention(const std::string& flops_convention_text);
+
+// FLOPs per step that the convention counts, for a model at a batch; nullopt
+// when the convention cannot be reproduced from the columns.
+//   kMegatronRecompute4Pass: 96 B s l h^2 (1 + s/(6h) + V/(16 l h))   (Eq. 3)
+//   kPalmModelFlops, kSixNPlusAttention: B s (6 N_matmul + 12 l h s)
+// with N_matmul the parameters that enter matrix multiplies per token
+// (activated parameters for MoE, the output head included, input embedding
+// excluded).
+std::optional<Flops> convention_flops_per_step(FlopConvention c, const model::Model& m,
+                                               int64_t global_batch_seqs, int64_t seq_len);
+
+// ---------------------------------------------------------------------------
+// Documented defaults for unstated inputs: one value for all rows.
+struct DefaultRule {
+  const char* key;     // short name listed per row in defaults_used
+  const char* column;  // CSV column(s) it fills
+  const char* value;   // the value used
+  const char* why;     // justification and source
+};
+const std::vector<DefaultRule>& default_rules();
+
+// Fraction of allocated GPU time that is productive training, used only to
+// compare whole-run GPU-hour totals: Llama 3 (Dubey et al. 2024, §3.3.4)
+// reports "higher than 90% effective training time".
+inline constexpr double kAssumedGoodput = 0.90;
+
+// GPUs per node assumed when a row states neither tp nor pp and the
+// model-parallel size must be split: DGX/HGX servers have 8 GPUs.
+inline constexpr int kGpusPerServer = 8;
+
+// ---------------------------------------------------------------------------
+// What the predictor is given for one row and what it returns.
+struct RunSpec {
+  std::string id;
+  model::Model model;
+  plan::Plan plan;
+  std::string hw;  // hardware profile name
+  int gpus = 0;
+};
+
+struct Prediction {
+  Seconds step_time;
+  double tokens_per_s_per_gpu = 0;
+  double mfu = 0;  // model FLOPs (non-causal attention, PaLM/Megatron count) / (step x GPUs x BF16 peak)
+  double hfu = 0;  // hardware FLOPs incl. recompute / same denominator
+  FlopsPerSecond peak_bf16;          // dense BF16 peak per GPU the MFU is against
+  // Parts of the step as the engine reports them (name, seconds), for diagnosis.
+  std::vector<std::pair<std::string, Seconds>> breakdown;
+  std::vector<std::string> notes;    // about this row (e.g. memory-model overflow)
+  std::vector<std::string> engine_notes;  // about the engine's inputs, reported once per report
+};
+
+// Predicts one row's step; throws ConfigError/PlanError/UsageError/IoError
+// for a row that cannot be simulated (the message becomes the row's reason).
+using Predictor = std::function<Prediction(const RunSpec&)>;
+
+enum class Engine { kAnalytic, kDes };
+const char* to_string(Engine e);
+// The analytic engine: generic_cluster + calib::load_tables_for + cost::CostModel +
+// plan::validate_plan + analytic::estimate_step, with clusters and tables cached.
+Predictor analytic_predictor();
+// The discrete-event engine; UsageError when trainsim was built without src/sim.
+Predictor des_predictor();
+bool des_available();
+
+// ---------------------------------------------------------------------------
+enum class RowStatus { kOk, kSkipped };
+
+// Which published figure a row is compared on.
+enum class Metric { kNone, kStepTime, kTokensPerSecPerGpu, kTflopsPerGpu, kMfu, kHfu, kGpuHours };
+const char* to_string(Metric m);
+
+struct Published {
+  std::optional<double> step_time_s;
+  std::optional<double> tokens_per_s_per_gpu;
+  std::optional<double> tflops_per_gpu;
+  std::optional<double> mfu;  // fraction
+  std::optional<double> hfu;  // fraction
+  std::optional<double> gpu_hours;
+  std::optional<double> gpu_hours_per_trillion_tokens;
+  FlopConvention convention = FlopConvention::kUnknown;
+};
+
+struct RowResult {
+  std::string id;
+  int line = 0;            // CSV line the row starts on
+  std::string family;
+  std::string hw;
+  RowStatus status = RowStatus::kSkipped;
+  std::string reason;      // why skipped; empty when ok
+  std::vector<std::string> defaults_used;  // keys of default_rules() applied, with values
+  std::vector<std::string> derived;        // layout values derived from gpu_count
+  std::optional<plan::Plan> plan;          // when built
+  std::optional<Prediction> predicted;     // when ok
+  Published published;
+  Metric metric = Metric::kNone;
+  double predicted_value = 0;  // of `metric`, same convention as published
+  double published_value = 0;
+  std::optional<double> error_pct;  // (predicted - published) / published * 100
+  std::vector<std::string> notes;
+};
+
+struct ErrorStats {
+  int n = 0;
+  double mape_pct = 0;
+  double median_ape_pct = 0;
+  double max_ape_pct = 0;
+  double mean_error_pct = 0;  // signed mean: > 0 predicts too high (too slow for time, too fast for throughput)
+  double within_10pct = 0;  // share of rows with |error| <= 10% (0..1)
+  std::string worst_id;
+};
+ErrorStats error_stats(const std::vector<std::pair<std::string, double>>& id_and_error_pct);
+
+struct ValidationReport {
+  std::string file;
+  std::string command;  // as it should be typed to reproduce
+  Engine engine = Engine::kAnalytic;
+  std::vector<RowResult> rows;
+  ErrorStats overall;                         // rows compared on metrics 1-3
+  std::map<std::string, ErrorStats> by_family;
+  std::map<std::string, ErrorStats> by_hardware;
+  std::map<std::string, ErrorStats> by_metric;
+  ErrorStats gpu_hours;                       // rows compared only on whole-run GPU-hours
+  std::vector<std::string> engine_notes;      // distinct engine notes, in first-seen order
+  int rows_ok() const;
+  int rows_skipped() const;
+};
+
+// Validates every data record of `table`. Never throws for a bad row: the row
+// is reported skipped with its reason.
+ValidationReport validate_runs(const CsvTable& table, const Predictor& predict, Engine engine,
+                               const std::string& command);
+
+// Renderers. JSON contract (other tools read it):
+// {"rows": [{"id", "status": "ok"|"skipped", "reason", "predicted":
+// {"step_time_s", "tokens_per_s_per_gpu", "mfu"}, "published": {...},
+// "error_pct", "defaults_used": [...], ...}], "summary": {"n", "mape_pct",
+// "median_ape_pct", "max_ape_pct", "within_10pct", "by_family",
+// "by_hardware", ...}}. Absent values are null.
+std::string to_json(const ValidationReport& r);
+std::string to_text(const ValidationReport& r);
+std::string to_markdown(const ValidationReport& r);
+
+}  // namespace trainsim::report

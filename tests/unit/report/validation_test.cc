@@ -1,0 +1,279 @@
+#include <algorithm>
+#include <map>
+#include <string>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "model/model.h"
+#include "report/csv.h"
+#include "report/validation.h"
+
+using namespace trainsim;
+using namespace trainsim::report;
+using Catch::Matchers::Contains;
+
+namespace {
+
+const std::string kData = TRAINSIM_TEST_DATA_DIR "/report/";
+
+// A fixed engine: every step takes 2 s on a 312 TFLOP/s part, so every
+// expected error below follows by hand from the published figures.
+Prediction fixed_two_seconds(const RunSpec&) {
+  Prediction p;
+  p.step_time = seconds(2.0);
+  p.peak_bf16 = teraflops_per_second(312);
+  return p;
+}
+
+const RowResult& row(const ValidationReport& r, const std::string& id) {
+  const auto it = std::find_if(r.rows.begin(), r.rows.end(), [&](const RowResult& x) { return x.id == id; });
+  REQUIRE(it != r.rows.end());
+  return *it;
+}
+
+bool has(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+ValidationReport small_report() {
+  return validate_runs(read_csv(kData + "runs_small.csv"), fixed_two_seconds, Engine::kAnalytic, "test");
+}
+
+}  // namespace
+
+TEST_CASE("validate: every row is reported, ok or skipped with a reason", "[report]") {
+  const ValidationReport r = small_report();
+  REQUIRE(r.rows.size() == 10);
+  // r-time, r-tput, r-tflops, r-gpuhours, r-defaults, r-ep simulate; four rows are skipped.
+  CHECK(r.rows_ok() == 6);
+  CHECK(r.rows_skipped() == 4);
+  CHECK_THAT(row(r, "r-nooutcome").reason, Contains("no published outcome"));
+  // tp*pp*dp*cp = 4*4*4*1 = 64 GPUs against gpu_count 8.
+  CHECK_THAT(row(r, "r-badlayout").reason, Contains("does not divide") && Contains("64") && Contains("8"));
+  CHECK_THAT(row(r, "r-nonnumeric").reason, Contains("column tp") && Contains("eight"));
+  CHECK_THAT(row(r, "r-nolayout").reason, Contains("no parallel layout"));
+  for (const auto& x : r.rows) {
+    if (x.status == RowStatus::kSkipped) CHECK_FALSE(x.reason.empty());
+  }
+}
+
+TEST_CASE("validate: comparison metric and signed error per row", "[report]") {
+  const ValidationReport r = small_report();
+  // Iteration time first: (2.0 - 2.5) / 2.5 = -20%.
+  const RowResult& t = row(r, "r-time");
+  CHECK(t.metric == Metric::kStepTime);
+  CHECK(*t.error_pct == Approx(-20.0));
+  // Tokens/s/GPU: 8 seqs x 2048 tokens / (2 s x 8 GPUs) = 1024; (1024 - 800) / 800 = +28%.
+  const RowResult& p = row(r, "r-tput");
+  CHECK(p.metric == Metric::kTokensPerSecPerGpu);
+  CHECK(p.predicted_value == Approx(1024.0));
+  CHECK(*p.error_pct == Approx(28.0));
+  // TFLOP/s with Narayanan 2021 Eq. 3: F = 96 B s l h^2 (1 + s/6h + V/16lh)
+  // = 96*16*2048*24*2048^2 * (1 + 2048/12288 + 51200/786432)
+  // = 3.16659e14 * 1.2317708 = 3.90052e14 FLOP; per GPU per second
+  // 3.90052e14 / (2 s * 8) = 24.378 TFLOP/s; (24.378 - 30) / 30 = -18.74%.
+  const RowResult& f = row(r, "r-tflops");
+  CHECK(f.metric == Metric::kTflopsPerGpu);
+  CHECK(f.published.convention == FlopConvention::kMegatronRecompute4Pass);
+  CHECK(f.predicted_value == Approx(24.378).epsilon(1e-4));
+  CHECK(*f.error_pct == Approx(-18.74).epsilon(1e-3));
+  // MoE row: tp*pp*cp*dp = 2 != 16, but tp*pp*cp*dp*ep = 16, so dp becomes 1*8 = 8;
+  // (2.0 - 4.0) / 4.0 = -50%.
+  const RowResult& e = row(r, "r-ep");
+  REQUIRE(e.plan);
+  CHECK(e.plan->dp == 8);
+  CHECK(e.plan->ep == 8);
+  CHECK(*e.error_pct == Approx(-50.0));
+}
+
+TEST_CASE("validate: defaults are the documented ones and listed per row", "[report]") {
+  const ValidationReport r = small_report();
+  const RowResult& d = row(r, "r-defaults");
+  REQUIRE(d.status == RowStatus::kOk);
+  REQUIRE(d.plan);
+  // 32768 tokens / 2048 = 16 sequences.
+  CHECK(d.plan->global_batch == 16);
+  CHECK(d.plan->micro_batch == 1);
+  // Interleaved, pp 2, 24 layers: smallest v >= 2 with 2v | 24 is 2.
+  CHECK(d.plan->vpp == 2);
+  CHECK(d.plan->zero_stage == 0);
+  CHECK(d.plan->recompute == plan::Recompute::kNone);
+  CHECK(d.plan->cp == 1);
+  for (const char* k : {"micro_batch=1", "vpp=2", "zero=0", "recompute=none", "prec=bf16", "cp=1"}) {
+    INFO(k);
+    CHECK(has(d.defaults_used, k));
+  }
+  // A row stating everything uses no layout default (cp is stated, tp > 1 so SP is listed).
+  const RowResult& t = row(r, "r-time");
+  CHECK_FALSE(has(t.defaults_used, "micro_batch=1"));
+  CHECK(has(t.defaults_used, "sequence_parallel=off"));
+  // tp and pp empty with dp = gpu_count: tp = pp = 1, derived rather than a default.
+  const RowResult& p = row(r, "r-tput");
+  CHECK(p.plan->tp == 1);
+  CHECK(p.plan->pp == 1);
+  // Every key listed in the table has a justification.
+  for (const auto& rule : default_rules()) CHECK(std::string(rule.why).size() > 20);
+}
+
+TEST_CASE("validate: whole-run GPU-hours are compared after the goodput, separately", "[report]") {
+  const ValidationReport r = small_report();
+  const RowResult& g = row(r, "r-gpuhours");
+  REQUIRE(g.status == RowStatus::kOk);
+  CHECK(g.metric == Metric::kGpuHours);
+  // 1e9 tokens / (1024 tok/s/GPU * 0.90) / 3600 = 301.41 GPU-h; (301.41 - 100) / 100 = +201.4%.
+  CHECK(g.predicted_value == Approx(301.408).epsilon(1e-4));
+  CHECK(has(g.defaults_used, "goodput=0.90"));
+  CHECK(r.gpu_hours.n == 1);
+  // The main summary excludes it: errors -20, +28, -18.74, 0 (r-defaults), -50.
+  CHECK(r.overall.n == 5);
+  // MAPE = (20 + 28 + 18.74 + 0 + 50) / 5 = 23.348.
+  CHECK(r.overall.mape_pct == Approx(23.348).epsilon(1e-3));
+  // Sorted APEs 0, 18.74, 20, 28, 50: median 20, max 50 (r-ep), 1 of 5 within 10%.
+  CHECK(r.overall.median_ape_pct == Approx(20.0));
+  CHECK(r.overall.max_ape_pct == Approx(50.0));
+  CHECK(r.overall.worst_id == "r-ep");
+  CHECK(r.overall.within_10pct == Approx(0.2));
+  // Signed mean: (-20 + 28 - 18.74 + 0 - 50) / 5 = -12.148.
+  CHECK(r.overall.mean_error_pct == Approx(-12.148).epsilon(1e-3));
+  // famA: r-time and r-tput: (20 + 28) / 2 = 24.
+  CHECK(r.by_family.at("famA").mape_pct == Approx(24.0));
+  CHECK(r.by_hardware.at("h100-sxm").n == 2);
+}
+
+TEST_CASE("validate: JSON follows the contract", "[report]") {
+  const auto j = nlohmann::json::parse(to_json(small_report()));
+  REQUIRE(j["rows"].size() == 10);
+  const auto& first = j["rows"][0];
+  for (const char* k : {"id", "status", "reason", "predicted", "published", "error_pct", "defaults_used"}) {
+    INFO(k);
+    CHECK(first.contains(k));
+  }
+  CHECK(first["status"] == "ok");
+  CHECK(first["predicted"]["step_time_s"] == 2.0);
+  CHECK(first["predicted"].contains("tokens_per_s_per_gpu"));
+  CHECK(first["predicted"].contains("mfu"));
+  CHECK(first["published"]["step_time_s"] == 2.5);
+  CHECK(j["rows"][3]["status"] == "skipped");
+  CHECK(j["rows"][3]["predicted"].is_null());
+  for (const char* k : {"n", "mape_pct", "median_ape_pct", "max_ape_pct", "within_10pct", "by_family", "by_hardware"}) {
+    INFO(k);
+    CHECK(j["summary"].contains(k));
+  }
+  CHECK(j["summary"]["n"] == 5);
+  // Same input, same bytes.
+  CHECK(to_json(small_report()) == to_json(small_report()));
+}
+
+TEST_CASE("validate: malformed files", "[report]") {
+  // A missing input column: each row is skipped naming it; the file is still read.
+  const ValidationReport m =
+      validate_runs(read_csv(kData + "missing_column.csv"), fixed_two_seconds, Engine::kAnalytic, "test");
+  REQUIRE(m.rows.size() == 2);
+  CHECK(m.rows_ok() == 0);
+  CHECK_THAT(m.rows[0].reason, Contains("no column(s) tp"));
+  // A row with fewer fields than the header.
+  const ValidationReport s = validate_runs(parse_csv("id,hw\nr1\n", "short.csv"), fixed_two_seconds,
+                                           Engine::kAnalytic, "test");
+  CHECK_THAT(s.rows[0].reason, Contains("1 fields; the header has 2"));
+  // A header with no rows: an empty report, no crash.
+  CHECK(validate_runs(read_csv(kData + "header_only.csv"), fixed_two_seconds, Engine::kAnalytic, "t").rows.empty());
+  // Files that are not CSV: ConfigError with the line; a missing file: IoError.
+  CHECK_THROWS_AS(read_csv(kData + "unterminated_quote.csv"), ConfigError);
+  CHECK_THROWS_AS(read_csv(kData + "empty.csv"), ConfigError);
+  CHECK_THROWS_AS(read_csv(kData + "no_such_file.csv"), IoError);
+  // An engine that throws a PlanError for a row: that row is skipped with the reason.
+  const ValidationReport p = validate_runs(
+      read_csv(kData + "runs_small.csv"),
+      [](const RunSpec& spec) -> Prediction {
+        if (spec.id == "r-time") throw PlanError("heads 16 not divisible by tp 3");
+        return fixed_two_seconds(spec);
+      },
+      Engine::kAnalytic, "test");
+  CHECK_THAT(row(p, "r-time").reason, Contains("plan cannot run") && Contains("tp 3"));
+}
+
+TEST_CASE("validate: FLOP-convention classifier over the reference vocabulary", "[report]") {
+  // Texts as they appear in training_runs.csv's flops_convention column.
+  CHECK(classify_flop_convention("F = 96*B*s*l*h^2*(1+s/6h+V/16lh): includes the extra recompute forward pass") ==
+        FlopConvention::kMegatronRecompute4Pass);
+  CHECK(classify_flop_convention("same as Table 1 (recompute-inclusive, ~HFU)") ==
+        FlopConvention::kMegatronRecompute4Pass);
+  CHECK(classify_flop_convention("MFU/HFU per Chowdhery et al. (PaLM) definitions, A100 peak 312 TFLOP/s") ==
+        FlopConvention::kPalmModelFlops);
+  CHECK(classify_flop_convention("PaLM MFU, 312 TFLOP/s peak") == FlopConvention::kPalmModelFlops);
+  CHECK(classify_flop_convention("MFU = GBS*model_flops_per_seq/step/GPUs/peak; peak BF16 989") ==
+        FlopConvention::kVendorStatedPerSequence);
+  CHECK(classify_flop_convention("torchtitan train.py MFU (6N + attention per token) vs A100 312 TFLOP/s") ==
+        FlopConvention::kSixNPlusAttention);
+  CHECK(classify_flop_convention("MFU = (6N + 6*n_layers*2*d_model*seq) FLOPs/token incl. attention") ==
+        FlopConvention::kSixNPlusAttention);
+  CHECK(classify_flop_convention("") == FlopConvention::kUnknown);
+}
+
+TEST_CASE("validate: PaLM model FLOPs equal Korthikanti's closed form for a GPT", "[report]") {
+  model::ArchColumns a;
+  a.layers = 24;
+  a.hidden = 2048;
+  a.heads = 16;
+  a.ffn_size = 8192;
+  a.vocab = 51200;
+  a.seq_len = 2048;
+  a.arch_type = "dense GPT";
+  const model::Model m = model::model_from_columns(a, "gpt");
+  // Korthikanti et al. 2022: 72 B s l h^2 (1 + s/(6h) + V/(12 l h)) with B = 1:
+  // 72*2048*24*2048^2 = 1.48433e13; factor 1 + 0.1666667 + 51200/589824 = 1.2534722;
+  // = 1.86057e13. Biases and norms make 6N differ by well under 1%.
+  const auto f = convention_flops_per_step(FlopConvention::kPalmModelFlops, m, 1, 2048);
+  REQUIRE(f);
+  CHECK(f->value() == Approx(1.86057e13).epsilon(0.01));
+  CHECK_FALSE(convention_flops_per_step(FlopConvention::kUnknown, m, 1, 2048));
+}
+
+namespace {
+
+// runs_small.csv's header and its r-time row with some cells replaced.
+CsvTable one_row(const std::map<std::string, std::string>& cells) {
+  const CsvTable base = read_csv(kData + "runs_small.csv");
+  std::vector<std::string> fields = base.records()[0].fields;
+  for (const auto& [column, value] : cells) fields[*base.column(column)] = value;
+  return CsvTable("one_row.csv", base.header(), {CsvRecord{2, fields}});
+}
+
+}  // namespace
+
+TEST_CASE("validate: tp and pp both empty split the model-parallel size", "[report]") {
+  // gpu_count 32, dp 2: M = 16 = tp 8 (one server) x pp 2 (Narayanan 2021 takeaway #1).
+  const ValidationReport r = validate_runs(one_row({{"gpu_count", "32"}, {"tp", ""}, {"pp", ""}, {"dp", "2"}}),
+                                           fixed_two_seconds, Engine::kAnalytic, "test");
+  REQUIRE(r.rows[0].status == RowStatus::kOk);
+  CHECK(r.rows[0].plan->tp == 8);
+  CHECK(r.rows[0].plan->pp == 2);
+  CHECK(has(r.rows[0].defaults_used, "tp_pp_split: tp=8, pp=2"));
+  // Only dp empty: derived from gpu_count / (tp*pp*cp) = 8 / (2*2*1) = 2, not a default.
+  const ValidationReport d =
+      validate_runs(one_row({{"dp", ""}}), fixed_two_seconds, Engine::kAnalytic, "test");
+  CHECK(d.rows[0].plan->dp == 2);
+  CHECK(d.rows[0].derived.size() == 1);
+}
+
+TEST_CASE("validate: bad vocabulary and model errors become row reasons", "[report]") {
+  auto reason = [](const std::map<std::string, std::string>& cells) {
+    return validate_runs(one_row(cells), fixed_two_seconds, Engine::kAnalytic, "test").rows[0].reason;
+  };
+  CHECK_THAT(reason({{"arch_type", "dense GTP"}}), Contains("arch_type") && Contains("did you mean"));
+  CHECK_THAT(reason({{"schedule", "1f1f"}}), Contains("column schedule") && Contains("1f1b"));
+  CHECK_THAT(reason({{"recompute", "partial"}}), Contains("column recompute"));
+  CHECK_THAT(reason({{"prec", "int4"}}), Contains("column prec"));
+  CHECK_THAT(reason({{"zero", "4"}}), Contains("column zero"));
+  CHECK_THAT(reason({{"out_iter_time_s", "fast"}}), Contains("out_iter_time_s") && Contains("fast"));
+  CHECK_THAT(reason({{"gpu_count", ""}}), Contains("gpu_count"));
+  // 16 sequences over dp 2 x micro_batch 3 does not divide.
+  CHECK_THAT(reason({{"micro_batch", "3"}}), Contains("not a multiple of dp*micro_batch"));
+  // global_batch_tokens must be whole sequences: 1000 / 2048.
+  CHECK_THAT(reason({{"global_batch_seqs", ""}, {"global_batch_tokens", "1000"}}), Contains("not a multiple of seq_len"));
+  CHECK_THAT(reason({{"global_batch_seqs", ""}}), Contains("global batch not stated"));
+  // vpp stated under a schedule without virtual stages.
+  CHECK_THAT(reason({{"vpp", "2"}}), Contains("no virtual stages"));
+}
