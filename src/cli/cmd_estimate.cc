@@ -1,11 +1,169 @@
-// PLACEHOLDER: replaced by the module that implements "trainsim estimate".
+// trainsim estimate SCENARIO [--set PATH=VALUE]... [--format text|json] [-o FILE]
+//
+// One step and a whole training run for a scenario (run/scenario.h): the step
+// time with its breakdown, tokens/s/GPU, MFU, memory per GPU, GPU-hours per
+// phase with goodput losses apart, wall days, cost by rental and by
+// ownership, and energy.
+#include <ostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/error.h"
+#include "core/strings.h"
+#include "report/table.h"
+#include "run/output.h"
+#include "run/scenario.h"
+#include "run/training_run.h"
 
 namespace trainsim::cli {
+namespace {
 
-int cmd_estimate(const std::vector<std::string>&, Io&) {
-  throw UsageError("\"trainsim estimate\" is not built yet");
+using json = nlohmann::ordered_json;
+using report::Align;
+using report::Table;
+
+std::string secs(Seconds s) { return report::fixed(s.value(), 3) + " s"; }
+std::string gpu_hours(Seconds s) { return report::with_commas(in_hours(s)); }
+
+std::string text_report(const run::Scenario& s, const run::RunEstimate& r,
+                        const plan::MemoryBreakdown& mem, const calib::EfficiencyTables& tables) {
+  std::string out;
+  out += fmt::format("scenario {}: {}\n", s.name, s.description);
+  out += fmt::format("model {} on {} ({} x {}); calibration tables: {}{}\n\n", s.model.name,
+                     s.cluster.name, s.cluster.total_accelerators(), s.cluster.accelerator.name,
+                     tables.profile, tables.is_default() ? " (DEFAULTS: no measurement)" : "");
+  const run::PhaseResult& m = run::main_phase(r);
+  const auto& e = m.step;
+  const auto& b = e.breakdown;
+  out += fmt::format("Step of phase \"{}\": global batch {} x {} tokens, {} micro-batches per replica\n",
+                     m.name, m.plan.global_batch, m.plan.seq_len, e.micro_batches);
+  Table st({"part", "time", "share"}, {Align::kLeft, Align::kRight, Align::kRight});
+  auto row = [&](const char* name, Seconds t) {
+    st.add_row({name, secs(t), report::percent(t / e.step_time)});
+  };
+  row("compute (fwd + bwd)", b.compute);
+  row("  of which recompute", b.recompute);
+  row("exposed communication", b.exposed_comm);
+  row("pipeline bubble", b.bubble);
+  row("exposed DP reduction", b.dp_exposed);
+  row("optimizer", b.optimizer);
+  st.add_separator();
+  row("step time", e.step_time);
+  out += st.to_text();
+  out += fmt::format("tokens/s/GPU {}   MFU {} causal, {} non-causal (vs dense BF16 peak)   HFU {}\n",
+                     report::with_commas(e.tokens_per_second_per_gpu), report::percent(e.mfu_causal),
+                     report::percent(e.mfu_noncausal), report::percent(e.hfu));
+  for (const auto& n : e.notes) out += "  note: " + n + "\n";
+
+  out += fmt::format("\nMemory per GPU (pipeline rank {}, largest)\n", mem.pipeline_rank);
+  Table mt({"part", "GiB"}, {Align::kLeft, Align::kRight});
+  auto mrow = [&](const char* name, Bytes v) { mt.add_row({name, report::fixed(in_gibibytes(v), 1)}); };
+  mrow("weights", mem.weights);
+  mrow("gradients", mem.gradients);
+  mrow("optimizer states", mem.optimizer_states);
+  mrow("activations", mem.activations);
+  mrow("recompute buffers", mem.recompute_buffers);
+  mrow("communication buffers", mem.communication_buffers);
+  mt.add_separator();
+  mrow("total", mem.total());
+  mrow("capacity", s.cluster.accelerator.hbm_capacity);
+  out += mt.to_text();
+
+  out += "\nPhases\n";
+  Table pt({"phase", "GPUs", "tokens", "steps", "step time", "MFU", "ideal GPU-h", "GPU-h", "goodput",
+            "days"},
+           {Align::kLeft, Align::kRight, Align::kRight, Align::kRight, Align::kRight, Align::kRight,
+            Align::kRight, Align::kRight, Align::kRight, Align::kRight});
+  for (const auto& p : r.phases) {
+    const bool stated = p.amount == run::PhaseAmount::kStatedGpuHours;
+    pt.add_row({p.name, std::to_string(p.gpus), stated ? "-" : fmt::format("{:.4g}", p.tokens),
+                stated ? "-" : report::with_commas(p.steps), stated ? "stated" : secs(p.step.step_time),
+                stated ? "-" : report::percent(p.step.mfu_causal), gpu_hours(p.ideal_gpu_time),
+                gpu_hours(p.gpu_time), report::percent(p.goodput.goodput()),
+                report::fixed(in_days(p.wall), 2)});
+  }
+  pt.add_separator();
+  pt.add_row({"total", "", "", "", "", "", gpu_hours(r.total_ideal_gpu_time()),
+              gpu_hours(r.total_gpu_time()), report::percent(r.total_ideal_gpu_time() / r.total_gpu_time()),
+              report::fixed(in_days(r.total_wall()), 2)});
+  out += pt.to_text();
+  for (const auto& p : r.phases) {
+    if (p.amount == run::PhaseAmount::kStatedGpuHours) continue;
+    const auto& g = p.goodput;
+    out += fmt::format(
+        "  {}: job MTBF {:.1f} h, checkpoint every {:.0f} s, {:.1f} failures expected; lost to "
+        "checkpoints {:.1f} h, redone work {:.1f} h, restarts {:.1f} h of wall time\n",
+        p.name, in_hours(g.mtbf), g.checkpoint_interval.value(), g.expected_failures,
+        in_hours(g.checkpoint_overhead), in_hours(g.lost_work), in_hours(g.restarts));
+  }
+  const run::CostBreakdown c = r.total_cost();
+  out += "\nCost and energy\n";
+  Table ct({"item", "value"}, {Align::kLeft, Align::kRight});
+  ct.add_row({"rental", "$" + report::with_commas(c.rental.value())});
+  ct.add_row({"ownership: capital amortised", "$" + report::with_commas(c.own_capital.value())});
+  ct.add_row({"ownership: electricity", "$" + report::with_commas(c.own_energy.value())});
+  ct.add_row({"ownership: datacenter", "$" + report::with_commas(c.own_datacenter.value())});
+  ct.add_row({"ownership: total", "$" + report::with_commas(c.own_total().value())});
+  ct.add_row({"facility energy", report::fixed(in_megawatt_hours(r.total_energy()), 0) + " MWh"});
+  out += ct.to_text();
+  return out;
+}
+
+}  // namespace
+
+int cmd_estimate(const std::vector<std::string>& args, Io& io) {
+  po::options_description desc("options");
+  desc.add_options()("scenario", po::value<std::string>(), "scenario name or .json path")(
+      "set", po::value<std::vector<std::string>>()->composing(),
+      "override PATH=VALUE: a scenario value (plan.micro_batch=2) or a hardware value "
+      "(h800.scale_up.bandwidth_per_direction=\"450 GB/s\")")(
+      "format", po::value<std::string>()->default_value("text"), "text|json")(
+      "output,o", po::value<std::string>(), "write to FILE (atomically) instead of stdout");
+  po::positional_options_description pos;
+  pos.add("scenario", 1);
+  const std::string usage =
+      "trainsim estimate SCENARIO [--set PATH=VALUE]... [--format text|json] [-o FILE]";
+  po::variables_map vm;
+  if (!parse_options(args, desc, pos, vm, usage, "trainsim estimate deepseek-v3 --format json", io)) {
+    return kExitOk;
+  }
+  if (!vm.count("scenario")) {
+    throw UsageError(fmt::format("missing SCENARIO (one of {})\nusage: {}", join(run::list_scenarios()),
+                                 usage));
+  }
+  const std::string format = checked_format(vm, {"text", "json"});
+  std::vector<hardware::Override> overrides;
+  if (vm.count("set")) overrides = hardware::parse_overrides(vm["set"].as<std::vector<std::string>>());
+
+  const run::Scenario s = run::load_scenario(vm["scenario"].as<std::string>(), overrides);
+  const auto steps = run::analytic_step_model(s);
+  const run::RunEstimate r = run::evaluate_run(s, run::nominal_perturbation(s), *steps);
+  const run::PhaseResult& m = run::main_phase(r);
+  const plan::MemoryBreakdown mem = plan::memory_per_gpu(m.plan, s.model);
+
+  if (format == "json") {
+    json phases = json::array();
+    for (const auto& p : r.phases) phases.push_back(run::to_json(p));
+    json j{{"command", "trainsim estimate " + join(args, " ")},
+           {"scenario", s.name},
+           {"model", s.model.name},
+           {"cluster", s.cluster.name},
+           {"gpus", s.cluster.total_accelerators()},
+           {"calibration", run::to_json(steps->tables())},
+           {"step_phase", m.name},
+           {"step", run::to_json(m.step)},
+           {"memory_gib", run::to_json(mem, s.cluster.accelerator.hbm_capacity)},
+           {"phases", phases},
+           {"totals", run::totals_json(r)},
+           {"assumptions", run::assumptions_json(s.assumptions)}};
+    emit(vm, j.dump(2) + "\n", io);
+  } else {
+    emit(vm, text_report(s, r, mem, steps->tables()), io);
+  }
+  return kExitOk;
 }
 
 }  // namespace trainsim::cli
