@@ -165,7 +165,10 @@ Seconds CostModel::op_time(const graph::Operator& op, Pass pass, const OpContext
       const double taken = static_cast<double>(ctx.sms_reserved_for_comm) /
                            static_cast<double>(std::max(1, cluster_.accelerator.sm_count));
       const double left = std::max(1e-3, tables_.interference.compute_fraction(taken));
-      const Seconds t_compute = w.flops / (peak * (eff * left));
+      // The backward kernel also recomputes QK^T (FlashAttention's 2.5x-forward
+      // work); the fitted backward efficiency is relative to that work.
+      const Flops work = pass == Pass::kForward ? w.flops : w.flops + op.bwd_kernel_recompute.flops;
+      const Seconds t_compute = work / (peak * (eff * left));
       const Seconds t_memory = w.bytes / (cluster_.accelerator.hbm_bandwidth * tables_.memory.eta);
       return tables_.gemm_for(Precision::kBF16).launch_overhead + max(t_compute, t_memory);
     }
