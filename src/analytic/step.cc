@@ -44,17 +44,20 @@ bool contains(const std::string& s, const char* part) { return s.find(part) != s
 struct StageTimes {
   Seconds f, bi, w, rc;
   Seconds tp_f, tp_b, ep_f, ep_b, pp_f, pp_b;
+  double layers = 0;  // transformer layer instances (ZeRO-3 gathers one at a time)
   Seconds compute() const { return f + bi + w + rc; }
   Seconds comm() const { return tp_f + tp_b + ep_f + ep_b + pp_f + pp_b; }
   StageTimes& operator+=(const StageTimes& o) {
     f += o.f; bi += o.bi; w += o.w; rc += o.rc;
     tp_f += o.tp_f; tp_b += o.tp_b; ep_f += o.ep_f; ep_b += o.ep_b; pp_f += o.pp_f; pp_b += o.pp_b;
+    layers += o.layers;
     return *this;
   }
   StageTimes scaled(double s) const {
     StageTimes t;
     t.f = f * s; t.bi = bi * s; t.w = w * s; t.rc = rc * s;
     t.tp_f = tp_f * s; t.tp_b = tp_b * s; t.ep_f = ep_f * s; t.ep_b = ep_b * s; t.pp_f = pp_f * s; t.pp_b = pp_b * s;
+    t.layers = layers * s;
     return t;
   }
 };
@@ -114,6 +117,7 @@ class Estimator {
       }
       // TP collectives per block instance.
       double tp_f = 0, tp_b = 0;
+      if (b.kind == graph::BlockKind::kDenseLayer || b.kind == graph::BlockKind::kMoeLayer) t.layers += n;
       switch (b.kind) {
         case graph::BlockKind::kDenseLayer:
         case graph::BlockKind::kMoeLayer: tp_f = 2; tp_b = 2; break;
@@ -176,9 +180,14 @@ class Estimator {
       const int stages = p_.schedule == Schedule::kDualPipeV ? 2 * pp : pp;
       t.bubble = max(Seconds::zero(), dualpipe_bubble(stages, t.chunk_fb, t.chunk_b, t.chunk_w));
     } else {
-      t.exposed_comm = per_mb.comm() * mb;
-      t.chunk_f = c.f + c.tp_f + c.ep_f + c.pp_f;
-      t.chunk_b = c.bi + c.rc + c.w + c.tp_b + c.ep_b + c.pp_b;
+      // TP overlap (plan.tp_comm_overlap): a pass's TP collectives run under that
+      // pass's GEMMs and only their excess is exposed.
+      const Seconds tp_f = tp_exposed(c.tp_f, c.f), tp_b = tp_exposed(c.tp_b, c.bi + c.w + c.rc);
+      t.exposed_comm = p_.tp_comm_overlap
+                           ? (per_mb.comm() - per_mb.tp_f - per_mb.tp_b + (tp_f + tp_b) * chunks) * mb
+                           : per_mb.comm() * mb;
+      t.chunk_f = c.f + tp_f + c.ep_f + c.pp_f;
+      t.chunk_b = c.bi + c.rc + c.w + tp_b + c.ep_b + c.pp_b;
       t.chunk_w = c.w;
       t.chunk_fb = t.chunk_f + t.chunk_b;
       if (p_.schedule == Schedule::kZeroBubbleH1) {
@@ -189,15 +198,49 @@ class Estimator {
         t.bubble = (t.chunk_f + t.chunk_b) * static_cast<double>(pp - 1);
       }
     }
-    if (p_.zero_stage == 3) {
-      // ZeRO-3 gathers the rank's weights in forward and again in backward,
-      // prefetched under the chunk's compute; the excess is exposed.
-      const plan::RankParams rp = plan::rank_params(p_, m_, layout_, r);
-      const Seconds gather = dp_gather(rp) * 2.0;
-      t.exposed_comm += max(Seconds::zero(), gather - per_mb.compute()) * mb;
-    }
     dp_and_optimizer(r, per_mb, c, t);
+    if (p_.zero_stage == 3) zero3(r, per_mb, mb, t);
     return t;
+  }
+
+  Seconds tp_exposed(Seconds comm, Seconds compute) const {
+    return p_.tp_comm_overlap ? max(Seconds::zero(), comm - compute) : comm;
+  }
+
+  // ZeRO-3 / FSDP (Rajbhandari et al. SC'20 §5.3; PyTorch FSDP, Zhao et al.
+  // VLDB'23 §3.3-3.4): each layer's parameters are all-gathered before its
+  // forward and again before its backward (parameters are freed after use;
+  // the backward gather also serves full recompute), and each layer's
+  // gradients are reduce-scattered after its backward. Prefetch
+  // overlaps layer i+1's collective with layer i's compute, so one phase of n
+  // equal layers with per-layer compute p and communication c takes
+  // c + (n-1) max(c, p) + p ... = n max(c, p) + min(c, p): exposed
+  // communication is max(0, C - P) + min(C, P)/n with C = n c, P = n p (the
+  // first gather, or the last reduce-scatter, cannot hide). The backward
+  // phase's gather and reduce-scatter share the same links, so their times add.
+  void zero3(int r, const StageTimes& per_mb, double mb, analytic::RankTimes& t) const {
+    const plan::RankParams rp = plan::rank_params(p_, m_, layout_, r);
+    const double gb = bytes_per_element(p_.precision.gradients);
+    const double n = std::max(1.0, per_mb.layers);
+    // One collective per layer (FSDP wraps each transformer block as a unit):
+    // n collectives of 1/n of the rank's parameters, each paying its latency.
+    plan::RankParams layer = rp;
+    layer.dense_on_gpu = static_cast<int64_t>(std::ceil(static_cast<double>(rp.dense_on_gpu) / n));
+    layer.expert_on_gpu = static_cast<int64_t>(std::ceil(static_cast<double>(rp.expert_on_gpu) / n));
+    const Seconds gather = dp_gather(layer) * n;
+    const Seconds reduce =
+        (collective(cost::CollectiveOp::kReduceScatter, Bytes(static_cast<double>(layer.dense_on_gpu) * gb),
+                    rp.dense_replicas, dense_rpn(rp)) +
+         collective(cost::CollectiveOp::kReduceScatter, Bytes(static_cast<double>(layer.expert_on_gpu) * gb),
+                    rp.expert_replicas, expert_rpn(rp))) *
+        n;
+    // Once per step: parameters stay gathered between the micro-batches of a
+    // step and gradients are reduced at the last backward (torch.distributed
+    // pipelining drives FSDP2 so: reshard and gradient sync only on the last
+    // backward); the first forward and the last backward carry the traffic.
+    (void)mb;
+    t.dp_exposed = zero3_exposed(gather, per_mb.f, n) + zero3_exposed(gather + reduce, per_mb.bi + per_mb.w + per_mb.rc, n);
+    t.dp_comm = gather * 2.0 + reduce;
   }
 
   Seconds dp_gather(const plan::RankParams& rp) const {
@@ -279,6 +322,11 @@ Flops recompute_flops(const model::Model& m, const plan::Plan& p) {
 
 }  // namespace
 
+Seconds zero3_exposed(Seconds comm, Seconds compute, double layers) {
+  const double n = std::max(1.0, layers);
+  return max(Seconds::zero(), comm - compute) + min(comm, compute) / n;
+}
+
 Seconds RankTimes::total() const {
   return forward + backward_input + backward_weight + recompute + exposed_comm + bubble + dp_exposed + optimizer;
 }
@@ -356,11 +404,20 @@ StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cos
                             "max(0, comm - compute) per micro-batch; compute runs with {} SMs lent to communication",
                             plan::to_string(p.schedule), p.comm_sms));
   } else {
-    n.push_back(fmt::format("{}: TP, EP and PP communication fully exposed (no overlap)", plan::to_string(p.schedule)));
+    n.push_back(fmt::format("{}: {}EP and PP communication fully exposed (no overlap)", plan::to_string(p.schedule),
+                            p.tp_comm_overlap ? "TP collectives overlapped with the pass's GEMMs (exposed = "
+                                                "max(0, TP comm - compute)); "
+                                              : "TP, "));
   }
-  n.push_back("DP gradient reduction hidden behind the last micro-batch's backward (plus the rank's cool-down idle "
-              "time in 1F1B-family schedules); ZeRO>=1 parameter all-gather hidden behind the next step's first "
-              "forward; the optimizer step is exposed");
+  if (p.zero_stage == 3) {
+    n.push_back("ZeRO-3: each layer's parameters all-gathered in forward and again in backward, its gradients "
+                "reduce-scattered, once per step (first forward, last backward), prefetched one layer ahead: exposed per phase = max(0, comm - compute) "
+                "+ min(comm, compute)/layers; the optimizer step is exposed");
+  } else {
+    n.push_back("DP gradient reduction hidden behind the last micro-batch's backward (plus the rank's cool-down idle "
+                "time in 1F1B-family schedules); ZeRO>=1 parameter all-gather hidden behind the next step's first "
+                "forward; the optimizer step is exposed");
+  }
   if (p.expert_load_imbalance > 1.0) {
     n.push_back(fmt::format("expert GEMMs and all-to-alls scaled by routing imbalance {:.2f}", p.expert_load_imbalance));
   }

@@ -76,5 +76,10 @@ double bubble_fraction_1f1b(int pp, int64_t micro_batches);
 double bubble_fraction_interleaved(int pp, int vpp, int64_t micro_batches);
 Seconds dualpipe_bubble(int pp, Seconds f_and_b, Seconds b, Seconds w);
 Seconds zb_h1_bubble(int pp, Seconds f, Seconds b, Seconds w);
+// ZeRO-3 communication left exposed in one phase (forward, or backward) of
+// `layers` equal layers whose collectives total `comm` and compute `compute`,
+// each layer's collective prefetched under the previous layer's compute:
+// max(0, comm - compute) + min(comm, compute) / layers.
+Seconds zero3_exposed(Seconds comm, Seconds compute, double layers);
 
 }  // namespace trainsim::analytic

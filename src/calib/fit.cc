@@ -289,9 +289,29 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
     const MeasurementKind kind = grouped ? MeasurementKind::kGroupedGemm : MeasurementKind::kGemm;
     for (const auto* m : all) if (m->kind == kind) precisions.insert(m->precision);
     for (const Precision p : precisions) {
-      const auto rows = select([&](const Measurement& m) { return m.kind == kind && m.precision == p; });
+      const auto all_rows = select([&](const Measurement& m) { return m.kind == kind && m.precision == p; });
+      // Best-of-search ceilings (MAMF) bound eta_max from above; only shape
+      // rows are least-squares fitted.
+      const auto rows = select([&](const Measurement& m) { return m.kind == kind && m.precision == p && !m.ceiling; });
+      const auto ceil_rows = select([&](const Measurement& m) { return m.kind == kind && m.precision == p && m.ceiling; });
       auto& dst = grouped ? t.grouped_gemm : t.gemm;
       GemmParams start = grouped ? t.grouped_gemm_for(p) : t.gemm_for(p);
+      if (rows.empty()) {
+        // Only ceilings: the model's efficiency eta_max * (wave fill) * K/(K + k_overhead)
+        // never exceeds eta_max and approaches it for shapes with full waves and
+        // long K, so the best a brute-force shape search finds is eta_max itself.
+        double cap = 0;
+        for (const auto* m : ceil_rows) cap = std::max(cap, (measurement_flops(*m) / measured_time(*m)) / peak_for(acc, p));
+        GemmParams g = start;
+        g.eta_max = cap;
+        g.basis = fmt::format("eta_max = best achieved / dense peak of best-of-search ceiling rows (the supremum of the "
+                              "tile model over shapes; typical shapes run below it through wave quantization and the "
+                              "K prologue); tile, k_overhead and launch_overhead kept from: {}; from {}",
+                              start.basis, rows_text(ceil_rows, file_of));
+        dst[p] = g;
+        out.residuals.push_back(summarize(fmt::format("{}/{}", grouped ? "grouped_gemm" : "gemm", to_string(p)), relres(all_rows, t)));
+        continue;
+      }
       std::set<int64_t> ks;
       for (const auto* m : rows) ks.insert(m->k);
       const bool full = rows.size() >= 4 && ks.size() >= 2;
@@ -327,8 +347,16 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
       best.basis = fmt::format("fitted ({}) from {}", full ? "eta_max, k_overhead, launch_overhead, tile" :
                                "eta_max only; tile, k_overhead and launch_overhead kept from: " + start.basis,
                                rows_text(rows, file_of));
+      if (!ceil_rows.empty()) {
+        double cap = 0;
+        for (const auto* m : ceil_rows) cap = std::max(cap, (measurement_flops(*m) / measured_time(*m)) / peak_for(acc, p));
+        if (best.eta_max > cap) {
+          best.eta_max = cap;
+          best.basis += fmt::format("; eta_max capped at the best-of-search ceiling of {}", rows_text(ceil_rows, file_of));
+        }
+      }
       dst[p] = best;
-      out.residuals.push_back(summarize(fmt::format("{}/{}", grouped ? "grouped_gemm" : "gemm", to_string(p)), relres(rows, t)));
+      out.residuals.push_back(summarize(fmt::format("{}/{}", grouped ? "grouped_gemm" : "gemm", to_string(p)), relres(all_rows, t)));
     }
   }
 

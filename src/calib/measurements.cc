@@ -63,8 +63,9 @@ Measurement read_row(const JsonView& row) {
   if (kind == "gemm" || kind == "grouped_gemm") {
     const bool grouped = kind == "grouped_gemm";
     m.kind = grouped ? MeasurementKind::kGroupedGemm : MeasurementKind::kGemm;
-    keys(grouped ? std::vector<std::string>{"precision", "groups", "m", "n", "k", "time", "achieved"}
-                 : std::vector<std::string>{"precision", "m", "n", "k", "time", "achieved"});
+    keys(grouped ? std::vector<std::string>{"precision", "groups", "m", "n", "k", "time", "achieved", "bound"}
+                 : std::vector<std::string>{"precision", "m", "n", "k", "time", "achieved", "bound"});
+    if (auto b = row.find("bound")) m.ceiling = b->one_of({"ceiling", "shape"}) == "ceiling";
     m.precision = read_precision(row.at("precision"));
     if (grouped) m.groups = row.at("groups").positive_integer();
     m.m = row.at("m").positive_integer();

@@ -29,6 +29,11 @@ struct Measurement {
   // kGemm, kGroupedGemm, kAttention
   Precision precision = Precision::kBF16;
   int64_t m = 0, n = 0, k = 0, groups = 1;
+  // kGemm, kGroupedGemm: true when the row is a best-of-search ceiling
+  // ("bound": "ceiling", e.g. MAMF: the fastest shape a brute-force search
+  // found), not the throughput of the stated shape in general. The fitter uses
+  // such rows as an upper bound on eta_max, never as a typical shape.
+  bool ceiling = false;
   // kAttention
   bool backward = false;
   int64_t batch = 0, seq = 0, heads = 0, qk_head_dim = 0, v_head_dim = 0;

@@ -153,7 +153,8 @@ Seconds CostModel::op_time(const graph::Operator& op, Pass pass, const OpContext
       if (pass == Pass::kBackwardInput) s = {op.gemm.m, op.gemm.k, op.gemm.n, op.gemm.groups};
       if (pass == Pass::kBackwardWeight) s = {op.gemm.k, op.gemm.n, op.gemm.m, op.gemm.groups};
       const Precision p = op.precision == Precision::kFP8 ? Precision::kFP8 : ctx.gemm_precision;
-      return gemm_time(s, p, w.bytes, op.kind == graph::OpKind::kGroupedGemm || s.groups > 1, ctx);
+      return gemm_time(s, p, w.bytes, op.kind == graph::OpKind::kGroupedGemm || s.groups > 1, ctx) +
+             fp8_cast_time(op.gemm, p, pass);
     }
     case graph::OpKind::kAttention: {
       const calib::AttentionParams& a = pass == Pass::kForward ? tables_.attention_fwd : tables_.attention_bwd;
@@ -178,6 +179,29 @@ Seconds CostModel::op_time(const graph::Operator& op, Pass pass, const OpContext
     default:
       return memory_time(w.bytes, w.flops);
   }
+}
+
+Seconds CostModel::fp8_cast_time(const graph::GemmShape& f, Precision p, Pass pass) const {
+  if (effective_gemm_precision(p) != Precision::kFP8) return Seconds::zero();
+  if (f.m <= 0 || f.n <= 0 || f.k <= 0 || f.groups <= 0) return Seconds::zero();
+  // The operands reach an FP8 GEMM in BF16 and are quantised by memory-bound
+  // kernels first (DeepSeek-V3 technical report §3.3: activations quantised
+  // per 1x128 tile, weights per 128x128 block, "online"; NVIDIA Transformer
+  // Engine: fused cast + transpose, since Hopper FP8 GEMMs take only the TN
+  // layout, so the transposed copy for the weight gradient is written in the
+  // same pass). Bytes per element: read 2 (BF16), write 1 (FP8), plus 1 for
+  // the transposed copy where the weight-gradient GEMM needs it.
+  //   forward:        input A[m,k] (2 + 1 + 1) and weight B[k,n] (2 + 1)
+  //   input gradient: dC[m,n] (2 + 1 + 1); its transposed copy feeds Wgrad
+  //   weight gradient: operands already quantised, no cast
+  const double g = static_cast<double>(f.groups);
+  const double m = static_cast<double>(f.m), n = static_cast<double>(f.n), k = static_cast<double>(f.k);
+  switch (pass) {
+    case Pass::kForward: return memory_time(Bytes(g * 4.0 * m * k), Flops::zero()) + memory_time(Bytes(g * 3.0 * k * n), Flops::zero());
+    case Pass::kBackwardInput: return memory_time(Bytes(g * 4.0 * m * n), Flops::zero());
+    case Pass::kBackwardWeight: return Seconds::zero();
+  }
+  return Seconds::zero();
 }
 
 // --- collectives ------------------------------------------------------------

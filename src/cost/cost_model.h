@@ -108,6 +108,10 @@ class CostModel {
   // Time of a GEMM shape with `min_bytes` of HBM traffic (tables.h form).
   Seconds gemm_time(const graph::GemmShape& shape, Precision p, Bytes min_bytes, bool grouped,
                     const OpContext& ctx) const;
+  // Quantisation of a GEMM's BF16 operands to FP8 before one pass (memory-bound
+  // cast kernels; zero unless the GEMM runs in FP8 on this accelerator). `fwd`
+  // is the forward shape C[m,n] = A[m,k] B[k,n] (per group).
+  Seconds fp8_cast_time(const graph::GemmShape& fwd, Precision p, Pass pass) const;
   // A memory-bound kernel moving `bytes` (and `flops` of vector FP32 work).
   Seconds memory_time(Bytes bytes, Flops flops) const;
   // Statements for reports: precision fallbacks, default tables.

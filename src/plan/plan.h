@@ -75,6 +75,10 @@ struct Plan {
   Recompute recompute = Recompute::kNone;
   PrecisionPolicy precision;
   int comm_sms = 0;            // SMs reserved for communication kernels
+  // TP collectives decomposed and overlapped with the GEMMs that produce or
+  // consume them (Transformer Engine/NeMo "tp_comm_overlap" userbuffers;
+  // Wang et al., ASPLOS'23). Default false: fully exposed TP communication.
+  bool tp_comm_overlap = false;
   int max_nodes_per_token = 0; // node-limited routing M (0 = unlimited)
   // Routing imbalance: tokens on the busiest expert GPU / the mean (1 = balanced).
   // Expert GEMMs and all-to-all of a step run at the pace of the busiest GPU.
