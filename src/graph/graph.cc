@@ -342,8 +342,18 @@ Operator loss(const Ctx& x, const std::string& name, Component c, int64_t vocab)
   op.kind = OpKind::kLoss;
   op.component = c;
   const double logits = static_cast<double>(x.t * vocab);
-  op.fwd = {flops(kLossFlopsPerLogit * logits), bytes(logits * kBf16 + x.t * kFp32)};
-  op.bwd_input = {flops(2.0 * logits), bytes(2.0 * logits * kBf16)};  // softmax - one-hot
+  // HBM traffic of the cross-entropy as the frameworks write it: the BF16
+  // logits are upcast to FP32 before the loss (torchtitan train.py loss_fn:
+  // F.cross_entropy(pred.flatten(0, 1).float(), ...); Megatron-Core's
+  // vocab-parallel cross-entropy also computes on logits.float()), and
+  // F.cross_entropy is log_softmax + nll_loss, each a kernel over the logits.
+  //   forward, bytes per logit: cast read 2 + write 4; log_softmax read 4 +
+  //     write 4 (kept for the backward) = 14; plus the FP32 loss per token.
+  //   backward: nll_loss backward writes a dense FP32 gradient 4; log_softmax
+  //     backward reads it 4 and its output 4, writes 4; the cast's backward
+  //     reads 4 and writes the BF16 logit gradient 2 = 22.
+  op.fwd = {flops(kLossFlopsPerLogit * logits), bytes(logits * (kBf16 + 3.0 * kFp32) + x.t * kFp32)};
+  op.bwd_input = {flops(2.0 * logits), bytes(logits * (5.0 * kFp32 + kBf16))};  // softmax - one-hot
   op.activation_bytes_saved = bytes(logits * kBf16);
   return op;
 }
