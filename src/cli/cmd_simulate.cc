@@ -1,5 +1,6 @@
 // trainsim simulate SCENARIO [--seed N] [--trace FILE] [--format text|json]
-//                   [--ranks replica|all] [--load plan|balanced|sampled] [--no-timing]
+//                   [--ranks replica|all] [--load plan|balanced|sampled]
+//                   [--network auto|symmetric|pairs] [--no-timing]
 //
 // Simulates one training step of the scenario's pre-training phase with the
 // discrete-event simulator (sim/simulator.h): step time, per-rank compute,
@@ -70,6 +71,8 @@ json to_json(const sim::SimReport& r, bool timing, const std::string& command) {
          {"step_time_s", r.step_time.value()},
          {"bubble_fraction", r.out.bubble_fraction},
          {"events", r.out.events},
+         {"network_flows", r.out.flows},
+         {"network_links", r.out.links},
          {"simulated_gpus", r.out.gpus.size()},
          {"gpus_per_simulated_rank", r.gpus_per_simulated_rank},
          {"replicas_simulated", r.replicas},
@@ -90,8 +93,9 @@ std::string to_text(const run::Scenario& s, const sim::SimReport& r, bool timing
   std::string out;
   out += fmt::format("scenario {}: simulated step of {} on {} ({} simulated GPUs, {} of {} replicas)\n", s.name,
                      s.model.name, s.cluster.name, r.out.gpus.size(), r.replicas, r.replicas == 1 ? "1 representative" : "all", r.replicas);
-  out += fmt::format("step time {} s   bubble fraction {}   events {}", report::fixed(r.step_time.value(), 4),
-                     report::percent(r.out.bubble_fraction), report::with_commas(static_cast<double>(r.out.events)));
+  out += fmt::format("step time {} s   bubble fraction {}   events {}   flows {}", report::fixed(r.step_time.value(), 4),
+                     report::percent(r.out.bubble_fraction), report::with_commas(static_cast<double>(r.out.events)),
+                     report::with_commas(static_cast<double>(r.out.flows)));
   if (timing) out += fmt::format("   wall {} s", report::fixed(r.wall_seconds, 3));
   out += "\n\n";
   // Per pipeline rank: replica 0 (all replicas in all-ranks mode are listed in JSON).
@@ -133,6 +137,10 @@ int cmd_simulate(const std::vector<std::string>& args, Io& io) {
       "replica: one representative data-parallel replica; all: every rank")(
       "load", po::value<std::string>()->default_value("plan"),
       "expert load: plan (busiest GPU at the plan's imbalance), balanced, sampled (seeded)")(
+      "network", po::value<std::string>()->default_value("auto"),
+      "all-to-all network: auto (node pairs with --ranks all where the layout allows, else symmetric), "
+      "symmetric (each GPU's part over its own NVLink and NIC), pairs (flows between node and GPU pairs over "
+      "the planes and leaves of the fabric; needs --ranks all)")(
       "per-layer", "one segment group per layer instead of per stage")(
       "no-timing", "leave wall time and events/s out (deterministic output)")(
       "format", po::value<std::string>()->default_value("text"), "text|json")(
@@ -141,7 +149,7 @@ int cmd_simulate(const std::vector<std::string>& args, Io& io) {
   pos.add("scenario", 1);
   const std::string usage =
       "trainsim simulate SCENARIO [--seed N] [--trace FILE] [--format text|json] [--ranks replica|all] "
-      "[--load plan|balanced|sampled] [--no-timing]";
+      "[--load plan|balanced|sampled] [--network auto|symmetric|pairs] [--no-timing]";
   po::variables_map vm;
   if (!parse_options(args, desc, pos, vm, usage, "trainsim simulate deepseek-v3 --format json --trace step.json", io)) {
     return kExitOk;
@@ -158,6 +166,7 @@ int cmd_simulate(const std::vector<std::string>& args, Io& io) {
   opt.workload.all_ranks = ranks == "all";
   opt.workload.load = sim::parse_load_model(vm["load"].as<std::string>());
   opt.workload.seed = vm["seed"].as<uint64_t>();
+  opt.workload.network = sim::parse_network_model(vm["network"].as<std::string>());
   opt.workload.merge_layers = !vm.count("per-layer");
   opt.trace = vm.count("trace") > 0;
   const bool timing = !vm.count("no-timing");

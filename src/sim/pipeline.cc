@@ -27,6 +27,7 @@ constexpr int kNicRx = 3;
 // Flow cookie kinds (top bits).
 constexpr uint64_t kFlowSegment = 0;
 constexpr uint64_t kFlowP2p = 1ULL << 62;
+constexpr uint64_t kFlowPair = 2ULL << 62;  // a node-pair all-to-all flow; low bits: barrier index
 constexpr uint64_t kKindMask = 3ULL << 62;
 // Event tags.
 constexpr uint32_t kTagLatency = 1;
@@ -52,12 +53,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     devices_ = s.devices;
     gpus_ = shape.replicas * devices_;
     gpu_.resize(static_cast<size_t>(gpus_));
-    for (int g = 0; g < gpus_; ++g) {
-      net_.add_link(shape.nvlink);
-      net_.add_link(shape.nvlink);
-      net_.add_link(shape.nic);
-      net_.add_link(shape.nic);
-    }
+    place_gpus();
     // Ops: global id = replica * ops_per_replica + op_offset[device] + k.
     op_offset_.resize(static_cast<size_t>(devices_) + 1, 0);
     for (int d = 0; d < devices_; ++d) {
@@ -88,6 +84,37 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     done_w_.assign(static_cast<size_t>(gpus_) * static_cast<size_t>(s.stages), 0);
     const int groups = devices_ * (shape.replicas / shape.ep_replicas);
     barrier_.resize(static_cast<size_t>(groups) * 2);
+    if (pairs_) {
+      // Members of each EP group, node-major (consecutive replicas fill a node).
+      members_.resize(static_cast<size_t>(groups));
+      for (int grp = 0; grp < groups; ++grp) {
+        const int d = grp / (shape.replicas / shape.ep_replicas);
+        const int r0 = (grp % (shape.replicas / shape.ep_replicas)) * shape.ep_replicas;
+        for (int k = 0; k < shape.ep_replicas; ++k) members_[static_cast<size_t>(grp)].push_back(phys_[static_cast<size_t>((r0 + k) * devices_ + d)]);
+      }
+    }
+  }
+
+  // Physical placement and links (see pipeline.h).
+  void place_gpus() {
+    const int q = shape_.gpus_per_node;
+    pairs_ = shape_.pair_all_to_all && shape_.ep_replicas > 1;
+    phys_.resize(static_cast<size_t>(gpus_));
+    if (!pairs_) {
+      fabric_ = std::make_unique<Fabric>(net_, gpus_, 1, shape_.nvlink, shape_.nic, FabricShape{});
+      for (int g = 0; g < gpus_; ++g) phys_[static_cast<size_t>(g)] = g;
+      return;
+    }
+    TRAINSIM_CHECK(q >= 1 && shape_.replicas % q == 0 && (shape_.ep_replicas % q == 0 || q % shape_.ep_replicas == 0),
+                   "node-pair network: {} replicas and EP groups of {} on nodes of {} GPUs", shape_.replicas,
+                   shape_.ep_replicas, q);
+    fabric_ = std::make_unique<Fabric>(net_, gpus_ / q, q, shape_.nvlink, shape_.nic, shape_.fabric);
+    per_node_ = std::min(q, shape_.ep_replicas);
+    const int nodes_per_device = shape_.replicas / q;
+    for (int g = 0; g < gpus_; ++g) {
+      const int r = g / devices_, d = g % devices_;
+      phys_[static_cast<size_t>(g)] = (d * nodes_per_device + r / q) * q + r % q;
+    }
   }
 
   SimOutput run() {
@@ -95,6 +122,8 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     engine_.run();
     SimOutput out;
     out.events = engine_.events_processed();
+    out.flows = net_.flows_started();
+    out.links = net_.links();
     for (int g = 0; g < gpus_; ++g) {
       const Gpu& gp = gpu_[static_cast<size_t>(g)];
       if (!gp.finished) {
@@ -136,8 +165,10 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
       start_flows(e, static_cast<int>(arg >> 2), static_cast<int>(arg & 3));
     } else if (tag == kTagP2pStart) {
       const P2p& p = p2p_[arg];
-      const uint32_t path[2] = {link(p.src, kNicTx), link(p.dst, kNicRx)};
-      net_.start_flow(e, w_.p2p_bytes, path, this, kFlowP2p | arg);
+      std::array<uint32_t, Network::kMaxPath> path{};
+      const int hops = fabric_->path(phys_[static_cast<size_t>(p.src)], phys_[static_cast<size_t>(p.dst)], path);
+      net_.start_flow(e, w_.p2p_bytes, std::span<const uint32_t>(path.data(), static_cast<size_t>(hops)), this,
+                      kFlowP2p | arg);
     } else if (tag == kTagP2pArrive) {
       p2p_latency_arrival(e, static_cast<uint32_t>(arg));
     }
@@ -154,6 +185,12 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
   void flow_done(Engine& e, uint64_t cookie, Tick started) override {
     if ((cookie & kKindMask) == kFlowP2p) {
       p2p_arrived(e, static_cast<uint32_t>(cookie & ~kKindMask), started);
+      return;
+    }
+    if ((cookie & kKindMask) == kFlowPair) {
+      Barrier& b = barrier_[static_cast<size_t>(cookie & ~kKindMask)];
+      --b.pending;
+      maybe_release(e, b);
       return;
     }
     const int g = static_cast<int>(cookie >> 2);
@@ -199,10 +236,13 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
   struct Barrier {
     int64_t seq = -1;
     int arrived = 0;
+    int pending = 0;                // node-pair mode: flows of the group still running
     std::vector<uint32_t> waiters;  // gpu << 2 | slot
   };
 
-  uint32_t link(int g, int which) const { return static_cast<uint32_t>(g * 4 + which); }
+  uint32_t link(int g, int which) const {
+    return fabric_->nvl_tx(phys_[static_cast<size_t>(g)]) + static_cast<uint32_t>(which);
+  }
   size_t cell(int replica, int32_t mb, int32_t stage) const {
     return (static_cast<size_t>(replica) * static_cast<size_t>(s_.micro_batches) + static_cast<size_t>(mb)) *
                static_cast<size_t>(s_.stages) +
@@ -310,6 +350,10 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
   void start_flows(Engine& e, int g, int slot) {
     Lane& ln = gpu_[static_cast<size_t>(g)].lane[slot];
     const Segment& sg = (*ln.segs)[ln.seg];
+    if (pairs_ && sg.collective && ln.has_chunk) {
+      start_pair_flows(e, g, slot, sg);
+      return;
+    }
     const double scale = sg.scales_with_load ? ln.load : 1.0;
     const uint64_t cookie = kFlowSegment | static_cast<uint64_t>(g) << 2 | static_cast<uint64_t>(slot);
     ln.pending_flows = 0;
@@ -329,6 +373,68 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
       const uint32_t path[2] = {link(g, kNicTx), link(g, kNicRx)};
       net_.start_flow(e, sg.scale_out * scale, path, this, cookie);
     }
+  }
+
+  // Node-pair mode: this GPU reaches its EP group's all-to-all. When the last
+  // member arrives, every member's flows start together (all_to_all_flows):
+  // an expert all-to-all begins with an exchange of token counts that every
+  // rank joins (DeepEP's notify_dispatch) before data moves. The members
+  // leave together when all the group's flows have finished.
+  void start_pair_flows(Engine& e, int g, int slot, const Segment& sg) {
+    Gpu& gp = gpu_[static_cast<size_t>(g)];
+    const Lane& ln = gp.lane[slot];
+    const int kind = ln.chunk.type == ChunkType::kForward ? 0 : 1;
+    const int64_t seq = gp.coll_seq[kind]++;
+    const int r = g / devices_;
+    const int group = (g % devices_) * (shape_.replicas / shape_.ep_replicas) + r / shape_.ep_replicas;
+    const size_t bidx = static_cast<size_t>(group) * 2 + static_cast<size_t>(kind);
+    Barrier& b = barrier_[bidx];
+    if (b.arrived == 0) b.seq = seq;
+    TRAINSIM_CHECK(b.seq == seq, "EP group {}: collective {} meets {}", group, seq, b.seq);
+    b.waiters.push_back(static_cast<uint32_t>(g) << 2 | static_cast<uint32_t>(slot));
+    if (++b.arrived < shape_.ep_replicas) return;
+    // Every member runs the same segment of the same chunk (identical schedules).
+    const int ep = shape_.ep_replicas;
+    const int r0 = (r / ep) * ep;
+    if (!shape_.load_factor.empty()) {
+      loads_.resize(static_cast<size_t>(ep));
+      for (int k = 0; k < ep; ++k) {
+        loads_[static_cast<size_t>(k)] =
+            shape_.load_factor[static_cast<size_t>(r0 + k) * static_cast<size_t>(s_.micro_batches) +
+                               static_cast<size_t>(ln.chunk.micro_batch)];
+      }
+    }
+    AllToAllPart part;
+    part.group = members_[static_cast<size_t>(group)];
+    part.per_node = per_node_;
+    part.scale_out = sg.scale_out;
+    part.scale_up = sg.scale_up;
+    part.combine = sg.combine;
+    part.nodes_per_token = sg.nodes_per_token;
+    part.max_nodes = shape_.max_nodes_per_token;
+    if (!shape_.load_factor.empty()) part.gpu_load = loads_;
+    flows_.clear();
+    for (int k = 0; k < ep; ++k) {
+      part.member = k;
+      all_to_all_flows(*fabric_, part, flows_);
+    }
+    net_.hold();
+    for (const PairFlow& f : flows_) {
+      net_.start_flow(e, f.bytes, std::span<const uint32_t>(f.path.data(), f.hops), this, kFlowPair | bidx);
+    }
+    b.pending += static_cast<int>(flows_.size());
+    net_.release(e);
+    maybe_release(e, b);
+  }
+
+  void maybe_release(Engine& e, Barrier& b) {
+    if (b.arrived < shape_.ep_replicas || b.pending > 0) return;
+    std::vector<uint32_t> release;
+    release.swap(b.waiters);
+    b.arrived = 0;
+    for (uint32_t wv : release) comm_segment_done(e, static_cast<int>(wv >> 2), static_cast<int>(wv & 3));
+    release.clear();
+    if (b.waiters.capacity() == 0) b.waiters.swap(release);  // keep the buffer
   }
 
   // This GPU's flows of a comm segment are done; a collective also waits for its group.
@@ -548,6 +654,13 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
   const SimOptions& opt_;
   Engine engine_;
   Network net_;
+  std::unique_ptr<Fabric> fabric_;
+  bool pairs_ = false;
+  int per_node_ = 1;                      // EP group members per node (node-pair mode)
+  std::vector<int> phys_;                 // simulated GPU -> fabric GPU id
+  std::vector<std::vector<int>> members_;  // EP group -> fabric ids, node-major
+  std::vector<float> loads_;              // scratch
+  std::vector<PairFlow> flows_;           // scratch
   int devices_ = 0;
   int gpus_ = 0;
   std::vector<Gpu> gpu_;

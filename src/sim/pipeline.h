@@ -2,10 +2,23 @@
 //
 // Models `replicas` identical data-parallel pipelines of `devices` GPUs each.
 // Every GPU has a compute stream (ComputeStream) and four links into the
-// network: NVLink transmit/receive into the node's switch and NIC
-// transmit/receive into the scale-out fabric (full bisection above the NICs:
-// multi-plane fat-trees give each GPU its own plane, so the NIC is the
-// bottleneck). A GPU runs its schedule order op by op; an op starts when the
+// network (sim/fabric.h): NVLink transmit/receive into the node's switch and
+// NIC transmit/receive into the scale-out fabric. Two network modes:
+//  - symmetric (ClusterShape::pair_all_to_all false; the only mode for one
+//    representative replica, whose EP peers are not simulated): each GPU's
+//    part of an all-to-all is a symmetric exchange over its own NVLink and
+//    NIC (what it sends it also receives) and the fabric above the NICs is
+//    full bisection;
+//  - node pairs (pair_all_to_all, every replica simulated): GPUs are placed
+//    on nodes (pipeline rank d's replicas r fill nodes d x replicas/q + r/q,
+//    local index r % q, q GPUs per node: data/expert parallel inside, pipeline
+//    outside), the scale-out fabric has planes and leaf uplinks with their
+//    oversubscription (FabricShape), pipeline sends cross it, and each
+//    all-to-all is flows between real node and GPU pairs with node-limited
+//    routing (all_to_all_flows): the group's flows start together when its
+//    last member reaches the collective (the token-count exchange every rank
+//    joins first, DeepEP notify_dispatch), and the collective ends for the
+//    group when every flow of the group has finished. A GPU runs its schedule order op by op; an op starts when the
 // previous op on the GPU has finished and its inputs have arrived (F of
 // stage s: the activations of stage s-1; B of stage s: the gradient of stage
 // s+1; the last stage's B: its own F). A chunk is a sequence of segments:
@@ -33,6 +46,7 @@
 
 #include "core/units.h"
 #include "sim/engine.h"
+#include "sim/fabric.h"
 #include "sim/schedule.h"
 
 namespace trainsim::sim {
@@ -47,7 +61,9 @@ struct Segment {
   bool lends_sms = false;       // comm: its kernels occupy SMs (slows compute on the GPU)
   bool collective = false;      // comm: waits for the whole EP group
   bool scales_with_load = false;  // work/bytes scale with the micro-batch's expert load factor
+  bool combine = false;         // collective: an all-to-all returning expert outputs (else a dispatch)
   uint16_t label = 0;           // index into PipelineWork::labels
+  float nodes_per_token = 1;    // collective: expected EP nodes a token reaches (routing model)
 };
 
 struct StageWork {
@@ -74,7 +90,14 @@ struct ClusterShape {
   BytesPerSecond nic = gigabytes_per_second(1);     // per GPU per direction
   // Expert load of (replica, micro-batch): work of `scales_with_load` segments
   // is multiplied by it. Empty = 1 everywhere; else replicas * micro_batches.
+  // In node-pair mode it is the relative load of that GPU's experts, and
+  // sets the all-to-all's per-pair bytes instead of scaling the GPU's own.
   std::vector<float> load_factor;
+  // Node-pair network mode (see above); needs replicas % gpus_per_node == 0
+  // and EP groups of whole nodes (or inside one node).
+  bool pair_all_to_all = false;
+  FabricShape fabric;      // scale-out fabric in node-pair mode
+  int max_nodes_per_token = 0;  // node-limited routing M (0 = unlimited)
 };
 
 struct SimOptions {
@@ -117,6 +140,8 @@ struct TraceInterval {
 struct SimOutput {
   Tick step = 0;
   uint64_t events = 0;
+  uint64_t flows = 0;          // network flows started
+  size_t links = 0;            // network links
   std::vector<GpuStats> gpus;
   std::vector<CriticalRun> critical_path;
   std::vector<TraceInterval> trace;

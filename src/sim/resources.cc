@@ -12,7 +12,7 @@ namespace {
 // early; whatever is left then is sent at the completion).
 Tick ticks_for(double remaining, double rate) {
   if (remaining <= 0) return 0;
-  const double t = std::round(remaining / rate);
+  const double t = remaining / rate + 0.5;  // round half up (positive)
   TRAINSIM_CHECK(t < 9.0e18, "completion {} ticks away overflows the clock", t);
   return static_cast<Tick>(t);
 }
@@ -125,10 +125,25 @@ uint32_t Network::start_flow(Engine& engine, Bytes size, std::span<const uint32_
   f.active = true;
   f.sink = sink;
   f.cookie = cookie;
-  f.completion = EventId{};
+  f.due = -1;
   ++active_;
-  resolve(engine, path);
+  ++started_;
+  if (held_ > 0) {
+    deferred_.insert(deferred_.end(), path.begin(), path.end());
+  } else {
+    resolve(engine, path);
+  }
   return id;
+}
+
+void Network::release(Engine& engine) {
+  TRAINSIM_CHECK(held_ > 0, "Network::release without hold");
+  if (--held_ > 0) return;
+  std::vector<uint32_t> seeds;
+  seeds.swap(deferred_);
+  if (!seeds.empty()) resolve(engine, seeds);
+  seeds.clear();
+  if (deferred_.empty()) deferred_.swap(seeds);  // keep the buffer
 }
 
 void Network::advance(Flow& f, Tick now) {
@@ -182,61 +197,108 @@ void Network::resolve(Engine& engine, std::span<const uint32_t> seed_links) {
   size_t unfixed = comp_flows_.size();
   while (unfixed > 0) {
     double best = std::numeric_limits<double>::infinity();
-    uint32_t best_link = UINT32_MAX;
     for (uint32_t lid : comp_links_) {
       const Link& l = links_[lid];
       if (l.unfixed == 0) continue;
-      const double share = std::max(0.0, l.residual) / l.unfixed;
-      if (share < best) {
-        best = share;
-        best_link = lid;
-      }
+      best = std::min(best, std::max(0.0, l.residual) / l.unfixed);
     }
-    TRAINSIM_CHECK(best_link != UINT32_MAX, "max-min: {} flows without a link", unfixed);
-    for (uint32_t fid : links_[best_link].flows) {
-      Flow& f = flows_[fid];
-      if (f.fixed) continue;
-      f.fixed = true;
-      --unfixed;
-      const double old = f.rate;
-      f.rate = best;
-      for (int h = 0; h < f.hops; ++h) {
-        Link& l = links_[f.path[h]];
-        l.residual -= best;
-        --l.unfixed;
-      }
-      // 4. Reschedule the completion when the rate changed (or is new).
-      if (old != f.rate || !f.completion.valid()) {
+    TRAINSIM_CHECK(std::isfinite(best), "max-min: {} flows without a link", unfixed);
+    // Every link at the smallest fair share saturates at once (fixing one's
+    // flows at `best` leaves the others' share at `best`), so all are fixed in
+    // one round; a relative 1e-12 absorbs rounding of equal shares.
+    bottlenecks_.clear();
+    const double limit = best * (1.0 + 1e-12);
+    for (uint32_t lid : comp_links_) {
+      const Link& l = links_[lid];
+      if (l.unfixed > 0 && std::max(0.0, l.residual) / l.unfixed <= limit) bottlenecks_.push_back(lid);
+    }
+    for (uint32_t bl : bottlenecks_) {
+      for (uint32_t fid : links_[bl].flows) {
+        Flow& f = flows_[fid];
+        if (f.fixed) continue;
+        f.fixed = true;
+        --unfixed;
+        f.rate = best;
+        for (int h = 0; h < f.hops; ++h) {
+          Link& l = links_[f.path[h]];
+          l.residual -= best;
+          --l.unfixed;
+        }
+        // 4. Reschedule the completion when its tick changed (or is new).
         TRAINSIM_CHECK(f.rate > 0, "flow with zero rate");
-        engine.cancel(f.completion);
-        f.completion = engine.schedule(ticks_for(f.remaining, f.rate), this, 0, fid);
+        const Tick due = now + ticks_for(f.remaining, f.rate);
+        if (due != f.due) schedule_completion(engine, fid, due);
       }
     }
   }
 }
 
-void Network::handle_event(Engine& engine, uint32_t, uint64_t arg) {
-  const auto fid = static_cast<uint32_t>(arg);
+void Network::schedule_completion(Engine& engine, uint32_t fid, Tick due) {
   Flow& f = flows_[fid];
-  advance(f, engine.now());
-  // Whatever rounding left is sent now.
-  for (int h = 0; h < f.hops; ++h) links_[f.path[h]].carried += f.remaining;
-  f.remaining = 0;
-  f.active = false;
-  f.completion = EventId{};
-  --active_;
-  std::array<uint32_t, kMaxPath> path = f.path;
-  const int hops = f.hops;
-  for (int h = 0; h < hops; ++h) {
-    auto& v = links_[path[h]].flows;
-    v.erase(std::find(v.begin(), v.end(), fid));
+  f.due = due;
+  ++f.gen;  // any older bucket entry of this flow is now stale
+  auto [it, fresh] = bucket_of_.try_emplace(due, 0);
+  if (fresh) {
+    uint32_t b;
+    if (!free_buckets_.empty()) {
+      b = free_buckets_.back();
+      free_buckets_.pop_back();
+    } else {
+      b = static_cast<uint32_t>(buckets_.size());
+      buckets_.emplace_back();
+    }
+    it->second = b;
+    engine.schedule_at(due, this, 0, b);
   }
-  FlowSink* sink = f.sink;
-  const uint64_t cookie = f.cookie;
-  const Tick started = f.started;
-  free_flows_.push_back(fid);
-  resolve(engine, std::span<const uint32_t>(path.data(), hops));
-  sink->flow_done(engine, cookie, started);
+  buckets_[it->second].push_back(Due{fid, f.gen});
+}
+
+void Network::handle_event(Engine& engine, uint32_t, uint64_t arg) {
+  const auto b = static_cast<uint32_t>(arg);
+  const Tick now = engine.now();
+  bucket_of_.erase(now);
+  // 1. Remove every flow finishing now (whatever rounding left is sent now).
+  done_.clear();
+  std::vector<Due>& bucket = buckets_[b];
+  for (const Due& d : bucket) {
+    Flow& f = flows_[d.flow];
+    if (!f.active || f.gen != d.gen) continue;  // rescheduled or finished
+    advance(f, now);
+    for (int h = 0; h < f.hops; ++h) links_[f.path[h]].carried += f.remaining;
+    f.remaining = 0;
+    f.active = false;
+    f.due = -1;
+    --active_;
+    for (int h = 0; h < f.hops; ++h) {
+      auto& v = links_[f.path[h]].flows;
+      v.erase(std::find(v.begin(), v.end(), d.flow));
+      deferred_.push_back(f.path[h]);
+    }
+    done_.push_back(d.flow);
+  }
+  bucket.clear();
+  free_buckets_.push_back(b);
+  // 2. One solve for all of them.
+  if (held_ == 0 && !deferred_.empty()) {
+    std::vector<uint32_t> seeds;
+    seeds.swap(deferred_);
+    resolve(engine, seeds);
+    seeds.clear();
+    if (deferred_.empty()) deferred_.swap(seeds);
+  }
+  // 3. Report, in scheduling order; the ids are freed first (a sink may
+  // start flows that reuse them), so what the sinks need is copied out.
+  std::vector<Report> reports;
+  reports.swap(reports_);
+  for (uint32_t fid : done_) {
+    const Flow& f = flows_[fid];
+    reports.push_back(Report{f.sink, f.cookie, f.started});
+    free_flows_.push_back(fid);
+  }
+  done_.clear();
+  for (const Report& r : reports) r.sink->flow_done(engine, r.cookie, r.started);
+  reports.clear();
+  if (reports_.empty()) reports_.swap(reports);
 }
 
 }  // namespace trainsim::sim

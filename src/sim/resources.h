@@ -21,11 +21,18 @@
 // rate > 0; a flow completes when its bytes are sent, rounded to the nearest
 // picosecond. Per-message latency is not part of a flow: callers
 // delay the flow's start (see CommChannel in pipeline.h).
+// Batching (same rates, fewer solves and events): flows started between
+// hold() and release() are solved once, at release(), over the union of
+// their links; completions are kept in buckets by tick, one engine event per
+// distinct tick, and the flows that finish in one tick (an all-to-all's
+// equal pairs) are removed together, re-solved once, then reported to their
+// sinks in the order they were scheduled.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <unordered_map>
 #include <span>
 #include <vector>
 
@@ -112,9 +119,14 @@ class Network : public EventHandler {
   uint32_t start_flow(Engine& engine, Bytes size, std::span<const uint32_t> path, FlowSink* sink,
                       uint64_t cookie);
 
+  // Defers the solve of flows started from now until release() (nestable).
+  void hold() { ++held_; }
+  void release(Engine& engine);
+
   // Current rate of an active flow.
   BytesPerSecond rate(uint32_t flow) const;
   size_t active_flows() const { return active_; }
+  uint64_t flows_started() const { return started_; }
   // Bytes carried by a link so far (completed and partial flows, at last update).
   Bytes carried(uint32_t link) const { return Bytes(links_[link].carried); }
 
@@ -135,15 +147,21 @@ class Network : public EventHandler {
     double rate = 0;       // bytes per tick
     Tick last = 0;
     Tick started = 0;
+    Tick due = -1;      // tick of the pending completion (-1: none)
+    uint32_t gen = 0;   // bumped at each (re)schedule; stale bucket entries differ
     std::array<uint32_t, kMaxPath> path{};
     uint8_t hops = 0;
     bool active = false;
     bool fixed = false;
     uint64_t mark = 0;
-    EventId completion;
     FlowSink* sink = nullptr;
     uint64_t cookie = 0;
   };
+  struct Due {
+    uint32_t flow;
+    uint32_t gen;
+  };
+  void schedule_completion(Engine& engine, uint32_t fid, Tick due);
   // Re-solves max-min fairness on the component containing these links.
   void resolve(Engine& engine, std::span<const uint32_t> seed_links);
   void advance(Flow& f, Tick now);
@@ -152,9 +170,24 @@ class Network : public EventHandler {
   std::vector<Flow> flows_;
   std::vector<uint32_t> free_flows_;
   size_t active_ = 0;
+  uint64_t started_ = 0;
   uint64_t epoch_ = 0;
   std::vector<uint32_t> comp_links_;  // scratch
   std::vector<uint32_t> comp_flows_;  // scratch
+  std::vector<uint32_t> bottlenecks_;  // scratch
+  int held_ = 0;
+  std::vector<uint32_t> deferred_;    // seed links of the pending batch
+  // Completion buckets: tick -> index into buckets_ (one engine event each).
+  std::unordered_map<Tick, uint32_t> bucket_of_;
+  std::vector<std::vector<Due>> buckets_;
+  std::vector<uint32_t> free_buckets_;
+  std::vector<uint32_t> done_;        // scratch: flows completing this tick
+  struct Report {
+    FlowSink* sink;
+    uint64_t cookie;
+    Tick started;
+  };
+  std::vector<Report> reports_;       // scratch
 };
 
 }  // namespace trainsim::sim

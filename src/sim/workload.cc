@@ -26,6 +26,22 @@ LoadModel parse_load_model(const std::string& s) {
   throw UsageError(fmt::format("expert load model \"{}\": expected plan, balanced or sampled", s));
 }
 
+const char* to_string(NetworkModel n) {
+  switch (n) {
+    case NetworkModel::kAuto: return "auto";
+    case NetworkModel::kSymmetric: return "symmetric";
+    case NetworkModel::kPairs: return "pairs";
+  }
+  return "?";
+}
+
+NetworkModel parse_network_model(const std::string& s) {
+  if (s == "auto") return NetworkModel::kAuto;
+  if (s == "symmetric") return NetworkModel::kSymmetric;
+  if (s == "pairs") return NetworkModel::kPairs;
+  throw UsageError(fmt::format("network model \"{}\": expected auto, symmetric or pairs", s));
+}
+
 namespace {
 
 using plan::Schedule;
@@ -42,8 +58,8 @@ bool is_expert_op(const graph::Operator& op) { return op.name.rfind("moe.experts
 // SMs (for the rate while communication holds SMs), comm as cost-model time.
 class ChunkBuilder {
  public:
-  ChunkBuilder(BytesPerSecond nvlink, BytesPerSecond nic, bool lends_sms)
-      : nvlink_(nvlink), nic_(nic), lends_sms_(lends_sms) {}
+  ChunkBuilder(BytesPerSecond nvlink, BytesPerSecond nic, bool lends_sms, float nodes_per_token)
+      : nvlink_(nvlink), nic_(nic), lends_sms_(lends_sms), nodes_per_token_(nodes_per_token) {}
 
   void compute(Seconds full, Seconds reduced, bool expert, uint16_t label) {
     if (!(full.value() > 0)) return;
@@ -78,6 +94,8 @@ class ChunkBuilder {
     s.lends_sms = lends_sms_;
     s.collective = expert;
     s.scales_with_load = expert;
+    s.combine = label == kLabelCombine;
+    s.nodes_per_token = nodes_per_token_;
     s.label = label;
     if (!segs_.empty() && segs_.back().kind == Segment::Kind::kComm && segs_.back().label == label) {
       Segment& b = segs_.back();
@@ -104,6 +122,7 @@ class ChunkBuilder {
   }
   BytesPerSecond nvlink_, nic_;
   bool lends_sms_;
+  float nodes_per_token_;
   std::vector<Segment> segs_;
   bool open_ = false;
   Seconds full_, reduced_;
@@ -122,6 +141,22 @@ class Builder {
     tokens_ = p.micro_batch * p.seq_len / p.cp;
     reduced_.sms_reserved_for_comm = overlapped(p.schedule) ? p.comm_sms : 0;
     load_ = o.load == LoadModel::kPlan ? p.expert_load_imbalance : 1.0;
+    if (m.moe && p.ep > 1) {
+      // Expected nodes a token reaches: the cost model's remote copies per
+      // token, h (N - 1) / N, over (N - 1) / N.
+      cost::ExpertAllToAll a;
+      a.tokens = 1;
+      a.bytes_per_token = Bytes(1);
+      a.experts_per_token = static_cast<int>(std::max<int64_t>(1, m.moe->experts_per_token));
+      a.ep = p.ep;
+      a.ranks_per_node = std::min(p.ep, apn_);
+      a.max_nodes = p.max_nodes_per_token;
+      a.n_experts = static_cast<int>(m.moe->n_routed_experts);
+      const int nodes = (p.ep + a.ranks_per_node - 1) / a.ranks_per_node;
+      if (nodes > 1) {
+        nodes_per_token_ = static_cast<float>(cost_.expert_all_to_all(a).scale_out_bytes.value() * nodes / (nodes - 1));
+      }
+    }
     if (p.tp > 1) {
       const Bytes msg(static_cast<double>(tokens_ * m.hidden) * bytes_per_element(Precision::kBF16));
       const cost::Group grp{p.tp, std::min(p.tp, apn_)};
@@ -165,10 +200,62 @@ class Builder {
         w.gpus_per_simulated_rank > 1 ? fmt::format(", each standing for its {} TP x CP peers", w.gpus_per_simulated_rank) : "",
         w.schedule.micro_batches, plan::to_string(p_.schedule)));
     w.notes.push_back(fmt::format("expert load model: {}", to_string(o_.load)));
+    network(w, moe);
     return w;
   }
 
  private:
+  // Chooses the network model and describes the fabric (workload.h).
+  void network(Workload& w, bool moe) const {
+    const auto& so = cost_.cluster().scale_out;
+    std::string why_not;
+    if (!o_.all_ranks) {
+      why_not = "one representative replica: its EP peers are not simulated";
+    } else if (!moe || w.shape.ep_replicas <= 1) {
+      why_not = "no expert-parallel all-to-all across replicas";
+    } else if (p_.tp * p_.cp != 1) {
+      why_not = "each simulated rank stands for its TP x CP peers";
+    } else if (p_.dp % apn_ != 0 || (p_.ep % apn_ != 0 && apn_ % p_.ep != 0)) {
+      why_not = fmt::format("{} data-parallel replicas in EP groups of {} do not fill nodes of {} GPUs", p_.dp, p_.ep,
+                            apn_);
+    }
+    if (o_.network == NetworkModel::kPairs && !why_not.empty()) {
+      throw UsageError(fmt::format("--network pairs is not possible here: {}", why_not));
+    }
+    if (o_.network == NetworkModel::kSymmetric && why_not.empty()) why_not = "asked for (--network symmetric)";
+    if (!why_not.empty()) {
+      w.notes.push_back(fmt::format(
+          "network: symmetric per-GPU all-to-all (each GPU's part is an exchange over its own NVLink and NIC; "
+          "full-bisection fabric above the NICs), because {}",
+          why_not));
+      return;
+    }
+    w.shape.pair_all_to_all = true;
+    w.shape.max_nodes_per_token = p_.max_nodes_per_token;
+    FabricShape& f = w.shape.fabric;
+    f.planes = std::max(1, so.planes);
+    f.oversubscription = std::max(1.0, so.oversubscription);
+    f.nics_per_leaf = so.levels >= 2 ? nics_per_leaf(so.switch_radix, f.oversubscription) : (1 << 30);
+    const int nodes = p_.dp * p_.pp / apn_;
+    w.notes.push_back(fmt::format(
+        "network: node pairs: {} nodes x {} GPUs; expert all-to-all as flows between real node and GPU pairs "
+        "(one per source GPU and destination node, on its plane; node-limited routing M = {}, {:.2f} nodes per "
+        "token expected), then NVLink forwarding; pipeline sends cross the same fabric: {} with {} plane(s), {} "
+        "leaf switch(es) per plane of {} NICs, leaf uplink oversubscription {}:1 (the spine of a two-level "
+        "fat-tree adds no constraint); DP gradient syncs stay per-GPU NIC exchanges{}",
+        nodes, apn_, p_.max_nodes_per_token > 0 ? std::to_string(p_.max_nodes_per_token) : std::string("unlimited"),
+        nodes_per_token_, so.topology.empty() ? std::string("fat-tree") : so.topology,
+        std::clamp(f.planes, 1, apn_),
+        so.levels >= 2 ? (static_cast<int64_t>(nodes) * apn_ / std::clamp(f.planes, 1, apn_) + f.nics_per_leaf - 1) /
+                             f.nics_per_leaf
+                       : 1,
+        so.levels >= 2 ? f.nics_per_leaf : nodes * apn_ / std::clamp(f.planes, 1, apn_), f.oversubscription,
+        o_.load == LoadModel::kSampled
+            ? "; the sampled expert loads set each pair's bytes (hot nodes receive more dispatch and send more "
+              "combine traffic) instead of scaling each GPU's own"
+            : ""));
+  }
+
   Seconds all_to_all(const graph::Operator& op, Bytes per_copy, Seconds& out, Seconds& up) const {
     out = up = Seconds::zero();
     if (!m_.moe || p_.ep <= 1) return Seconds::zero();
@@ -280,7 +367,8 @@ class Builder {
     std::vector<std::vector<Segment>> bwd_blocks;
     for (const plan::BlockUse& u : uses) {
       if (u.count <= 0) continue;
-      ChunkBuilder f(nvlink_, nic_, lends), bi(nvlink_, nic_, lends), w(nvlink_, nic_, lends);
+      ChunkBuilder f(nvlink_, nic_, lends, nodes_per_token_), bi(nvlink_, nic_, lends, nodes_per_token_),
+          w(nvlink_, nic_, lends, nodes_per_token_);
       block(*u.block, f, bi, w);
       const std::vector<Segment> fs = f.finish(), bs = bi.finish(), ws = w.finish();
       // Merged: one group for all instances of the block (times x count);
@@ -411,6 +499,7 @@ class Builder {
   BytesPerSecond nic_, nvlink_;
   int64_t tokens_ = 0;
   double load_ = 1.0;
+  float nodes_per_token_ = 1;
   Seconds tp_one_, pp_one_;
 };
 

@@ -35,7 +35,18 @@
 //    drawn by its normal approximation 1 + z sqrt((ep-1)/(T k)). In
 //    all-ranks mode each GPU of an EP group draws its own load and the
 //    all-to-all waits for the slowest; in replica mode each micro-batch takes
-//    the maximum of ep draws (the group's slowest member).
+//    the maximum of ep draws (the group's slowest member). In node-pair mode
+//    (all ranks, pipeline.h) the draws are the relative loads of the GPUs'
+//    experts: they scale expert compute and set each all-to-all's per-pair
+//    bytes (hot nodes receive more dispatch and send more combine traffic),
+//    so node-pair traffic is genuinely uneven.
+//
+// Network (pipeline.h): node pairs needs every rank simulated, one GPU per
+// simulated rank (tp = cp = 1), data-parallel replicas filling whole nodes
+// and EP groups of whole nodes; the fabric is the cluster's scale-out
+// description (planes, leaf radix and oversubscription; levels <= 1 = one
+// switch). Otherwise (and always for one representative replica, whose EP
+// peers are not simulated) the symmetric per-GPU model runs; notes say which.
 #pragma once
 
 #include <cstdint>
@@ -51,6 +62,11 @@
 namespace trainsim::sim {
 
 enum class LoadModel { kPlan, kBalanced, kSampled };
+// The network model of the all-to-alls (see pipeline.h): kAuto = node pairs
+// when every rank is simulated and the layout allows it, else symmetric.
+enum class NetworkModel { kAuto, kSymmetric, kPairs };
+const char* to_string(NetworkModel n);
+NetworkModel parse_network_model(const std::string& s);  // "auto", "symmetric", "pairs"; UsageError otherwise
 const char* to_string(LoadModel l);
 LoadModel parse_load_model(const std::string& s);  // "plan", "balanced", "sampled"; UsageError otherwise
 
@@ -59,6 +75,7 @@ struct WorkloadOptions {
   LoadModel load = LoadModel::kPlan;
   uint64_t seed = 0;
   bool merge_layers = true;  // one segment group per stage and chunk, else one per layer
+  NetworkModel network = NetworkModel::kAuto;
 };
 
 struct Workload {

@@ -1,8 +1,11 @@
 // Times the discrete-event simulator on a scenario's pre-training step:
-// the representative replica (default mode) and every rank. Reports events,
-// events/s, wall time of the event loop, total wall time (workload build,
-// analytic comparison) and the process's peak resident memory (getrusage).
-//   bench_sim [SCENARIO]   (default deepseek-v3)
+// the representative replica (default mode), every rank with node-pair
+// all-to-alls (the default for --ranks all), every rank with the symmetric
+// per-GPU network, and every rank with node pairs and sampled expert load.
+// Reports events, network flows, events/s, wall time of the event loop,
+// total wall time (workload build, analytic comparison) and the process's
+// peak resident memory so far (getrusage; monotone over the runs).
+//   bench_sim [SCENARIO] [CASE]   (default deepseek-v3; CASE replica|all|all-symmetric|all-sampled, default every one)
 #include <sys/resource.h>
 
 #include <chrono>
@@ -38,15 +41,21 @@ int main(int argc, char** argv) {
     }
     const plan::Plan p = run::phase_plan(s, *phase);
     const cost::CostModel cost(s.cluster, calib::load_tables_for(s.cluster.accelerator));
-    for (bool all : {false, true}) {
+    const std::string only = argc > 2 ? argv[2] : "";
+    for (const char* c : {"replica", "all", "all-symmetric", "all-sampled"}) {
+      const std::string name = c;
+      if (!only.empty() && only != name) continue;
       sim::SimulateOptions o;
-      o.workload.all_ranks = all;
+      o.workload.all_ranks = name != "replica";
+      if (name == "all-symmetric") o.workload.network = sim::NetworkModel::kSymmetric;
+      if (name == "all-sampled") o.workload.load = sim::LoadModel::kSampled;
       const auto t0 = std::chrono::steady_clock::now();
       const sim::SimReport r = sim::simulate(s.model, p, cost, o);
       const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::printf("%-8s gpus %5zu  step %.4f s  events %10llu  loop %.3f s  events/s %.3g  total %.3f s  peak RSS %.1f MiB\n",
-                  all ? "all" : "replica", r.out.gpus.size(), r.step_time.value(),
-                  static_cast<unsigned long long>(r.out.events), r.wall_seconds,
+      std::printf("%-13s gpus %5zu  step %.4f s  events %9llu  flows %9llu  loop %.3f s  events/s %.3g  total %.3f s  "
+                  "peak RSS %.1f MiB\n",
+                  c, r.out.gpus.size(), r.step_time.value(), static_cast<unsigned long long>(r.out.events),
+                  static_cast<unsigned long long>(r.out.flows), r.wall_seconds,
                   r.wall_seconds > 0 ? static_cast<double>(r.out.events) / r.wall_seconds : 0.0, total, peak_rss_mib());
     }
   } catch (const std::exception& e) {
