@@ -135,16 +135,8 @@ class Estimator {
 
   Seconds all_to_all(const graph::Operator& op, Bytes per_copy) const {
     if (!m_.moe || p_.ep <= 1) return Seconds::zero();
-    const int k = static_cast<int>(std::max<int64_t>(1, m_.moe->experts_per_token));
-    cost::ExpertAllToAll a;
-    a.tokens = op.comm_tokens / k;
-    a.bytes_per_token = per_copy;
-    a.experts_per_token = k;
-    a.ep = p_.ep;
-    a.ranks_per_node = std::min(p_.ep, apn_);
-    a.max_nodes = p_.max_nodes_per_token;
-    a.n_groups = 0;  // nodes of the EP group
-    a.n_experts = static_cast<int>(m_.moe->n_routed_experts);
+    const int64_t k = std::max<int64_t>(1, m_.moe->experts_per_token);
+    const cost::ExpertAllToAll a = expert_all_to_all_request(m_, p_, op.comm_tokens / k, per_copy, apn_);
     return cost_.expert_all_to_all(a).time * p_.expert_load_imbalance;
   }
 
@@ -321,6 +313,22 @@ Flops recompute_flops(const model::Model& m, const plan::Plan& p) {
 }
 
 }  // namespace
+
+cost::ExpertAllToAll expert_all_to_all_request(const model::Model& m, const plan::Plan& p,
+                                               int64_t tokens, Bytes bytes_per_token,
+                                               int accelerators_per_node) {
+  TRAINSIM_CHECK(m.moe.has_value(), "expert all-to-all of a dense model {}", m.name);
+  cost::ExpertAllToAll a;
+  a.tokens = tokens;
+  a.bytes_per_token = bytes_per_token;
+  a.experts_per_token = static_cast<int>(std::max<int64_t>(1, m.moe->experts_per_token));
+  a.ep = p.ep;
+  a.ranks_per_node = std::min(p.ep, accelerators_per_node);
+  a.max_nodes = p.max_nodes_per_token;
+  a.n_groups = 0;  // routing chooses among the EP group's nodes
+  a.n_experts = static_cast<int>(m.moe->n_routed_experts);
+  return a;
+}
 
 Seconds zero3_exposed(Seconds comm, Seconds compute, double layers) {
   const double n = std::max(1.0, layers);

@@ -82,4 +82,11 @@ Seconds zb_h1_bubble(int pp, Seconds f, Seconds b, Seconds w);
 // max(0, comm - compute) + min(comm, compute) / layers.
 Seconds zero3_exposed(Seconds comm, Seconds compute, double layers);
 
+// The expert all-to-all a MoE dispatch or combine of `tokens` tokens runs
+// under plan p (EP group, node limit, experts), with `accelerators_per_node`
+// GPUs per scale-up domain. Shared by the analytic estimate and the simulator.
+cost::ExpertAllToAll expert_all_to_all_request(const model::Model& m, const plan::Plan& p,
+                                               int64_t tokens, Bytes bytes_per_token,
+                                               int accelerators_per_node);
+
 }  // namespace trainsim::analytic

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "analytic/step.h"
 #include "core/error.h"
 #include "core/random.h"
 
@@ -144,14 +145,7 @@ class Builder {
     if (m.moe && p.ep > 1) {
       // Expected nodes a token reaches: the cost model's remote copies per
       // token, h (N - 1) / N, over (N - 1) / N.
-      cost::ExpertAllToAll a;
-      a.tokens = 1;
-      a.bytes_per_token = Bytes(1);
-      a.experts_per_token = static_cast<int>(std::max<int64_t>(1, m.moe->experts_per_token));
-      a.ep = p.ep;
-      a.ranks_per_node = std::min(p.ep, apn_);
-      a.max_nodes = p.max_nodes_per_token;
-      a.n_experts = static_cast<int>(m.moe->n_routed_experts);
+      const cost::ExpertAllToAll a = analytic::expert_all_to_all_request(m, p, 1, Bytes(1), apn_);
       const int nodes = (p.ep + a.ranks_per_node - 1) / a.ranks_per_node;
       if (nodes > 1) {
         nodes_per_token_ = static_cast<float>(cost_.expert_all_to_all(a).scale_out_bytes.value() * nodes / (nodes - 1));
@@ -259,16 +253,9 @@ class Builder {
   Seconds all_to_all(const graph::Operator& op, Bytes per_copy, Seconds& out, Seconds& up) const {
     out = up = Seconds::zero();
     if (!m_.moe || p_.ep <= 1) return Seconds::zero();
-    const int k = static_cast<int>(std::max<int64_t>(1, m_.moe->experts_per_token));
-    cost::ExpertAllToAll a;
-    a.tokens = op.comm_tokens / k;
-    a.bytes_per_token = per_copy;
-    a.experts_per_token = k;
-    a.ep = p_.ep;
-    a.ranks_per_node = std::min(p_.ep, apn_);
-    a.max_nodes = p_.max_nodes_per_token;
-    a.n_experts = static_cast<int>(m_.moe->n_routed_experts);
-    const cost::AllToAllCost c = cost_.expert_all_to_all(a);
+    const int64_t k = std::max<int64_t>(1, m_.moe->experts_per_token);
+    const cost::AllToAllCost c =
+        cost_.expert_all_to_all(analytic::expert_all_to_all_request(m_, p_, op.comm_tokens / k, per_copy, apn_));
     out = c.scale_out_time * load_;
     up = c.scale_up_time * load_;
     return c.time * load_;

@@ -43,12 +43,12 @@ int main(int argc, char** argv) {
     const cost::CostModel cost(s.cluster, calib::load_tables_for(s.cluster.accelerator));
     const std::string only = argc > 2 ? argv[2] : "";
     for (const char* c : {"replica", "all", "all-symmetric", "all-sampled"}) {
-      const std::string name = c;
-      if (!only.empty() && only != name) continue;
+      const std::string mode = c;
+      if (!only.empty() && only != mode) continue;
       sim::SimulateOptions o;
-      o.workload.all_ranks = name != "replica";
-      if (name == "all-symmetric") o.workload.network = sim::NetworkModel::kSymmetric;
-      if (name == "all-sampled") o.workload.load = sim::LoadModel::kSampled;
+      o.workload.all_ranks = mode != "replica";
+      if (mode == "all-symmetric") o.workload.network = sim::NetworkModel::kSymmetric;
+      if (mode == "all-sampled") o.workload.load = sim::LoadModel::kSampled;
       const auto t0 = std::chrono::steady_clock::now();
       const sim::SimReport r = sim::simulate(s.model, p, cost, o);
       const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
