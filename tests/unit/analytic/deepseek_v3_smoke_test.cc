@@ -4,6 +4,8 @@
 // (15360 / 128). The micro-batch size is unpublished: 1 sequence of 4096 tokens.
 #include <catch2/catch.hpp>
 
+#include "unit/fixtures.h"
+
 #include <cmath>
 
 #include "analytic/step.h"
@@ -17,24 +19,7 @@ using namespace trainsim;
 
 namespace {
 
-plan::Plan deepseek_plan() {
-  plan::Plan p;
-  p.tp = 1;
-  p.pp = 16;
-  p.dp = 128;
-  p.ep = 64;
-  p.cp = 1;
-  p.zero_stage = 1;
-  p.micro_batch = 1;
-  p.global_batch = 15360;
-  p.seq_len = 4096;
-  p.schedule = plan::Schedule::kDualPipe;
-  p.recompute = plan::Recompute::kDeepSeek;
-  p.precision = plan::deepseek_fp8_policy();
-  p.comm_sms = 20;
-  p.max_nodes_per_token = 4;
-  return p;
-}
+plan::Plan deepseek_plan() { return testing::deepseek_v3_plan(); }
 
 }  // namespace
 

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "unit/fixtures.h"
+
 #include "analytic/step.h"
 #include "calib/tables.h"
 #include "cost/cost_model.h"
@@ -194,18 +196,7 @@ TEST_CASE("DeepSeek-V3 overlap rules: DualPipe hides, 1F1B exposes", "[analytic]
   const model::Model m = model::load_model("deepseek_v3");
   const hardware::Cluster c = hardware::load_cluster("h800-2048-deepseek");
   const cost::CostModel cost(c, calib::load_tables_for(c.accelerator));
-  plan::Plan p;
-  p.pp = 16;
-  p.dp = 128;
-  p.ep = 64;
-  p.zero_stage = 1;
-  p.global_batch = 15360;
-  p.seq_len = 4096;
-  p.schedule = plan::Schedule::kDualPipe;
-  p.recompute = plan::Recompute::kDeepSeek;
-  p.precision = plan::deepseek_fp8_policy();
-  p.comm_sms = 20;
-  p.max_nodes_per_token = 4;
+  plan::Plan p = testing::deepseek_v3_plan();
   const analytic::StepEstimate dual = analytic::estimate_step(m, p, cost);
   for (const analytic::RankTimes& r : dual.ranks) {
     CHECK(r.ep_comm.value() > 0);

@@ -2,6 +2,8 @@
 // above instead of being least-squares fitted as typical shapes.
 #include <catch2/catch.hpp>
 
+#include "unit/fixtures.h"
+
 #include "calib/fit.h"
 #include "calib/measurements.h"
 #include "calib/tables.h"
@@ -10,15 +12,7 @@ namespace trainsim::calib {
 namespace {
 
 hardware::Accelerator ceiling_gpu() {
-  hardware::Accelerator a;
-  a.name = "test-gpu";
-  a.vendor = "NVIDIA";
-  a.dense_peak[hardware::Format::kBF16] = teraflops_per_second(1000);
-  a.sm_count = 100;
-  a.hbm_bandwidth = gigabytes_per_second(3000);
-  a.scale_up.bandwidth_per_direction = gigabytes_per_second(450);
-  a.nic_per_accelerator = gigabytes_per_second(50);
-  return a;
+  return testing::test_accelerator({.bf16_tflops = 1000, .sms = 100, .hbm_gbps = 3000, .domain = 1});
 }
 
 Measurement ceiling_row(int64_t m, int64_t n, int64_t k, double tflops, int id) {

@@ -3,6 +3,8 @@
 // file and JSON path.
 #include <catch2/catch.hpp>
 
+#include "unit/fixtures.h"
+
 #include <cmath>
 
 #include "calib/fit.h"
@@ -15,16 +17,7 @@ namespace {
 
 // A Hopper-like part built by hand (values from the H100 SXM datasheet).
 hardware::Accelerator test_gpu() {
-  hardware::Accelerator a;
-  a.name = "test-gpu";
-  a.vendor = "NVIDIA";
-  a.dense_peak[hardware::Format::kBF16] = teraflops_per_second(989);
-  a.dense_peak[hardware::Format::kFP8] = teraflops_per_second(1979);
-  a.sm_count = 132;
-  a.hbm_bandwidth = gigabytes_per_second(3350);
-  a.scale_up.bandwidth_per_direction = gigabytes_per_second(450);
-  a.nic_per_accelerator = gigabytes_per_second(50);
-  return a;
+  return testing::test_accelerator({.fp8_tflops = 1979, .domain = 1});
 }
 
 Measurement gemm_row(int64_t m, int64_t n, int64_t k, int64_t groups, Seconds t, int id) {

@@ -1,6 +1,8 @@
 // Cost model tests; every expected value is derived by hand beside it.
 #include <catch2/catch.hpp>
 
+#include "unit/fixtures.h"
+
 #include "calib/tables.h"
 #include "cost/cost_model.h"
 
@@ -8,24 +10,7 @@ namespace trainsim::cost {
 namespace {
 
 hardware::Cluster test_cluster(bool fp8 = true) {
-  hardware::Accelerator a;
-  a.name = "test-h800";
-  a.vendor = "NVIDIA";
-  a.dense_peak[hardware::Format::kBF16] = teraflops_per_second(989);
-  if (fp8) a.dense_peak[hardware::Format::kFP8] = teraflops_per_second(1979);
-  a.sm_count = 132;
-  a.hbm_bandwidth = gigabytes_per_second(3350);
-  a.scale_up.bandwidth_per_direction = gigabytes_per_second(100);
-  a.scale_up.domain_size = 8;
-  a.nic_per_accelerator = gigabytes_per_second(50);
-  hardware::Cluster c;
-  c.name = "test";
-  c.accelerator = a;
-  c.nodes = 4;
-  c.accelerators_per_node = 8;
-  c.scale_out.nic_bandwidth = gigabytes_per_second(50);
-  c.scale_out.nics_per_node = 8;
-  return c;
+  return testing::test_cluster({.name = "test-h800", .fp8_tflops = fp8 ? 1979.0 : 0.0, .scale_up_gbps = 100}, 4);
 }
 
 calib::EfficiencyTables test_tables() {

@@ -2,6 +2,8 @@
 // values derived by hand beside each check.
 #include <catch2/catch.hpp>
 
+#include "unit/fixtures.h"
+
 #include "calib/tables.h"
 #include "cost/cost_model.h"
 
@@ -9,22 +11,7 @@ namespace trainsim::cost {
 namespace {
 
 hardware::Cluster cast_cluster(bool fp8) {
-  hardware::Accelerator a;
-  a.name = "test-h100";
-  a.vendor = "NVIDIA";
-  a.dense_peak[hardware::Format::kBF16] = teraflops_per_second(989);
-  if (fp8) a.dense_peak[hardware::Format::kFP8] = teraflops_per_second(1979);
-  a.sm_count = 132;
-  a.hbm_bandwidth = gigabytes_per_second(3000);
-  a.scale_up.bandwidth_per_direction = gigabytes_per_second(450);
-  a.scale_up.domain_size = 8;
-  a.nic_per_accelerator = gigabytes_per_second(50);
-  hardware::Cluster c;
-  c.name = "test";
-  c.accelerator = a;
-  c.nodes = 1;
-  c.accelerators_per_node = 8;
-  return c;
+  return testing::test_cluster({.name = "test-h100", .fp8_tflops = fp8 ? 1979.0 : 0.0, .hbm_gbps = 3000}, 1);
 }
 
 calib::EfficiencyTables cast_tables() {

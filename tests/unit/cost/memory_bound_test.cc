@@ -3,6 +3,8 @@
 // expected values derived by hand beside each check.
 #include <catch2/catch.hpp>
 
+#include "unit/fixtures.h"
+
 #include "calib/tables.h"
 #include "cost/cost_model.h"
 #include "graph/graph.h"
@@ -12,21 +14,8 @@ namespace trainsim::cost {
 namespace {
 
 hardware::Cluster a100_like() {
-  hardware::Accelerator a;
-  a.name = "test-a100";
-  a.vendor = "NVIDIA";
-  a.dense_peak[hardware::Format::kBF16] = teraflops_per_second(312);
-  a.sm_count = 108;
-  a.hbm_bandwidth = gigabytes_per_second(2000);
-  a.scale_up.bandwidth_per_direction = gigabytes_per_second(300);
-  a.scale_up.domain_size = 8;
-  a.nic_per_accelerator = gigabytes_per_second(25);
-  hardware::Cluster c;
-  c.name = "test";
-  c.accelerator = a;
-  c.nodes = 1;
-  c.accelerators_per_node = 8;
-  return c;
+  return testing::test_cluster(
+      {.name = "test-a100", .bf16_tflops = 312, .sms = 108, .hbm_gbps = 2000, .scale_up_gbps = 300, .nic_gbps = 25}, 1);
 }
 
 bool memory_bound(graph::OpKind k) {

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "unit/fixtures.h"
+
 #include "core/error.h"
 #include "graph/graph.h"
 #include "hardware/hardware.h"
@@ -11,22 +13,7 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-plan::Plan deepseek_v3_plan() {
-  plan::Plan p;
-  p.pp = 16;
-  p.dp = 128;
-  p.ep = 64;
-  p.zero_stage = 1;
-  p.micro_batch = 1;
-  p.global_batch = 15360;
-  p.seq_len = 4096;
-  p.schedule = plan::Schedule::kDualPipe;
-  p.recompute = plan::Recompute::kDeepSeek;
-  p.precision = plan::deepseek_fp8_policy();
-  p.comm_sms = 20;
-  p.max_nodes_per_token = 4;
-  return p;
-}
+plan::Plan deepseek_v3_plan() { return testing::deepseek_v3_plan(); }
 
 // ZeRO paper's mixed-precision Adam: fp16 weights and gradients, fp32 master
 // weights, momentum and variance (K = 12).
