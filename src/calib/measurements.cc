@@ -47,6 +47,15 @@ void require_one(const JsonView& row, const std::vector<std::string>& names) {
   }
 }
 
+// Shape sizes are bounded so that FLOP and byte products stay far inside
+// int64 and double range (a fuzzed INT64_MAX head dim overflowed them).
+int64_t size_at(const JsonView& row, const char* key) {
+  const JsonView v = row.at(key);
+  const int64_t x = v.positive_integer();
+  if (x > (int64_t{1} << 31)) v.fail_expected("a positive integer at most 2^31");
+  return x;
+}
+
 Measurement read_row(const JsonView& row) {
   Measurement m;
   m.pointer = row.pointer();
@@ -67,10 +76,10 @@ Measurement read_row(const JsonView& row) {
                  : std::vector<std::string>{"precision", "m", "n", "k", "time", "achieved", "bound"});
     if (auto b = row.find("bound")) m.ceiling = b->one_of({"ceiling", "shape"}) == "ceiling";
     m.precision = read_precision(row.at("precision"));
-    if (grouped) m.groups = row.at("groups").positive_integer();
-    m.m = row.at("m").positive_integer();
-    m.n = row.at("n").positive_integer();
-    m.k = row.at("k").positive_integer();
+    if (grouped) m.groups = size_at(row, "groups");
+    m.m = size_at(row, "m");
+    m.n = size_at(row, "n");
+    m.k = size_at(row, "k");
     require_one(row, {"time", "achieved"});
     if (auto t = row.find("time")) { m.time = t->quantity<Seconds>(); read_stats<Seconds>(row, m); }
     if (auto a = row.find("achieved")) { m.achieved_flops = a->quantity<FlopsPerSecond>(); read_stats<FlopsPerSecond>(row, m); }
@@ -80,11 +89,11 @@ Measurement read_row(const JsonView& row) {
           "achieved"});
     m.backward = row.at("direction").one_of({"fwd", "bwd"}) == "bwd";
     m.precision = read_precision(row.at("precision"));
-    m.batch = row.at("batch").positive_integer();
-    m.seq = row.at("seq").positive_integer();
-    m.heads = row.at("heads").positive_integer();
-    m.qk_head_dim = row.at("qk_head_dim").positive_integer();
-    m.v_head_dim = row.at("v_head_dim").positive_integer();
+    m.batch = size_at(row, "batch");
+    m.seq = size_at(row, "seq");
+    m.heads = size_at(row, "heads");
+    m.qk_head_dim = size_at(row, "qk_head_dim");
+    m.v_head_dim = size_at(row, "v_head_dim");
     m.causal = row.at("causal").boolean();
     require_one(row, {"time", "achieved"});
     if (auto t = row.find("time")) { m.time = t->quantity<Seconds>(); read_stats<Seconds>(row, m); }
@@ -105,9 +114,9 @@ Measurement read_row(const JsonView& row) {
     m.op = row.at("op").one_of(
         {"all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send_recv", "ep_dispatch", "ep_combine"});
     m.tier = row.at("tier").one_of({"scale_up", "scale_out"});
-    m.ranks = row.at("ranks").positive_integer();
+    m.ranks = size_at(row, "ranks");
     if (m.ranks < 2) row.at("ranks").fail_expected("at least 2 ranks");
-    if (auto r = row.find("ranks_per_node")) m.ranks_per_node = r->positive_integer();
+    if (row.find("ranks_per_node")) m.ranks_per_node = size_at(row, "ranks_per_node");
     m.message = row.at("message").quantity<Bytes>();
     if (!(m.message.value() > 0)) row.at("message").fail_expected("a size > 0");
     if (auto b = row.find("nic_bandwidth")) m.nic_bandwidth = b->quantity<BytesPerSecond>();
@@ -119,7 +128,7 @@ Measurement read_row(const JsonView& row) {
     m.kind = MeasurementKind::kInterference;
     keys({"comm_sms", "total_sms", "gemm_fraction"});
     m.comm_sms = row.at("comm_sms").non_negative_integer();
-    m.total_sms = row.at("total_sms").positive_integer();
+    m.total_sms = size_at(row, "total_sms");
     if (m.comm_sms >= m.total_sms) row.at("comm_sms").fail_expected("fewer SMs than total_sms");
     m.gemm_fraction = row.at("gemm_fraction").positive_number();
     if (m.gemm_fraction > 1) row.at("gemm_fraction").fail_expected("a fraction in (0, 1]");

@@ -176,7 +176,9 @@ double JsonView::area_mm2() const {
   if (!node_->is_string()) fail_expected("an area string such as \"814 mm2\"");
   try {
     const double v = parse_area_mm2(node_->get<std::string>());
-    if (!(v > 0)) fail_expected("a positive area");
+    // Die areas are tens to hundreds of mm2; below 1 mm2 is a typo, and a
+    // vanishing area would make performance density (TPP / area) infinite.
+    if (!(v >= 1)) fail_expected("an area of at least 1 mm2");
     return v;
   } catch (const UnitError& e) {
     fail(e.what());
@@ -202,6 +204,31 @@ std::string JsonView::one_of(const std::vector<std::string>& choices) const {
   return s;
 }
 
+namespace {
+
+// The DOM builder, remembering the byte offset of the error it is told of.
+class LocatingSax : public nlohmann::detail::json_sax_dom_parser<nlohmann::json> {
+ public:
+  using json_sax_dom_parser::json_sax_dom_parser;
+  template <class Exception>
+  bool parse_error(std::size_t position, const std::string& token, const Exception& ex) {
+    error_byte = position;
+    return json_sax_dom_parser::parse_error(position, token, ex);
+  }
+  size_t error_byte = 0;
+};
+
+size_t line_of_out_of_range(const std::string& text) {
+  nlohmann::json scratch;
+  LocatingSax sax(scratch, /*allow_exceptions=*/false);
+  nlohmann::json::sax_parse(text, &sax);
+  size_t line = 1;
+  for (size_t i = 0; i < text.size() && i + 1 < sax.error_byte; ++i) line += text[i] == '\n';
+  return line;
+}
+
+}  // namespace
+
 JsonDocument JsonDocument::parse(const std::string& text, const std::string& name) {
   JsonDocument d;
   d.file_ = name;
@@ -212,6 +239,11 @@ JsonDocument JsonDocument::parse(const std::string& text, const std::string& nam
     size_t line = 1;
     for (size_t i = 0; i < text.size() && i + 1 < e.byte; ++i) line += text[i] == '\n';
     throw ConfigError(name, "", fmt::format("not valid JSON (line {}): {}", line, e.what()));
+  } catch (const nlohmann::json::out_of_range& e) {
+    // A number too large for a double ("1e999", error 406) carries no byte
+    // offset; parse again with a SAX handler that records where it stopped.
+    throw ConfigError(name, "", fmt::format("not valid JSON (line {}): {}",
+                                            line_of_out_of_range(text), e.what()));
   }
   return d;
 }

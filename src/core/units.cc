@@ -270,7 +270,15 @@ double parse_in_dimension(std::string_view text, Dimension expected) {
                                 describe_dimension(expected), example_of(expected), text,
                                 found_what));
   }
-  return number * unit->factor;
+  // A magnitude outside [1e-24, 1e40] base units is a typo ("1e-320 s",
+  // "1e308 TB/s" overflows once scaled); downstream ratios of such values
+  // would be infinite. Real values lie far inside: 1 ps = 1e-12 s, 1e26 FLOP.
+  const double value = number * unit->factor;
+  if (value != 0 && !(std::fabs(value) >= 1e-24 && std::fabs(value) <= 1e40)) {
+    throw UnitError(fmt::format("expected {} such as {}; found \"{}\" (out of range)",
+                                describe_dimension(expected), example_of(expected), text));
+  }
+  return value;
 }
 
 double parse_area_mm2(std::string_view text) {

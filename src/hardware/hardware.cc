@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <set>
 
@@ -149,7 +150,9 @@ json override_value(const std::string& text, const json* existing) {
   const char* first = text.data();
   const char* last = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(first, last, number);
-  const bool is_number = !text.empty() && ec == std::errc() && ptr == last;
+  // from_chars accepts "nan" and "inf"; those stay text so the loader's error
+  // shows them as typed rather than as the number null.
+  const bool is_number = !text.empty() && ec == std::errc() && ptr == last && std::isfinite(number);
   if (is_number && (want_number || existing == nullptr || existing->is_null())) {
     if (number == static_cast<double>(static_cast<int64_t>(number))) {
       return json(static_cast<int64_t>(number));
@@ -427,6 +430,11 @@ Cluster parse_cluster(const JsonView& root, const std::string& expected_name,
   c.accelerator = load_accelerator(acc_name, acc_overrides);
   c.nodes = r.count(root, "nodes", "nodes");
   c.accelerators_per_node = r.count(root, "accelerators_per_node", "accelerators_per_node");
+  // total_accelerators() is an int product; keep it below 1e9 like each count.
+  if (int64_t{c.nodes} * c.accelerators_per_node > 1000000000) {
+    root.at("accelerators_per_node").at("value").fail_expected(
+        fmt::format("at most 1e9 accelerators in all ({} nodes)", c.nodes));
+  }
   c.scale_up_latency = r.quantity<Seconds>(root, "scale_up_latency", "scale_up_latency");
 
   JsonView so = root.at("scale_out");
@@ -518,6 +526,13 @@ Override parse_override(const std::string& text) {
                                  text));
   }
   if (o.value.empty()) throw UsageError(fmt::format("--set \"{}\": empty value", text));
+  // The value goes into a JSON document; nlohmann::json refuses to write
+  // invalid UTF-8 later (type_error 316, exit 70), so refuse it here.
+  try {
+    (void)nlohmann::json(text).dump();
+  } catch (const nlohmann::json::type_error&) {
+    throw UsageError("--set: the override is not valid UTF-8 text");
+  }
   return o;
 }
 

@@ -248,6 +248,11 @@ class RowCells {
       throw RowError(fmt::format("column {}: expected a number; found \"{}\"", column, t));
     }
     if (v <= 0) throw RowError(fmt::format("column {}: expected a positive number; found {}", column, t));
+    // Published figures and token counts lie far inside this range; outside it
+    // is a typo, and a vanishing published value made the error infinite.
+    if (v < 1e-9 || v > 1e18) {
+      throw RowError(fmt::format("column {}: expected a number between 1e-9 and 1e18; found {}", column, t));
+    }
     return v;
   }
 

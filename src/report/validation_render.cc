@@ -271,7 +271,9 @@ std::string to_json(const ValidationReport& r) {
   }
   s["defaults"] = defs;
   root["summary"] = s;
-  return root.dump(2) + "\n";
+  // CSV cells are bytes as found; invalid UTF-8 becomes U+FFFD rather than
+  // an exception from nlohmann::json.
+  return root.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 std::string to_text(const ValidationReport& r) {

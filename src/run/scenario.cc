@@ -1,6 +1,7 @@
 #include "run/scenario.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -221,7 +222,11 @@ void apply_scenario_override(nlohmann::json& root, const hardware::Override& o,
       size_t used = 0;
       const double x = std::stod(o.value, &used);
       if (used != o.value.size()) throw std::invalid_argument("trailing text");
-      if (target->is_number_integer() && x == static_cast<double>(static_cast<int64_t>(x))) {
+      // stod accepts "nan" and "inf" (JSON would hold them as null); the cast
+      // to int64 below is only defined inside its range.
+      if (!std::isfinite(x)) throw std::invalid_argument("not finite");
+      if (target->is_number_integer() && std::fabs(x) < 9e18 &&
+          x == static_cast<double>(static_cast<int64_t>(x))) {
         *target = static_cast<int64_t>(x);
       } else {
         *target = x;
