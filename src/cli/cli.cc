@@ -41,9 +41,13 @@ void print_usage(std::ostream& out) {
 int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   Io io{out, err};
   try {
-    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    if (args.empty()) {
+      print_usage(err);  // no command: a usage error, so the text goes to stderr
+      return kExitUsage;
+    }
+    if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
       print_usage(out);
-      return args.empty() ? kExitUsage : kExitOk;
+      return kExitOk;
     }
     if (args[0] == "--version") {
       out << "trainsim 0.1.0\n";
