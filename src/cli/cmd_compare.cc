@@ -95,6 +95,9 @@ std::string text_report(const planner::CompareReport& r, bool md) {
     e.add_row(row);
   }
   out += md ? e.to_markdown() : e.to_text();
+  for (const auto& c : r.chips) {
+    if (!c.classification.note.empty()) out += fmt::format("  {}: {}\n", c.accelerator, c.classification.note);
+  }
 
   if (!r.sweep.empty()) {
     out += fmt::format(
