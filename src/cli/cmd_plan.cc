@@ -29,7 +29,7 @@ using report::Table;
 const char* kDefaultHardware = "h100-sxm,h800";
 const char* kDefaultGpus = "512,1024,2048";
 
-// 1e12 -> "1T", 1.48e13 -> "14.8T", 3e11 -> "300B".
+// One trillion -> "1T", 14.8 trillion -> "14.8T", 300 billion -> "300B".
 std::string tokens_text(double t) {
   const std::pair<double, const char*> scales[] = {
       {units::kTera, "T"}, {units::kGiga, "B"}, {units::kMega, "M"}, {units::kKilo, "k"}};

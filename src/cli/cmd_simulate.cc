@@ -42,7 +42,7 @@ const run::PhaseSpec& main_phase(const run::Scenario& s) {
 }
 
 double secs(sim::Tick t) { return sim::to_seconds(t).value(); }
-std::string ms(double s) { return report::fixed(s * 1e3, 3); }
+std::string ms(double s) { return report::fixed(s / units::kMilli, 3); }
 
 json to_json(const sim::SimReport& r, bool timing, const std::string& command) {
   json ranks = json::array();

@@ -21,6 +21,10 @@
 
 namespace trainsim {
 
+// The largest count (GPUs, nodes, steps) any input may give; keeps products of
+// counts inside 64-bit and int arithmetic.
+inline constexpr int64_t kMaxCount = 1'000'000'000;
+
 // A quantity with the source it was taken from.
 template <class Q>
 struct Sourced {

@@ -315,7 +315,7 @@ class Reader {
     JsonView v = parent.at(key);
     record(v, path);
     const int64_t n = v.at("value").positive_integer();
-    if (n > 1000000000) v.at("value").fail_expected("a count below 1e9");
+    if (n > kMaxCount) v.at("value").fail_expected(fmt::format("a count of at most {}", kMaxCount));
     return static_cast<int>(n);
   }
 
@@ -430,10 +430,10 @@ Cluster parse_cluster(const JsonView& root, const std::string& expected_name,
   c.accelerator = load_accelerator(acc_name, acc_overrides);
   c.nodes = r.count(root, "nodes", "nodes");
   c.accelerators_per_node = r.count(root, "accelerators_per_node", "accelerators_per_node");
-  // total_accelerators() is an int product; keep it below 1e9 like each count.
-  if (int64_t{c.nodes} * c.accelerators_per_node > 1000000000) {
+  // total_accelerators() is an int product; keep it within kMaxCount like each count.
+  if (int64_t{c.nodes} * c.accelerators_per_node > kMaxCount) {
     root.at("accelerators_per_node").at("value").fail_expected(
-        fmt::format("at most 1e9 accelerators in all ({} nodes)", c.nodes));
+        fmt::format("at most {} accelerators in all ({} nodes)", kMaxCount, c.nodes));
   }
   c.scale_up_latency = r.quantity<Seconds>(root, "scale_up_latency", "scale_up_latency");
 

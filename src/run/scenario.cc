@@ -110,7 +110,7 @@ const std::vector<std::string> kRecomputes = {"none", "selective", "deepseek", "
 const std::vector<std::string> kPolicies = {"bf16", "deepseek-fp8"};
 
 int as_int(int64_t v, const JsonView& where) {
-  if (v > 1'000'000'000) where.fail(fmt::format("expected at most 1e9; found {}", v));
+  if (v > kMaxCount) where.fail(fmt::format("expected at most {}; found {}", kMaxCount, v));
   return static_cast<int>(v);
 }
 
