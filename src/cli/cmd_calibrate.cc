@@ -19,6 +19,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "core/error.h"
+#include "core/strings.h"
 #include "core/file_io.h"
 #include "hardware/hardware.h"
 #include "report/table.h"
@@ -189,10 +190,14 @@ int cmd_calibrate(const std::vector<std::string>& args, Io& io) {
     return kExitOk;
   }
   if (sub == "--help" || sub == "-h") {
-    io.out << usage << "\n";
+    io.out << usage << "\n\nexample:\n"
+           << "  trainsim calibrate fit calibrate/measurements/deepgemm-h800.json "
+              "calibrate/measurements/deepep-h800.json --profile h800 --carry-from h100-sxm -o /tmp/h800.json\n";
     return kExitOk;
   }
-  throw UsageError(fmt::format("calibrate: unknown subcommand \"{}\" (expected fit, carry, show, list)\n{}", sub, usage));
+  const std::vector<std::string> subs = {"fit", "carry", "show", "list"};
+  throw UsageError(fmt::format("calibrate: unknown subcommand \"{}\"{} (expected fit, carry, show, list)\n{}", sub,
+                               did_you_mean(sub, subs), usage));
 }
 
 }  // namespace trainsim::cli
