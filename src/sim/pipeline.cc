@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <memory>
 
 #include <fmt/format.h>
@@ -82,6 +83,18 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
       }
     }
     done_w_.assign(static_cast<size_t>(gpus_) * static_cast<size_t>(s.stages), 0);
+    released_.assign(static_cast<size_t>(gpus_) * static_cast<size_t>(s.stages), 0);
+    for (int st = 0; st < s.stages; ++st) {
+      const StageWork& sw = w.stages[static_cast<size_t>(st)];
+      TRAINSIM_CHECK(sw.grad_bucket_after.empty() || sw.grad_bucket_after.size() == sw.grad_sync.size(),
+                     "stage {}: {} bucket triggers for {} buckets", st, sw.grad_bucket_after.size(), sw.grad_sync.size());
+      TRAINSIM_CHECK(sw.grad_sync.size() < 0x10000 && st < 0x10000, "stage {}: {} DP buckets", st, sw.grad_sync.size());
+      for (size_t k = 0; k < sw.grad_bucket_after.size(); ++k) {
+        TRAINSIM_CHECK(sw.grad_bucket_after[k] < sw.chunk[static_cast<size_t>(ChunkType::kBackwardWeight)].size() &&
+                           (k == 0 || sw.grad_bucket_after[k - 1] <= sw.grad_bucket_after[k]),
+                       "stage {}: bucket {} released after weight segment {}", st, k, sw.grad_bucket_after[k]);
+      }
+    }
     const int groups = devices_ * (shape.replicas / shape.ep_replicas);
     barrier_.resize(static_cast<size_t>(groups) * 2);
     if (pairs_) {
@@ -203,6 +216,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
   struct Lane {
     const std::vector<Segment>* segs = nullptr;
     uint32_t seg = 0;
+    uint32_t seg_end = 0;  // segments [seg, seg_end) run
     int pending_flows = 0;
     float load = 1.0f;
     Chunk chunk{};
@@ -217,7 +231,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     Tick last_op_end = 0;
     uint32_t last_op = kNone;
     std::array<Lane, 4> lane;
-    std::vector<int> sync_queue;  // stages waiting for their DP sync
+    std::deque<uint32_t> sync_queue;  // DP buckets released, not finished: stage << 16 | bucket
     bool sync_running = false;
     bool tail_started = false;
     bool finished = false;
@@ -306,6 +320,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     Lane& ln = gpu_[static_cast<size_t>(g)].lane[slot];
     ln.segs = &w_.stages[static_cast<size_t>(c.stage)].chunk[static_cast<size_t>(c.type)];
     ln.seg = 0;
+    ln.seg_end = static_cast<uint32_t>(ln.segs->size());
     ln.chunk = c;
     ln.has_chunk = true;
     ln.load = shape_.load_factor.empty()
@@ -315,10 +330,11 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     run_segment(engine_, g, slot);
   }
 
-  void start_plain_lane(int g, int slot, const std::vector<Segment>* segs) {
+  void start_plain_lane(int g, int slot, const std::vector<Segment>* segs, uint32_t first, uint32_t end) {
     Lane& ln = gpu_[static_cast<size_t>(g)].lane[slot];
     ln.segs = segs;
-    ln.seg = 0;
+    ln.seg = first;
+    ln.seg_end = end;
     ln.has_chunk = false;
     ln.load = 1.0f;
     run_segment(engine_, g, slot);
@@ -327,7 +343,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
   void run_segment(Engine& e, int g, int slot) {
     Gpu& gp = gpu_[static_cast<size_t>(g)];
     Lane& ln = gp.lane[slot];
-    if (ln.seg >= ln.segs->size()) {
+    if (ln.seg >= ln.seg_end) {
       lane_done(e, g, slot);
       return;
     }
@@ -474,8 +490,37 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
   }
 
   void next_segment(Engine& e, int g, int slot) {
-    ++gpu_[static_cast<size_t>(g)].lane[slot].seg;
+    Lane& ln = gpu_[static_cast<size_t>(g)].lane[slot];
+    if (ln.has_chunk && (ln.chunk.type == ChunkType::kBackwardWeight || ln.chunk.type == ChunkType::kBackwardFull)) {
+      release_buckets_after(g, ln);
+    }
+    ++ln.seg;
     run_segment(e, g, slot);
+  }
+
+  // Segment ln.seg of a weight-gradient chunk finished: if this is the
+  // stage's last weight-gradient chunk on the GPU, release the buckets it
+  // completes (pipeline.h).
+  void release_buckets_after(int g, const Lane& ln) {
+    const int32_t stage = ln.chunk.stage;
+    const StageWork& sw = w_.stages[static_cast<size_t>(stage)];
+    if (sw.grad_bucket_after.empty()) return;
+    const size_t i = static_cast<size_t>(g) * static_cast<size_t>(s_.stages) + static_cast<size_t>(stage);
+    const int d = g % devices_;
+    if (done_w_[i] + 1 != expected_w_[static_cast<size_t>(d) * static_cast<size_t>(s_.stages) + static_cast<size_t>(stage)]) return;
+    const size_t shift = ln.chunk.type == ChunkType::kBackwardFull
+                             ? sw.chunk[static_cast<size_t>(ChunkType::kBackwardFull)].size() -
+                                   sw.chunk[static_cast<size_t>(ChunkType::kBackwardWeight)].size()
+                             : 0;
+    if (ln.seg < shift) return;
+    const size_t wseg = ln.seg - shift;
+    bool any = false;
+    while (released_[i] < sw.grad_sync.size() && sw.grad_bucket_after[released_[i]] <= wseg) {
+      gpu_[static_cast<size_t>(g)].sync_queue.push_back(static_cast<uint32_t>(stage) << 16 | released_[i]);
+      ++released_[i];
+      any = true;
+    }
+    if (any) start_sync(g);
   }
 
   void record(int g, uint8_t thread, const Lane& ln, Tick start, Tick end) {
@@ -495,7 +540,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
   void lane_done(Engine& e, int g, int slot) {
     Gpu& gp = gpu_[static_cast<size_t>(g)];
     if (slot == kLaneSync) {
-      gp.sync_queue.erase(gp.sync_queue.begin());
+      gp.sync_queue.pop_front();
       gp.sync_running = false;
       start_sync(g);
       return;
@@ -539,9 +584,13 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
   void weight_done(int g, int d, int32_t stage) {
     const size_t i = static_cast<size_t>(g) * static_cast<size_t>(s_.stages) + static_cast<size_t>(stage);
     if (++done_w_[i] == expected_w_[static_cast<size_t>(d) * static_cast<size_t>(s_.stages) + static_cast<size_t>(stage)]) {
-      if (!w_.stages[static_cast<size_t>(stage)].grad_sync.empty()) {
+      // Buckets not yet released (all of them without triggers) go now.
+      const StageWork& sw = w_.stages[static_cast<size_t>(stage)];
+      if (released_[i] < sw.grad_sync.size()) {
         Gpu& gp = gpu_[static_cast<size_t>(g)];
-        gp.sync_queue.push_back(stage);
+        for (; released_[i] < sw.grad_sync.size(); ++released_[i]) {
+          gp.sync_queue.push_back(static_cast<uint32_t>(stage) << 16 | released_[i]);
+        }
         start_sync(g);
       }
     }
@@ -555,7 +604,8 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
       return;
     }
     gp.sync_running = true;
-    start_plain_lane(g, kLaneSync, &w_.stages[static_cast<size_t>(gp.sync_queue.front())].grad_sync);
+    const uint32_t b = gp.sync_queue.front();
+    start_plain_lane(g, kLaneSync, &w_.stages[static_cast<size_t>(b >> 16)].grad_sync, b & 0xffff, (b & 0xffff) + 1);
   }
 
   void maybe_start_tail(int g) {
@@ -563,7 +613,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     const auto& order = s_.order[static_cast<size_t>(g % devices_)];
     if (gp.tail_started || gp.in_op || gp.next_op < order.size() || gp.sync_running || !gp.sync_queue.empty()) return;
     gp.tail_started = true;
-    start_plain_lane(g, kLaneTail, &w_.tail);
+    start_plain_lane(g, kLaneTail, &w_.tail, 0, static_cast<uint32_t>(w_.tail.size()));
   }
 
   // Activations (or their gradients) of (replica, mb) for `stage` go to the GPU holding it.
@@ -672,6 +722,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
   std::vector<Tick> arrival_time_;
   std::vector<uint32_t> arrival_src_;
   std::vector<int> expected_w_, done_w_;
+  std::vector<uint32_t> released_;  // per (GPU, stage): DP buckets released so far
   std::vector<Barrier> barrier_;
   std::vector<P2p> p2p_;
   std::vector<TraceInterval> trace_;

@@ -28,10 +28,17 @@
 // overlaps the other's computation (DualPipe). A communication segment marked
 // `collective` completes only when every GPU of the EP group (the same device
 // of `ep_replicas` consecutive replicas) has finished its part, which couples
-// replicas exactly as an all-to-all does. After a stage's last weight
-// gradient its DP gradient synchronisation starts (overlapping the rest of
-// backward); after all ops and syncs the GPU runs its tail (optimizer,
-// parameter all-gather). The step ends when the last GPU's tail ends.
+// replicas exactly as an all-to-all does. DP gradient synchronisation is
+// bucketed (as PyTorch DDP and Megatron's distributed optimizer do): each of
+// a stage's gradient buckets (StageWork::grad_sync, one comm segment each) is
+// released when the segment of the stage's LAST weight-gradient chunk that
+// produces it finishes (StageWork::grad_bucket_after), so its reduction runs
+// on the network while the rest of backward computes, sharing links max-min
+// fairly with every other flow. A GPU's buckets run one after another in
+// release order (one communication stream, as NCCL serialises collectives
+// issued on one stream). After all ops and buckets the GPU runs its tail
+// (optimizer, parameter all-gather). The step ends when the last GPU's tail
+// ends.
 //
 // Units: Tick (picoseconds) throughout; bytes as Bytes.
 // Invariants: per GPU compute + exposed_comm + idle = step; every chunk of
@@ -69,9 +76,16 @@ struct Segment {
 struct StageWork {
   // Segments of each chunk type (indexed by ChunkType).
   std::array<std::vector<Segment>, 4> chunk;
-  // DP gradient synchronisation of this stage's gradients, started after its
-  // last weight gradient; empty when there is none.
+  // DP gradient synchronisation of this stage's gradients: one comm segment
+  // per bucket, in the order backward produces them; empty when there is none.
   std::vector<Segment> grad_sync;
+  // Bucket k is released when segment grad_bucket_after[k] of the stage's
+  // last weight-gradient chunk (chunk[kBackwardWeight]) finishes; for a full
+  // backward chunk the index is shifted by chunk[kBackwardFull].size() -
+  // chunk[kBackwardWeight].size() (the weight segments end the full chunk).
+  // Empty: every bucket is released when the last weight-gradient chunk ends.
+  // Non-decreasing, each < chunk[kBackwardWeight].size(), same length as grad_sync.
+  std::vector<uint32_t> grad_bucket_after;
 };
 
 struct PipelineWork {

@@ -60,10 +60,11 @@ SimReport simulate(const model::Model& m, const plan::Plan& p, const cost::CostM
           : "expert load or rounding: the simulator's compute is the sum of the same operator times");
   add("exposed_comm", to_seconds(last->exposed_comm), b.exposed_comm + b.dp_exposed,
       ovl ? "the simulator hides an all-to-all only under the computation the paired chunk is doing at that "
-            "moment, and DP gradient syncs share the NIC with all-to-alls (max-min); the analytic estimate takes "
-            "max(0, comm - compute) per micro-batch and a fixed DP window"
-          : "the simulator overlaps pipeline sends with the next chunk and DP syncs with the remaining backward "
-            "as the schedule allows; the analytic estimate exposes every send and uses a fixed DP window");
+            "moment, and DP gradient buckets (each reduced once the last micro-batch's weight gradients of its layers "
+            "finish) share the NIC with all-to-alls (max-min); the analytic estimate takes max(0, comm - compute) per "
+            "micro-batch and a fixed DP window"
+          : "the simulator overlaps pipeline sends with the next chunk and each DP gradient bucket with the "
+            "remaining backward as the schedule allows; the analytic estimate exposes every send and uses a fixed DP window");
   add("idle", to_seconds(last->idle), b.bubble,
       "the simulator executes the schedule's chunk order with real dependencies and the real (unequal) F, B, W "
       "chunks of each stage; the analytic estimate uses the published bubble formula with mean chunk times");

@@ -174,9 +174,10 @@ class Builder {
                    layout_.stages());
     w.work.labels = kLabels;
     w.work.stages.resize(static_cast<size_t>(w.schedule.stages));
-    for (int s = 0; s < w.schedule.stages; ++s) stage(s, w.work.stages[static_cast<size_t>(s)]);
+    std::vector<std::vector<Bucket>> buckets(static_cast<size_t>(w.schedule.stages));
+    for (int s = 0; s < w.schedule.stages; ++s) stage(s, w.work.stages[static_cast<size_t>(s)], buckets[static_cast<size_t>(s)]);
     w.work.p2p_bytes = nic_ * pp_one_;
-    dp_and_tail(w);
+    dp_and_tail(w, buckets);
     // Shape.
     w.gpus_per_simulated_rank = p_.tp * p_.cp;
     w.shape.gpus_per_node = apn_;
@@ -194,6 +195,20 @@ class Builder {
         w.gpus_per_simulated_rank > 1 ? fmt::format(", each standing for its {} TP x CP peers", w.gpus_per_simulated_rank) : "",
         w.schedule.micro_batches, plan::to_string(p_.schedule)));
     w.notes.push_back(fmt::format("expert load model: {}", to_string(o_.load)));
+    size_t buckets_total = 0, most = 0;
+    for (const StageWork& sw : w.work.stages) {
+      buckets_total += sw.grad_sync.size();
+      most = std::max(most, sw.grad_sync.size());
+    }
+    if (buckets_total > 0) {
+      w.notes.push_back(fmt::format(
+          "DP gradient sync: bucketed, one bucket per {} ({} buckets over {} stages, at most {} per stage); each "
+          "bucket's {} starts when the last micro-batch's weight gradient of its layers finishes and overlaps the "
+          "remaining backward (buckets of a GPU run in order on one stream, sharing links max-min fairly){}",
+          o_.merge_layers ? "merged layer group (block kind) of a stage" : "layer", buckets_total, w.schedule.stages,
+          most, p_.zero_stage >= 1 ? "reduce-scatter" : "all-reduce",
+          p_.zero_stage >= 1 ? "; parameter all-gather after the optimizer" : ""));
+    }
     network(w, moe);
     return w;
   }
@@ -329,12 +344,16 @@ class Builder {
   // Appends segments, merging a compute segment into a preceding one of the
   // same kind (the rate while SMs are lent combines as total work over total
   // slowed time).
-  static void append(std::vector<Segment>& to, const std::vector<Segment>& from, double mult) {
+  static void append(std::vector<Segment>& to, const std::vector<Segment>& from, double mult,
+                     bool merge_first = true) {
+    bool first = true;
     for (Segment sg : from) {
+      const bool may_merge = merge_first || !first;
+      first = false;
       sg.work = static_cast<Tick>(std::llround(static_cast<double>(sg.work) * mult));
       sg.scale_out = sg.scale_out * mult;
       sg.scale_up = sg.scale_up * mult;
-      if (!to.empty() && sg.kind == Segment::Kind::kCompute && to.back().kind == Segment::Kind::kCompute &&
+      if (may_merge && !to.empty() && sg.kind == Segment::Kind::kCompute && to.back().kind == Segment::Kind::kCompute &&
           to.back().scales_with_load == sg.scales_with_load) {
         Segment& t = to.back();
         const double slowed = static_cast<double>(t.work) / t.rate_with_comm + static_cast<double>(sg.work) / sg.rate_with_comm;
@@ -346,12 +365,23 @@ class Builder {
     }
   }
 
-  void stage(int s, StageWork& out) const {
+  // One DP gradient bucket: a layer group's gradients (pipeline.h).
+  struct Bucket {
+    int64_t dense_params = 0;   // on this GPU
+    int64_t expert_params = 0;  // on this GPU
+    uint32_t after = 0;         // weight-gradient segment that completes it
+  };
+
+  // Fills out's chunks; buckets gets one bucket per layer group (merged
+  // layers: one per block kind of the stage; else one per layer), in the
+  // order backward produces them (last layers first).
+  void stage(int s, StageWork& out, std::vector<Bucket>& buckets) const {
     const bool lends = overlapped(p_.schedule) && p_.comm_sms > 0;
     const plan::StageContent c = plan::stage_content(layout_, s, m_);
     const std::vector<plan::BlockUse> uses = plan::stage_blocks(g_, c);
     std::vector<Segment> fwd, wgt;
-    std::vector<std::vector<Segment>> bwd_blocks;
+    std::vector<std::vector<Segment>> bwd_blocks, wgt_blocks;
+    std::vector<Bucket> block_buckets;
     for (const plan::BlockUse& u : uses) {
       if (u.count <= 0) continue;
       ChunkBuilder f(nvlink_, nic_, lends, nodes_per_token_), bi(nvlink_, nic_, lends, nodes_per_token_),
@@ -362,12 +392,32 @@ class Builder {
       // else one group per layer.
       const int64_t reps = o_.merge_layers ? 1 : u.count;
       const double mult = o_.merge_layers ? static_cast<double>(u.count) : 1.0;
+      Bucket bk;
+      // Expert parameters as plan::rank_params counts them (grouped GEMMs).
+      for (const graph::Operator& op : u.block->ops) {
+        (op.kind == graph::OpKind::kGroupedGemm ? bk.expert_params : bk.dense_params) += op.params;
+      }
+      bk.dense_params *= o_.merge_layers ? u.count : 1;
+      bk.expert_params *= o_.merge_layers ? u.count : 1;
       for (int64_t i = 0; i < reps; ++i) {
         append(fwd, fs, mult);
-        append(wgt, ws, mult);
+        wgt_blocks.emplace_back();
+        append(wgt_blocks.back(), ws, mult);
         bwd_blocks.emplace_back();
         append(bwd_blocks.back(), bs, mult);
+        block_buckets.push_back(bk);
       }
+    }
+    // Weight gradients, like the input gradients, run the blocks in reverse
+    // order; each group's segments stay apart so its bucket can be released
+    // when they finish.
+    buckets.clear();
+    for (size_t k = wgt_blocks.size(); k-- > 0;) {
+      append(wgt, wgt_blocks[k], 1.0, false);
+      Bucket bk = block_buckets[k];
+      if (bk.dense_params + bk.expert_params <= 0) continue;
+      bk.after = wgt.empty() ? 0 : static_cast<uint32_t>(wgt.size() - 1);
+      buckets.push_back(bk);
     }
     // Backward runs the blocks in reverse order.
     std::vector<Segment> bwd;
@@ -386,9 +436,11 @@ class Builder {
     return cost_.collective_time(op, msg, cost::Group{n, std::min(rpn, n)});
   }
 
-  void dp_and_tail(Workload& w) const {
-    // Per rank: the DP reduction of its gradients, split over the stages it
-    // holds by layer count; the optimizer and the exposed part of the
+  void dp_and_tail(Workload& w, const std::vector<std::vector<Bucket>>& buckets) const {
+    // Per stage: the DP reduction of its gradients, one collective per bucket
+    // (a layer group, stage()) over the replicas holding those parameters
+    // (dense and expert parameters reduce over different groups, as in the
+    // analytic estimate); the optimizer and the exposed part of the
     // parameter all-gather (hidden behind the next step's first forward, as
     // in the analytic estimate) in the tail of pipeline rank 0's values
     // (ranks differ little; the tail is per GPU).
@@ -399,11 +451,7 @@ class Builder {
       const plan::RankParams rp = plan::rank_params(p_, m_, layout_, r);
       const int dense_rpn = std::max(1, std::min(static_cast<int>(std::lround(rp.dense_replicas)), apn_ / (p_.tp * p_.cp)));
       const int expert_rpn = std::max(1, std::min(static_cast<int>(std::lround(rp.expert_replicas)), apn_ / p_.ep));
-      const Bytes dense_g(static_cast<double>(rp.dense_on_gpu) * gb);
-      const Bytes expert_g(static_cast<double>(rp.expert_on_gpu) * gb);
       const auto op = p_.zero_stage >= 1 ? cost::CollectiveOp::kReduceScatter : cost::CollectiveOp::kAllReduce;
-      const Seconds reduce = collective(op, dense_g, rp.dense_replicas, dense_rpn) +
-                             collective(op, expert_g, rp.expert_replicas, expert_rpn);
       Seconds gather;
       if (p_.zero_stage >= 1) {
         gather = collective(cost::CollectiveOp::kAllGather, Bytes(static_cast<double>(rp.dense_on_gpu) * wb),
@@ -412,18 +460,31 @@ class Builder {
                             rp.expert_replicas, expert_rpn);
       }
       const auto& held = layout_.stages_of_rank[static_cast<size_t>(r)];
-      int64_t layers = 0;
-      for (int s : held) layers += std::max<int64_t>(1, layout_.layers_per_stage[static_cast<size_t>(s)]);
+      int64_t dense_sum = 0, expert_sum = 0;
       for (int s : held) {
-        auto& sync = w.work.stages[static_cast<size_t>(s)].grad_sync;
-        if (!sync.empty() || !(reduce.value() > 0)) continue;
-        const double share = static_cast<double>(std::max<int64_t>(1, layout_.layers_per_stage[static_cast<size_t>(s)])) /
-                             static_cast<double>(layers);
-        Segment sg;
-        sg.kind = Segment::Kind::kComm;
-        sg.scale_out = nic_ * (reduce * share);
-        sg.label = kLabelDp;
-        sync.push_back(sg);
+        for (const Bucket& bk : buckets[static_cast<size_t>(s)]) {
+          dense_sum += bk.dense_params;
+          expert_sum += bk.expert_params;
+        }
+      }
+      TRAINSIM_CHECK(dense_sum == rp.dense_on_gpu && expert_sum == rp.expert_on_gpu,
+                     "rank {}: DP buckets hold {} dense + {} expert parameters, the rank {} + {}", r, dense_sum,
+                     expert_sum, rp.dense_on_gpu, rp.expert_on_gpu);
+      for (int s : held) {
+        StageWork& sw = w.work.stages[static_cast<size_t>(s)];
+        if (!sw.grad_sync.empty()) continue;
+        for (const Bucket& bk : buckets[static_cast<size_t>(s)]) {
+          const Seconds reduce = collective(op, Bytes(static_cast<double>(bk.dense_params) * gb), rp.dense_replicas, dense_rpn) +
+                                 collective(op, Bytes(static_cast<double>(bk.expert_params) * gb), rp.expert_replicas, expert_rpn);
+          if (!(reduce.value() > 0)) continue;
+          Segment sg;
+          sg.kind = Segment::Kind::kComm;
+          sg.scale_out = nic_ * reduce;
+          sg.label = kLabelDp;
+          sw.grad_sync.push_back(sg);
+          sw.grad_bucket_after.push_back(bk.after);
+        }
+        if (sw.chunk[static_cast<size_t>(ChunkType::kBackwardWeight)].empty()) sw.grad_bucket_after.clear();
       }
       const double shard = p_.zero_stage >= 1 ? static_cast<double>(rp.dense_on_gpu) / rp.dense_replicas +
                                                     static_cast<double>(rp.expert_on_gpu) / rp.expert_replicas

@@ -12,8 +12,20 @@
 // to B), cost.expert_all_to_all() for dispatch and combine (node-limited
 // routing M = plan.max_nodes_per_token; backward exchanges the gradients),
 // cost.p2p_time() between stages, cost.collective_time() for the DP
-// reduce-scatter (ZeRO >= 1) or all-reduce of each stage's gradients, started
-// when the stage's last weight gradient is done, and cost.optimizer_time().
+// reduce-scatter (ZeRO >= 1) or all-reduce of each gradient bucket, and
+// cost.optimizer_time().
+//
+// DP gradient buckets: one per layer group the workload already builds (with
+// merged layers, one per block kind of a stage: embedding, dense layers, MoE
+// layers, MTP, head; with --per-layer, one per layer), sized by that group's
+// parameters on the GPU (dense and routed-expert parameters reduced over
+// their own replica groups, as plan::rank_params counts them). Chosen over
+// a fixed byte size (PyTorch DDP's bucket_cap_mb = 25) because the layer
+// group is the unit the simulated weight-gradient chunk already has; a
+// group's bucket is released when that group's weight-gradient segments of
+// the stage's last micro-batch finish (weight gradients run the groups in
+// reverse order, as backward produces them), and overlaps the rest of the
+// backward (pipeline.h).
 //
 // Communication becomes flows whose size is the cost model's time times the
 // GPU's link bandwidth ("bytes at the modelled efficiency"), so a transfer
