@@ -445,6 +445,11 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
 
   void maybe_release(Engine& e, Barrier& b) {
     if (b.arrived < shape_.ep_replicas || b.pending > 0) return;
+    release_waiters(e, b);
+  }
+
+  // Every member of the group has arrived: finish each waiter's comm segment.
+  void release_waiters(Engine& e, Barrier& b) {
     std::vector<uint32_t> release;
     release.swap(b.waiters);
     b.arrived = 0;
@@ -471,12 +476,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     TRAINSIM_CHECK(b.seq == seq, "EP group {}: collective {} meets {}", group, seq, b.seq);
     b.waiters.push_back(static_cast<uint32_t>(g) << 2 | static_cast<uint32_t>(slot));
     if (++b.arrived < shape_.ep_replicas) return;
-    std::vector<uint32_t> release;
-    release.swap(b.waiters);
-    b.arrived = 0;
-    for (uint32_t wv : release) comm_segment_done(e, static_cast<int>(wv >> 2), static_cast<int>(wv & 3));
-    release.clear();
-    if (b.waiters.capacity() == 0) b.waiters.swap(release);  // keep the buffer
+    release_waiters(e, b);
   }
 
   void comm_segment_done(Engine& e, int g, int slot) {
