@@ -18,6 +18,7 @@
 #include "run/claim.h"
 #include "run/output.h"
 #include "run/scenario.h"
+#include "sim/simulator.h"
 
 namespace trainsim::cli {
 namespace {
@@ -42,7 +43,16 @@ struct Inputs {
   run::Comparison comparison;
   calib::EfficiencyTables tables;
   std::string command;
+  // Cross-check of the main phase's step by the discrete-event simulator
+  // (representative replica), beside the analytic step the prediction uses.
+  Seconds des_step;
 };
+
+// The DES step over the analytic step of the main phase (1 = the engines agree).
+double des_ratio(const Inputs& in) {
+  const run::PhaseResult& m = run::main_phase(in.prediction.run);
+  return in.des_step / m.step.step_time;
+}
 
 json claim_json(const Inputs& in) {
   const auto& s = in.scenario;
@@ -71,6 +81,13 @@ json claim_json(const Inputs& in) {
   json phases = json::array();
   for (const auto& ph : p.run.phases) phases.push_back(run::to_json(ph));
   predicted["phases"] = phases;
+  predicted["cross_check"] = {
+      {"engine", "discrete-event simulator, representative replica"},
+      {"des_step_time_s", run::sig(in.des_step.value())},
+      {"analytic_step_time_s", run::sig(m.step.step_time.value())},
+      {"des_over_analytic", run::sig(des_ratio(in))},
+      {"pretraining_gpu_hours_at_des_step",
+       run::sig(in_hours(p.run.gpu_time(run::PhaseKind::kPretraining)) * des_ratio(in))}};
   return json{
       {"command", in.command},
       {"claim", r.claim},
@@ -148,6 +165,11 @@ std::string summary_lines(const Inputs& in) {
       report::percent(c.predicted_pretraining_mfu));
   out += fmt::format("MFU implied by the reported pre-training GPU-hours: {}\n",
                      report::percent(c.implied_mfu_of_claim));
+  out += fmt::format(
+      "cross-check: the discrete-event simulator gives a {:.2f} s pre-training step ({:+.1f}% vs the analytic "
+      "{:.2f} s, which the prediction uses); at that step pre-training would take {} GPU-hours\n",
+      in.des_step.value(), (des_ratio(in) - 1.0) * 100.0, m.step.step_time.value(),
+      millions(in_hours(p.run.gpu_time(run::PhaseKind::kPretraining)) * des_ratio(in)));
   const run::CostBreakdown cost = p.run.total_cost();
   out += fmt::format("predicted cost: ${} rented at ${:g}/GPU-h, ${} owned; reported ${}\n",
                      report::with_commas(cost.rental.value()),
@@ -298,6 +320,11 @@ int cmd_claim(const std::vector<std::string>& args, Io& io) {
   const auto steps = run::analytic_step_model(in.scenario);
   in.tables = steps->tables();
   in.prediction = run::predict(in.scenario, *steps, vm["seed"].as<uint64_t>());
+  {
+    const run::PhaseResult& m = run::main_phase(in.prediction.run);
+    const cost::CostModel cost(in.scenario.cluster, in.tables);
+    in.des_step = sim::simulate(in.scenario.model, m.plan, cost, sim::SimulateOptions{}).step_time;
+  }
   // 2. Only now read the reported numbers and compare.
   in.reported = run::load_reported(claim);
   in.comparison = run::compare(in.scenario, in.prediction, in.reported);
