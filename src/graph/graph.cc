@@ -46,6 +46,9 @@ constexpr double kRotaryFlopsPerElement = 3.0;      // x*cos + rotate(x)*sin
 constexpr double kAddFlopsPerElement = 1.0;
 constexpr double kRouterFlopsPerScore = 6.0;        // sigmoid/softmax, bias, top-k compare
 constexpr double kLossFlopsPerLogit = 5.0;          // max, subtract, exp, sum, pick
+constexpr double kSoftmaxFlopsPerElement = 5.0;     // scale, mask, max, exp, normalise
+constexpr double kDropoutFlopsPerElement = 2.0;     // random draw, select and scale
+constexpr double kMask = 1.0;                       // bytes per dropout-mask element (uint8)
 constexpr int64_t kFp8TileElements = 128;           // V3TR §3.3.2: 1x128 activation tiles
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -78,6 +81,7 @@ struct Ctx {
   int64_t t_moe = 0;   // tokens entering the MoE layer on this GPU: t / tp
   Sharding sh;
   bool causal = true;
+  AttentionImpl attention = AttentionImpl::kFlash;
 };
 
 Operator gemm(const std::string& name, Component c, RecomputeClass rc, int64_t rows, int64_t n,
@@ -178,6 +182,67 @@ Operator attention_core(const Ctx& x, const std::string& name, Component c, int6
   return op;
 }
 
+// Megatron-LM's unfused CoreAttention (Narayanan et al. SC'21; the parts
+// Korthikanti et al. MLSys'23 §4.1 count): per (sequence, head) pair,
+//   S  = Q K^T          batched GEMM (s_q x s_kv x d_qk), the whole matrix
+//   P  = softmax(mask(S * scale))   one fused kernel: read S, write P
+//   P' = dropout(P)     read P, write P' and a one-byte mask
+//   O  = P' V           batched GEMM (s_q x d_v x s_kv)
+// Backward: dP' = dO V^T and dV = P'^T dO (the PV GEMM's input and "weight"
+// gradient shapes), dropout backward (read dP' and the mask, write dP),
+// softmax backward (read P and dP, write dS), dQ = dS K and dK = dS^T Q. The
+// batched GEMMs have no weights; their second operand's gradient (dK, dV) is
+// timed as the weight-gradient pass because it has that GEMM's shape.
+// Saved for backward (Korthikanti §4.1: 2as^2b softmax output, as^2b mask,
+// 2as^2b dropout output, plus Q, K, V): Q, K, V on the first GEMM (the
+// inputs selective recompute keeps), P on the softmax, the mask on the
+// dropout, P' on the second GEMM.
+void add_unfused_attention_core(const Ctx& x, std::vector<Operator>& ops, const std::string& p, Component c,
+                                int64_t heads, int64_t d_qk, int64_t d_v) {
+  const int64_t pairs = x.b * heads;  // independent (sequence, head) problems
+  const int64_t s_q = x.s / x.sh.cp;
+  const int64_t s_kv = x.s;
+  const double e = static_cast<double>(pairs * s_q) * static_cast<double>(s_kv);  // score elements
+  auto batched = [&](const std::string& name, int64_t n, int64_t k) {
+    Operator op;
+    op.name = name;
+    op.kind = OpKind::kGemm;
+    op.component = c;
+    op.recompute_class = RecomputeClass::kAttentionCore;
+    op.gemm = {s_q, n, k, pairs, pairs * s_q};
+    fill_gemm_work(op);
+    return op;
+  };
+  Operator scores = batched(p + "attn.scores", s_kv, d_qk);
+  scores.activation_bytes_saved =
+      bytes(static_cast<double>(pairs) * (static_cast<double>(s_q * d_qk + s_kv * d_qk + s_kv * d_v)) * kBf16);
+  ops.push_back(std::move(scores));
+
+  Operator softmax;
+  softmax.name = p + "attn.softmax";
+  softmax.kind = OpKind::kElementwise;
+  softmax.component = c;
+  softmax.recompute_class = RecomputeClass::kAttentionCore;
+  softmax.fwd = {flops(kSoftmaxFlopsPerElement * e), bytes(2.0 * e * kBf16)};           // S -> P
+  softmax.bwd_input = {flops(kSoftmaxFlopsPerElement * e), bytes(3.0 * e * kBf16)};     // P, dP -> dS
+  softmax.activation_bytes_saved = bytes(e * kBf16);                                   // P
+  ops.push_back(std::move(softmax));
+
+  Operator dropout;
+  dropout.name = p + "attn.dropout";
+  dropout.kind = OpKind::kElementwise;
+  dropout.component = c;
+  dropout.recompute_class = RecomputeClass::kAttentionCore;
+  dropout.fwd = {flops(kDropoutFlopsPerElement * e), bytes(e * (2.0 * kBf16 + kMask))};       // P -> P', mask
+  dropout.bwd_input = {flops(kDropoutFlopsPerElement * e), bytes(e * (2.0 * kBf16 + kMask))}; // dP', mask -> dP
+  dropout.activation_bytes_saved = bytes(e * kMask);
+  ops.push_back(std::move(dropout));
+
+  Operator context = batched(p + "attn.context", d_v, s_kv);
+  context.activation_bytes_saved = bytes(e * kBf16);  // P'
+  ops.push_back(std::move(context));
+}
+
 // has_o_bias as in model/params.cc: GPT and Llama bias o with the others.
 bool o_bias(const Model& m) {
   return m.attention_bias && m.architecture != model::Architecture::kQwen2;
@@ -211,7 +276,11 @@ void add_attention(const Ctx& x, std::vector<Operator>& ops, const std::string& 
     ops.push_back(elementwise(p + "attn.rope", c,
                               static_cast<double>(x.t * (heads + 1) * d.qk_rope_head_dim),
                               kRotaryFlopsPerElement, 1.0));
-    ops.push_back(attention_core(x, p + "attn.core", c, heads, heads, qk, d.v_head_dim));
+    if (x.attention == AttentionImpl::kUnfused) {
+      add_unfused_attention_core(x, ops, p, c, heads, qk, d.v_head_dim);
+    } else {
+      ops.push_back(attention_core(x, p + "attn.core", c, heads, heads, qk, d.v_head_dim));
+    }
     ops.push_back(gemm(p + "attn.o_proj", c, RecomputeClass::kNone, x.t, h, heads * d.v_head_dim,
                        o_bias(m) ? h : 0));
   } else {
@@ -223,7 +292,11 @@ void add_attention(const Ctx& x, std::vector<Operator>& ops, const std::string& 
       ops.push_back(elementwise(p + "attn.rope", c, static_cast<double>(x.t * (heads + kv) * m.head_dim),
                                 kRotaryFlopsPerElement, 1.0));
     }
-    ops.push_back(attention_core(x, p + "attn.core", c, heads, kv, m.head_dim, m.head_dim));
+    if (x.attention == AttentionImpl::kUnfused) {
+      add_unfused_attention_core(x, ops, p, c, heads, m.head_dim, m.head_dim);
+    } else {
+      ops.push_back(attention_core(x, p + "attn.core", c, heads, kv, m.head_dim, m.head_dim));
+    }
     ops.push_back(gemm(p + "attn.o_proj", c, RecomputeClass::kNone, x.t, h, heads * m.head_dim,
                        o_bias(m) ? h : 0));
   }
@@ -369,6 +442,14 @@ void add_head(const Ctx& x, std::vector<Operator>& ops, const std::string& p, Co
 
 }  // namespace
 
+const char* to_string(AttentionImpl a) {
+  switch (a) {
+    case AttentionImpl::kFlash: return "flash";
+    case AttentionImpl::kUnfused: return "unfused";
+  }
+  return "?";
+}
+
 const char* to_string(OpKind k) {
   switch (k) {
     case OpKind::kGemm: return "gemm";
@@ -468,7 +549,7 @@ Flops Graph::train_flops(Component c) const {
 }
 
 Graph build_graph(const Model& m, int64_t seq_len, int64_t micro_batch, const Sharding& sharding,
-                  bool causal, bool include_mtp) {
+                  bool causal, bool include_mtp, AttentionImpl attention) {
   TRAINSIM_CHECK(seq_len >= 1 && micro_batch >= 1, "seq_len {} micro_batch {}", seq_len, micro_batch);
   TRAINSIM_CHECK(sharding.tp >= 1 && sharding.ep >= 1 && sharding.cp >= 1, "tp {} ep {} cp {}",
                  sharding.tp, sharding.ep, sharding.cp);
@@ -478,7 +559,7 @@ Graph build_graph(const Model& m, int64_t seq_len, int64_t micro_batch, const Sh
   g.seq_len = seq_len;
   g.micro_batch = micro_batch;
   g.sharding = sharding;
-  Ctx x{m, micro_batch, seq_len, micro_batch * seq_len / sharding.cp, 0, 0, sharding, causal};
+  Ctx x{m, micro_batch, seq_len, micro_batch * seq_len / sharding.cp, 0, 0, sharding, causal, attention};
   x.t_norm = sharding.sequence_parallel ? ceil_div(x.t, sharding.tp) : x.t;
   x.t_moe = ceil_div(x.t, sharding.tp);
 

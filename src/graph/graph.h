@@ -124,6 +124,20 @@ struct Block {
   std::vector<Operator> ops;
 };
 
+// How the attention core runs.
+enum class AttentionImpl {
+  // One fused kernel that never writes the score matrix to HBM
+  // (FlashAttention-2/3, cuDNN SDPA): a single kAttention operator.
+  kFlash,
+  // Megatron-LM's CoreAttention before flash attention (Narayanan et al.
+  // SC'21; Korthikanti et al. MLSys'23 §4.1 lists its parts): batched QK^T,
+  // fused scale-mask-softmax, attention dropout, batched PV. The b*h*s*s
+  // score matrix passes through HBM several times and the GEMMs compute all
+  // of it even when causal (the mask is applied in the softmax).
+  kUnfused,
+};
+const char* to_string(AttentionImpl a);
+
 // How the graph is cut across GPUs.
 struct Sharding {
   int tp = 1;  // tensor parallel (heads, FFN columns, vocab)
@@ -163,8 +177,12 @@ Bytes token_bytes(int64_t elements, Precision p);
 Flops train_flops_per_token(const model::Model& m, int64_t seq_len, bool causal, bool include_mtp);
 
 // Builds the per-GPU graph. `causal` selects causal attention FLOPs (half
-// the score matrix); `include_mtp` adds the MTP block when the model has one.
+// the score matrix); `include_mtp` adds the MTP block when the model has one;
+// `attention` picks the attention kernels (the unfused ones count the FLOPs
+// their GEMMs execute, the whole score matrix; model-FLOP conventions such as
+// MFU use the flash graph, whose counts are algorithmic).
 Graph build_graph(const model::Model& m, int64_t seq_len, int64_t micro_batch,
-                  const Sharding& sharding = {}, bool causal = true, bool include_mtp = true);
+                  const Sharding& sharding = {}, bool causal = true, bool include_mtp = true,
+                  AttentionImpl attention = AttentionImpl::kFlash);
 
 }  // namespace trainsim::graph

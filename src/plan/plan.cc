@@ -67,6 +67,14 @@ Recompute parse_recompute(const std::string& s) {
                                join(recompute_names()), did_you_mean(s, recompute_names())));
 }
 
+graph::AttentionImpl parse_attention(const std::string& s) {
+  const std::vector<std::string> names = {"flash", "unfused"};
+  if (s == "flash") return graph::AttentionImpl::kFlash;
+  if (s == "unfused") return graph::AttentionImpl::kUnfused;
+  throw UsageError(fmt::format("unknown attention implementation \"{}\": expected one of {}{}", s, join(names),
+                               did_you_mean(s, names)));
+}
+
 PrecisionPolicy bf16_policy() { return PrecisionPolicy{}; }
 
 PrecisionPolicy deepseek_fp8_policy() {
@@ -198,6 +206,9 @@ std::vector<BlockUse> stage_blocks(const graph::Graph& g, const StageContent& c)
 
 bool is_linear_gemm(const graph::Operator& op) {
   if (op.kind != graph::OpKind::kGemm && op.kind != graph::OpKind::kGroupedGemm) return false;
+  // The unfused attention core's batched GEMMs have no weights and stay in
+  // BF16 (Transformer Engine's FP8 covers Linear layers only).
+  if (op.recompute_class == graph::RecomputeClass::kAttentionCore) return false;
   if (op.component == graph::Component::kHead || op.component == graph::Component::kRouter) return false;
   if (op.name == "head" || ends_with(op.name, ".head")) return false;       // MTP's shared head
   if (ends_with(op.name, "moe.gate")) return false;                          // MTP's gate
@@ -221,7 +232,7 @@ double cache_ratio(Precision p, int64_t elements_per_row) {
 }  // namespace
 
 graph::Graph plan_graph(const Plan& p, const model::Model& m, bool causal) {
-  graph::Graph g = graph::build_graph(m, p.seq_len, p.micro_batch, p.sharding(), causal, true);
+  graph::Graph g = graph::build_graph(m, p.seq_len, p.micro_batch, p.sharding(), causal, true, p.attention);
   const PrecisionPolicy& pol = p.precision;
   for (graph::Block& b : g.blocks) {
     for (graph::Operator& op : b.ops) {
@@ -335,6 +346,11 @@ BlockActivations block_activations(const graph::Block& b, Recompute r, const Pla
       saved = max(Bytes::zero(), saved - s.o);
       if (r == Recompute::kSelective) dropped = min(saved, s.lse);
       if (r == Recompute::kDeepSeek && has_up_proj) dropped = min(saved, s.qkv);
+    } else if (op.recompute_class == graph::RecomputeClass::kAttentionCore) {
+      // Unfused core (graph.cc): selective recompute drops the score-sized
+      // tensors (Korthikanti §5: the 5as^2b term) and keeps Q, K, V, which
+      // the first batched GEMM carries.
+      if (r == Recompute::kSelective && !ends_with(op.name, "attn.scores")) dropped = saved;
     } else if (r == Recompute::kDeepSeek) {
       if (op.recompute_class == graph::RecomputeClass::kNorm) dropped = saved;
       // The GEMM right after a recomputed activation saves that activation's output.

@@ -40,6 +40,7 @@ std::vector<std::string> schedule_names();
 enum class Recompute { kNone, kSelective, kDeepSeek, kFull };
 const char* to_string(Recompute r);
 Recompute parse_recompute(const std::string& s);  // "none", "selective", "deepseek", "full"
+graph::AttentionImpl parse_attention(const std::string& s);  // "flash", "unfused"
 std::vector<std::string> recompute_names();
 
 // Precision per operator class (DeepSeek-V3 §3.3: FP8 Fprop/Dgrad/Wgrad for
@@ -79,6 +80,9 @@ struct Plan {
   // consume them (Transformer Engine/NeMo "tp_comm_overlap" userbuffers;
   // Wang et al., ASPLOS'23). Default false: fully exposed TP communication.
   bool tp_comm_overlap = false;
+  // Attention kernels: flash (fused, the default) or Megatron's unfused
+  // CoreAttention (what Megatron-LM ran before its flash-attention option).
+  graph::AttentionImpl attention = graph::AttentionImpl::kFlash;
   int max_nodes_per_token = 0; // node-limited routing M (0 = unlimited)
   // Routing imbalance: tokens on the busiest expert GPU / the mean (1 = balanced).
   // Expert GEMMs and all-to-all of a step run at the pace of the busiest GPU.

@@ -55,6 +55,12 @@ const std::vector<DefaultRule>& default_rules() {
        "of all-reduce) and changes only activation memory."},
       {"expert_load_imbalance", "(no column; MoE models)", "1.0 (balanced)",
        "Not a column. NVIDIA's MoE benchmarks force-balance tokens across experts (training_runs.md)."},
+      {"attention", "(no column; from year)", "unfused when year < 2023, else flash",
+       "Not a column. FlashAttention appeared in May 2022 (Dao et al., arXiv:2205.14135). The pre-2023 rows "
+       "all ran Megatron-LM's unfused core attention: Narayanan 2021 §4.2 describes its fused scale-mask-"
+       "softmax kernels, and Korthikanti 2022 §4-5 is built around the s^2 softmax and dropout tensors it "
+       "writes. Later rows run fused attention (Transformer Engine, PyTorch SDPA, llm-foundry flash). A row "
+       "with no year gets flash."},
       {"goodput", "rows with only whole-run GPU-hours", "0.90",
        "Llama 3 (Dubey et al. 2024, §3.3.4): higher than 90% effective training time. Used only for the "
        "separately reported GPU-hour comparison."},
@@ -489,6 +495,18 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
     throw RowError(one_of_error("prec", prec, {"bf16", "fp16", "fp8"}));
   }
   p.precision = pol;
+
+  // Attention kernels: not a column; by year (default_rules()).
+  constexpr int64_t kFirstFlashYear = 2023;
+  // The year cell may be a range ("2023-2024"); its first year counts.
+  const std::string year_text = c.text("year");
+  std::optional<int64_t> year;
+  if (year_text.size() >= 4 && std::all_of(year_text.begin(), year_text.begin() + 4,
+                                           [](unsigned char ch) { return std::isdigit(ch) != 0; })) {
+    year = std::stoll(year_text.substr(0, 4));
+  }
+  p.attention = year && *year < kFirstFlashYear ? graph::AttentionImpl::kUnfused : graph::AttentionImpl::kFlash;
+  row.defaults_used.push_back(fmt::format("attention={}", graph::to_string(p.attention)));
 
   p.sequence_parallel = false;
   if (p.tp > 1) row.defaults_used.push_back("sequence_parallel=off");

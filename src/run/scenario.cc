@@ -102,12 +102,13 @@ class Reader {
 
 const std::vector<std::string> kPatchKeys = {
     "tp", "pp", "vpp", "dp", "ep", "cp", "sequence_parallel", "zero", "micro_batch", "schedule",
-    "recompute", "precision", "comm_sms", "max_nodes_per_token", "expert_load_imbalance"};
+    "recompute", "precision", "comm_sms", "max_nodes_per_token", "expert_load_imbalance", "attention"};
 
 const std::vector<std::string> kSchedules = {"gpipe", "1f1b", "interleaved-1f1b", "zb-h1",
                                              "zero-bubble", "dualpipe", "dualpipev"};
 const std::vector<std::string> kRecomputes = {"none", "selective", "deepseek", "full"};
 const std::vector<std::string> kPolicies = {"bf16", "deepseek-fp8"};
+const std::vector<std::string> kAttentionImpls = {"flash", "unfused"};
 
 int as_int(int64_t v, const JsonView& where) {
   if (v > kMaxCount) where.fail(fmt::format("expected at most {}; found {}", kMaxCount, v));
@@ -141,6 +142,7 @@ PlanPatch read_patch(Reader& rd, const JsonView& v, std::vector<std::string> ext
   if (auto f = v.find("schedule")) p.schedule = plan::parse_schedule(rd.one_of(*f, kSchedules));
   if (auto f = v.find("recompute")) p.recompute = plan::parse_recompute(rd.one_of(*f, kRecomputes));
   if (auto f = v.find("precision")) p.precision = rd.one_of(*f, kPolicies);
+  if (auto f = v.find("attention")) p.attention = plan::parse_attention(rd.one_of(*f, kAttentionImpls));
   if (auto f = v.find("expert_load_imbalance")) {
     const double x = rd.number(*f);
     if (!(x >= 1.0)) f->at("value").fail(fmt::format("expected a ratio >= 1 (busiest / mean); found {}", x));
@@ -164,6 +166,7 @@ void apply_patch(plan::Plan& p, const PlanPatch& q) {
   if (q.schedule) p.schedule = *q.schedule;
   if (q.recompute) p.recompute = *q.recompute;
   if (q.precision) p.precision = precision_policy(*q.precision);
+  if (q.attention) p.attention = *q.attention;
   if (q.expert_load_imbalance) p.expert_load_imbalance = *q.expert_load_imbalance;
 }
 

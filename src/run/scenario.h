@@ -64,6 +64,7 @@ struct PlanPatch {
   std::optional<plan::Recompute> recompute;
   std::optional<std::string> precision;  // "bf16" | "deepseek-fp8"
   std::optional<double> expert_load_imbalance;
+  std::optional<graph::AttentionImpl> attention;  // "flash" | "unfused"
 };
 
 enum class PhaseAmount { kTokens, kSteps, kStatedGpuHours };

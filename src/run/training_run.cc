@@ -44,7 +44,8 @@ std::string plan_key(const plan::Plan& p, double cs, double cm) {
       static_cast<int>(q.embedding_head), static_cast<int>(q.weights),
       static_cast<int>(q.master_weights), static_cast<int>(q.gradients),
       static_cast<int>(q.optimizer_moments),
-      static_cast<int>(q.dispatch) * 16 + static_cast<int>(q.combine), 0, cs, cm);
+      static_cast<int>(q.dispatch) * 16 + static_cast<int>(q.combine),
+      static_cast<int>(p.tp_comm_overlap) * 16 + static_cast<int>(p.attention), cs, cm);
 }
 
 }  // namespace

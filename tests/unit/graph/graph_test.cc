@@ -231,3 +231,55 @@ TEST_CASE("Backward is twice forward for GEMMs", "[graph]") {
   CHECK(up.gemm.total_m == 2048);
   CHECK(up.gemm.m == 256);
 }
+
+TEST_CASE("unfused attention: Megatron's four kernels over the whole score matrix", "[graph][attention]") {
+  // GPT-3 175B (96 heads of 128) at seq 2048, one sequence, TP 8: 12 heads
+  // per GPU, so 12 (sequence, head) problems of 2048 x 2048 scores.
+  const model::Model m = model::load_model("gpt3_175b");
+  Sharding sh;
+  sh.tp = 8;
+  const Graph flash = build_graph(m, 2048, 1, sh);
+  const Graph unfused = build_graph(m, 2048, 1, sh, true, true, AttentionImpl::kUnfused);
+  const Operator& scores = find_op(unfused, BlockKind::kDenseLayer, "attn.scores");
+  const Operator& softmax = find_op(unfused, BlockKind::kDenseLayer, "attn.softmax");
+  const Operator& dropout = find_op(unfused, BlockKind::kDenseLayer, "attn.dropout");
+  const Operator& context = find_op(unfused, BlockKind::kDenseLayer, "attn.context");
+  // S = QK^T: 12 batched GEMMs of m = 2048, n = 2048, k = 128;
+  // 2 x 12 x 2048 x 2048 x 128 = 12,884,901,888 FLOPs, the whole matrix.
+  CHECK(scores.gemm.groups == 12);
+  CHECK(scores.gemm.m == 2048);
+  CHECK(scores.gemm.n == 2048);
+  CHECK(scores.gemm.k == 128);
+  CHECK(scores.fwd.flops.value() == Approx(12884901888.0));
+  // O = P'V: m = 2048, n = 128, k = 2048: the same FLOPs.
+  CHECK(context.gemm.n == 128);
+  CHECK(context.gemm.k == 2048);
+  CHECK(context.fwd.flops.value() == Approx(12884901888.0));
+  // The flash core counts half the causal matrix: 2 x (12 x 2048 x 2048 / 2)
+  // x (128 + 128) = 12,884,901,888, half of the unfused pair's 25.8 GFLOP.
+  const Operator& core = find_op(flash, BlockKind::kDenseLayer, "attn.core");
+  CHECK((scores.fwd.flops + context.fwd.flops).value() == Approx(2.0 * core.fwd.flops.value()));
+  // E = 12 x 2048 x 2048 = 50,331,648 score elements. Softmax reads S and
+  // writes P (2 + 2 B each): 201,326,592 B; its backward reads P and dP and
+  // writes dS: 301,989,888 B. Dropout writes P' and a 1-byte mask: 5 B each.
+  const double e = 12.0 * 2048 * 2048;
+  CHECK(e == 50331648.0);
+  CHECK(softmax.fwd.bytes.value() == Approx(4.0 * e));
+  CHECK(softmax.bwd_input.bytes.value() == Approx(6.0 * e));
+  CHECK(dropout.fwd.bytes.value() == Approx(5.0 * e));
+  // Saved for backward (Korthikanti §4.1): P 2E, mask E, P' 2E = 5as^2b.
+  CHECK((softmax.activation_bytes_saved + dropout.activation_bytes_saved + context.activation_bytes_saved).value() ==
+        Approx(5.0 * e));
+  // Q, K, V on the first GEMM: 3 x 12 x 2048 x 128 x 2 B = 18,874,368 B.
+  CHECK(scores.activation_bytes_saved.value() == Approx(18874368.0));
+  // No weights, no fused core, and every other operator is the flash graph's.
+  for (const Operator* op : {&scores, &softmax, &dropout, &context}) {
+    CHECK(op->params == 0);
+    CHECK(op->recompute_class == RecomputeClass::kAttentionCore);
+  }
+  const Block& fb = find_block(flash, BlockKind::kDenseLayer);
+  const Block& ub = find_block(unfused, BlockKind::kDenseLayer);
+  CHECK(ub.ops.size() == fb.ops.size() + 3);  // one core -> four kernels
+  for (const Operator& op : ub.ops) CHECK(op.name != "attn.core");
+  CHECK(graph_params(unfused) == graph_params(flash));
+}

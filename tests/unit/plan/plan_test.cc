@@ -363,3 +363,40 @@ TEST_CASE("expert plans: divisibility of experts and of the data-parallel group"
   CHECK_THROWS_WITH(plan::validate_plan(p, lite, c64),
                     Contains("ep 32 must divide dp x cp x tp = 16 x 1 x 1 = 16"));
 }
+
+TEST_CASE("selective recompute frees the unfused core's 5as^2b and keeps Q, K, V", "[plan][recompute][attention]") {
+  // GPT-3 175B at seq 2048, one sequence, TP 8 (12 heads per GPU): the
+  // score-sized tensors are P (2 B), the dropout mask (1 B) and P' (2 B) per
+  // element, 5 x 12 x 2048^2 = 251,658,240 B (Korthikanti §4.1 and §5: the
+  // 5as^2b term selective recompute removes, a = 12 heads on this GPU).
+  const model::Model m = model::load_model("gpt3_175b");
+  plan::Plan p;
+  p.tp = 8;
+  p.global_batch = 1;
+  p.seq_len = 2048;
+  p.attention = graph::AttentionImpl::kUnfused;
+  const graph::Graph g = plan::plan_graph(p, m, true);
+  const graph::Block* layer = nullptr;
+  for (const graph::Block& b : g.blocks) {
+    if (b.kind == graph::BlockKind::kDenseLayer) layer = &b;
+  }
+  REQUIRE(layer != nullptr);
+  const plan::BlockActivations none = plan::block_activations(*layer, plan::Recompute::kNone, p, m);
+  const plan::BlockActivations sel = plan::block_activations(*layer, plan::Recompute::kSelective, p, m);
+  CHECK(none.dropped.value() == 0);
+  CHECK(sel.dropped.value() == Approx(251658240.0));
+  CHECK((none.kept - sel.kept).value() == Approx(251658240.0));
+  // Selective recompute re-runs the four core kernels in backward.
+  int recomputed = 0;
+  for (const graph::Operator& op : layer->ops) recomputed += plan::is_recomputed(op, *layer, plan::Recompute::kSelective);
+  CHECK(recomputed == 4);
+  // FP8 linear layers leave the core's batched GEMMs in BF16.
+  p.precision.linear_gemms = Precision::kFP8;
+  const graph::Graph g8 = plan::plan_graph(p, m, true);
+  for (const graph::Block& b : g8.blocks) {
+    for (const graph::Operator& op : b.ops) {
+      if (op.name == "attn.scores" || op.name == "attn.context") CHECK(op.precision == Precision::kBF16);
+      if (op.name == "attn.qkv_proj") CHECK(op.precision == Precision::kFP8);
+    }
+  }
+}

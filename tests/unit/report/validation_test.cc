@@ -113,6 +113,13 @@ TEST_CASE("validate: defaults are the documented ones and listed per row", "[rep
   const RowResult& p = row(r, "r-tput");
   CHECK(p.plan->tp == 1);
   CHECK(p.plan->pp == 1);
+  // Attention kernels by the row's year: 2021 -> Megatron's unfused core;
+  // "2023-2024" (a range: its first year counts) and no year -> flash.
+  CHECK(t.plan->attention == graph::AttentionImpl::kUnfused);
+  CHECK(has(t.defaults_used, "attention=unfused"));
+  CHECK(p.plan->attention == graph::AttentionImpl::kFlash);
+  CHECK(d.plan->attention == graph::AttentionImpl::kFlash);
+  CHECK(has(d.defaults_used, "attention=flash"));
   // Every key listed in the table has a justification.
   for (const auto& rule : default_rules()) CHECK(std::string(rule.why).size() > 20);
 }
