@@ -303,10 +303,18 @@ Seconds CostModel::collective_time(CollectiveOp op, Bytes message, const Group& 
       return op == CollectiveOp::kAllReduce ? tree_time(message, g) : ring_time(op, message, g);
     case Algorithm::kHierarchical: return hier_ok ? hierarchical_time(op, message, g) : ring_time(op, message, g);
     case Algorithm::kAuto: {
-      // As NCCL's tuner: the fastest predicted algorithm.
+      // As NCCL's tuner: the fastest predicted algorithm among those NCCL
+      // offers for the operation. All-reduce: ring, tree, and the two-level
+      // scheme (NCCL's intra-node chain + inter-node tree). All-gather and
+      // reduce-scatter across nodes with several GPUs per node: ring only
+      // (NCCL src/graph/tuning.cc, v2.7.5: "if (coll != ncclCollAllReduce &&
+      // a != NCCL_ALGO_RING) continue"; later NVLS is single-node or needs
+      // CollNet, and PAT (2.23) only runs with one GPU per node).
       Seconds best = ring_time(op, message, g);
-      if (op == CollectiveOp::kAllReduce) best = min(best, tree_time(message, g));
-      if (hier_ok) best = min(best, hierarchical_time(op, message, g));
+      if (op == CollectiveOp::kAllReduce) {
+        best = min(best, tree_time(message, g));
+        if (hier_ok) best = min(best, hierarchical_time(op, message, g));
+      }
       return best;
     }
   }
