@@ -28,7 +28,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
+#include "calib/frameworks.h"
 #include "core/error.h"
 
 namespace trainsim::analytic {
@@ -82,6 +84,7 @@ class Estimator {
                           cost_.collective_time(cost::CollectiveOp::kAllGather, msg, grp)
                     : cost_.collective_time(cost::CollectiveOp::kAllReduce, msg, grp);
     }
+    if (p.zero_stage == 3 && p.zero3_framework != "fsdp") zero3_fw_ = calib::load_zero3_framework(p.zero3_framework);
     if (p.pp > 1) {
       const Bytes act(static_cast<double>(rows_ * m.hidden) * bytes_per_element(Precision::kBF16));
       const int64_t stride = static_cast<int64_t>(p.tp) * p.cp * p.dp;
@@ -211,6 +214,7 @@ class Estimator {
   // first gather, or the last reduce-scatter, cannot hide). The backward
   // phase's gather and reduce-scatter share the same links, so their times add.
   void zero3(int r, const StageTimes& per_mb, double mb, analytic::RankTimes& t) const {
+    if (zero3_fw_) return zero3_per_tensor(r, per_mb, mb, t);
     const plan::RankParams rp = plan::rank_params(p_, m_, layout_, r);
     const double gb = bytes_per_element(p_.precision.gradients);
     const double n = std::max(1.0, per_mb.layers);
@@ -233,6 +237,71 @@ class Estimator {
     (void)mb;
     t.dp_exposed = zero3_exposed(gather, per_mb.f, n) + zero3_exposed(gather + reduce, per_mb.bi + per_mb.w + per_mb.rc, n);
     t.dp_comm = gather * 2.0 + reduce;
+  }
+
+  // ZeRO-3 by parameter tensor (calibrate/frameworks/, e.g. DeepSpeed's 2021
+  // implementation): every micro-batch gathers each tensor of at least the
+  // persistence threshold before its forward and again before its backward,
+  // and reduce-scatters every tensor's gradient in backward. A call costs the
+  // collective (ring over the DP group), with list-form collectives one copy
+  // kernel per rank of 1/ranks of the tensor (read and write), and, for
+  // blocking gathers, the measured host overhead between calls; blocking
+  // gathers are fully exposed, reduce-scatters overlap the micro-batch's
+  // backward when the framework issues them asynchronously. Small tensors
+  // stay gathered (gathered once; not charged).
+  void zero3_per_tensor(int r, const StageTimes& per_mb, double mb, analytic::RankTimes& t) const {
+    const calib::Zero3Framework& fw = *zero3_fw_;
+    const plan::RankParams rp = plan::rank_params(p_, m_, layout_, r);
+    const double wb = bytes_per_element(p_.precision.weights);
+    const double gb = bytes_per_element(p_.precision.gradients);
+    auto copies = [&](double numel, double ranks, double bytes_per) {
+      if (!fw.list_form_copies || ranks <= 1) return Seconds::zero();
+      return cost_.memory_time(Bytes(2.0 * numel / ranks * bytes_per), Flops::zero()) * ranks;
+    };
+    Seconds gathers, reduces;  // per micro-batch
+    for (int s : layout_.stages_of_rank[static_cast<size_t>(r)]) {
+      const plan::StageContent c = plan::stage_content(layout_, s, m_);
+      for (const plan::BlockUse& u : plan::stage_blocks(g_, c)) {
+        for (const graph::Operator& op : u.block->ops) {
+          if (op.params <= 0) continue;
+          const bool expert = op.kind == graph::OpKind::kGroupedGemm;
+          const double ranks = expert ? rp.expert_replicas : rp.dense_replicas;
+          const int rpn = expert ? expert_rpn(rp) : dense_rpn(rp);
+          for (const int64_t numel : parameter_tensors(op)) {
+            const double x = static_cast<double>(numel);
+            const double uses = static_cast<double>(u.count);
+            reduces += (collective(cost::CollectiveOp::kReduceScatter, Bytes(x * gb), ranks, rpn) + copies(x, ranks, gb)) * uses;
+            if (numel < fw.param_persistence_threshold) continue;
+            const Seconds host = fw.blocking_gathers ? fw.host_overhead_per_gather : Seconds::zero();
+            gathers += (collective(cost::CollectiveOp::kAllGather, Bytes(x * wb), ranks, rpn) + copies(x, ranks, wb) + host) * uses;
+          }
+        }
+      }
+    }
+    const Seconds backward = per_mb.bi + per_mb.w + per_mb.rc;
+    const Seconds reduce_exposed = fw.reduce_scatter_overlaps_backward ? max(Seconds::zero(), reduces - backward) : reduces;
+    const Seconds gather_exposed = fw.blocking_gathers ? gathers * 2.0 : zero3_exposed(gathers, per_mb.f, per_mb.layers) +
+                                                                           zero3_exposed(gathers, backward, per_mb.layers);
+    t.dp_exposed = (gather_exposed + reduce_exposed) * mb;
+    t.dp_comm = (gathers * 2.0 + reduces) * mb;
+  }
+
+  // The parameter tensors an operator owns, in elements: a GEMM's weight
+  // (one per group) and its bias; a LayerNorm's weight and bias; otherwise one.
+  std::vector<int64_t> parameter_tensors(const graph::Operator& op) const {
+    std::vector<int64_t> out;
+    if (op.kind == graph::OpKind::kGemm || op.kind == graph::OpKind::kGroupedGemm) {
+      const int64_t w = op.gemm.n * op.gemm.k;
+      for (int64_t g = 0; g < op.gemm.groups && w > 0; ++g) out.push_back(w);
+      const int64_t bias = op.params - op.gemm.groups * w;
+      if (bias > 0) out.push_back(bias);
+    } else if (op.kind == graph::OpKind::kNorm && m_.norm == model::NormKind::kLayerNorm && op.params % 2 == 0) {
+      out.push_back(op.params / 2);
+      out.push_back(op.params / 2);
+    } else {
+      out.push_back(op.params);
+    }
+    return out;
   }
 
   Seconds dp_gather(const plan::RankParams& rp) const {
@@ -297,6 +366,7 @@ class Estimator {
   int64_t rows_ = 0;
   Seconds tp_one_;
   Seconds pp_one_;
+  std::optional<calib::Zero3Framework> zero3_fw_;  // set when ZeRO-3 runs a non-FSDP implementation
 };
 
 // Recomputed forward FLOPs of one micro-batch over the whole model (TP = EP = CP = 1).
@@ -417,7 +487,14 @@ StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cos
                                                 "max(0, TP comm - compute)); "
                                               : "TP, "));
   }
-  if (p.zero_stage == 3) {
+  if (p.zero_stage == 3 && p.zero3_framework != "fsdp") {
+    n.push_back(fmt::format("ZeRO-3 as {} (calibrate/frameworks/{}.json): one all-gather per parameter tensor before "
+                            "each forward and backward use, every micro-batch, blocking the compute stream; one "
+                            "reduce-scatter per tensor, overlapping the backward; each call with one copy kernel per "
+                            "rank (list-form collectives) and the measured host overhead per gather; tensors under "
+                            "the persistence threshold stay gathered",
+                            p.zero3_framework, p.zero3_framework));
+  } else if (p.zero_stage == 3) {
     n.push_back("ZeRO-3: each layer's parameters all-gathered in forward and again in backward, its gradients "
                 "reduce-scattered, once per step (first forward, last backward), prefetched one layer ahead: exposed per phase = max(0, comm - compute) "
                 "+ min(comm, compute)/layers; the optimizer step is exposed");

@@ -83,6 +83,10 @@ struct Plan {
   // Attention kernels: flash (fused, the default) or Megatron's unfused
   // CoreAttention (what Megatron-LM ran before its flash-attention option).
   graph::AttentionImpl attention = graph::AttentionImpl::kFlash;
+  // How ZeRO stage 3 moves parameters and gradients: "fsdp" (one collective
+  // per transformer layer, prefetched one layer ahead; the default) or the
+  // name of a file in calibrate/frameworks/ (e.g. "deepspeed-zero3-2021").
+  std::string zero3_framework = "fsdp";
   int max_nodes_per_token = 0; // node-limited routing M (0 = unlimited)
   // Routing imbalance: tokens on the busiest expert GPU / the mean (1 = balanced).
   // Expert GEMMs and all-to-all of a step run at the pace of the busiest GPU.

@@ -61,6 +61,12 @@ const std::vector<DefaultRule>& default_rules() {
        "softmax kernels, and Korthikanti 2022 §4-5 is built around the s^2 softmax and dropout tensors it "
        "writes. Later rows run fused attention (Transformer Engine, PyTorch SDPA, llm-foundry flash). A row "
        "with no year gets flash."},
+      {"zero3_framework", "(no column; ZeRO-3 rows, from framework and year)",
+       "deepspeed-zero3-2021 when the framework names DeepSpeed and year <= 2021, else fsdp",
+       "Not a column. DeepSpeed's 2021 ZeRO-3 gathered one parameter tensor per blocking call and reduced "
+       "gradients per tensor (calibrate/frameworks/deepspeed-zero3-2021.json cites the code, PR #1188 and the "
+       "per-call overhead measured in issue #1069); coalesced gathers came with PR #1453 (October 2021). Every "
+       "other ZeRO-3 row runs FSDP-style per-layer collectives (PyTorch FSDP, llm-foundry, torchtitan)."},
       {"goodput", "rows with only whole-run GPU-hours", "0.90",
        "Llama 3 (Dubey et al. 2024, §3.3.4): higher than 90% effective training time. Used only for the "
        "separately reported GPU-hour comparison."},
@@ -467,6 +473,14 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
     throw RowError(one_of_error("recompute", rc, {"none", "selective", "full"}));
   }
 
+  // The year cell may be a range ("2023-2024"); its first year counts.
+  const std::string year_text = c.text("year");
+  std::optional<int64_t> year;
+  if (year_text.size() >= 4 && std::all_of(year_text.begin(), year_text.begin() + 4,
+                                           [](unsigned char ch) { return std::isdigit(ch) != 0; })) {
+    year = std::stoll(year_text.substr(0, 4));
+  }
+
   // Data-parallel sharding.
   const auto zero = c.integer("zero");
   if (!zero) {
@@ -476,6 +490,14 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
     throw RowError(fmt::format("column zero: expected 0, 1, 2 or 3; found {}", *zero));
   } else {
     p.zero_stage = static_cast<int>(*zero);
+  }
+  if (p.zero_stage == 3) {
+    // ZeRO-3 implementation: not a column; by framework and year (default_rules()).
+    constexpr int64_t kLastUncoalescedDeepSpeedYear = 2021;
+    if (contains(lower(c.text("framework")), "deepspeed") && year && *year <= kLastUncoalescedDeepSpeedYear) {
+      p.zero3_framework = "deepspeed-zero3-2021";
+    }
+    row.defaults_used.push_back("zero3_framework=" + p.zero3_framework);
   }
 
   // Precision: all operators at 16 bit, FP32 master weights, gradients and
@@ -498,13 +520,6 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
 
   // Attention kernels: not a column; by year (default_rules()).
   constexpr int64_t kFirstFlashYear = 2023;
-  // The year cell may be a range ("2023-2024"); its first year counts.
-  const std::string year_text = c.text("year");
-  std::optional<int64_t> year;
-  if (year_text.size() >= 4 && std::all_of(year_text.begin(), year_text.begin() + 4,
-                                           [](unsigned char ch) { return std::isdigit(ch) != 0; })) {
-    year = std::stoll(year_text.substr(0, 4));
-  }
   p.attention = year && *year < kFirstFlashYear ? graph::AttentionImpl::kUnfused : graph::AttentionImpl::kFlash;
   row.defaults_used.push_back(fmt::format("attention={}", graph::to_string(p.attention)));
 

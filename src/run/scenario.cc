@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "calib/frameworks.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/json_reader.h"
@@ -102,7 +103,8 @@ class Reader {
 
 const std::vector<std::string> kPatchKeys = {
     "tp", "pp", "vpp", "dp", "ep", "cp", "sequence_parallel", "zero", "micro_batch", "schedule",
-    "recompute", "precision", "comm_sms", "max_nodes_per_token", "expert_load_imbalance", "attention"};
+    "recompute", "precision", "comm_sms", "max_nodes_per_token", "expert_load_imbalance", "attention",
+    "zero3_framework"};
 
 const std::vector<std::string> kSchedules = {"gpipe", "1f1b", "interleaved-1f1b", "zb-h1",
                                              "zero-bubble", "dualpipe", "dualpipev"};
@@ -143,6 +145,11 @@ PlanPatch read_patch(Reader& rd, const JsonView& v, std::vector<std::string> ext
   if (auto f = v.find("recompute")) p.recompute = plan::parse_recompute(rd.one_of(*f, kRecomputes));
   if (auto f = v.find("precision")) p.precision = rd.one_of(*f, kPolicies);
   if (auto f = v.find("attention")) p.attention = plan::parse_attention(rd.one_of(*f, kAttentionImpls));
+  if (auto f = v.find("zero3_framework")) {
+    std::vector<std::string> names = calib::zero3_framework_names();
+    names.insert(names.begin(), "fsdp");
+    p.zero3_framework = rd.one_of(*f, names);
+  }
   if (auto f = v.find("expert_load_imbalance")) {
     const double x = rd.number(*f);
     if (!(x >= 1.0)) f->at("value").fail(fmt::format("expected a ratio >= 1 (busiest / mean); found {}", x));
@@ -167,6 +174,7 @@ void apply_patch(plan::Plan& p, const PlanPatch& q) {
   if (q.recompute) p.recompute = *q.recompute;
   if (q.precision) p.precision = precision_policy(*q.precision);
   if (q.attention) p.attention = *q.attention;
+  if (q.zero3_framework) p.zero3_framework = *q.zero3_framework;
   if (q.expert_load_imbalance) p.expert_load_imbalance = *q.expert_load_imbalance;
 }
 

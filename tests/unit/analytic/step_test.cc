@@ -213,3 +213,66 @@ TEST_CASE("DeepSeek-V3 overlap rules: DualPipe hides, 1F1B exposes", "[analytic]
   }
   CHECK(dual.step_time < one.step_time);
 }
+
+TEST_CASE("ZeRO-3 as DeepSpeed 2021: one blocking gather per large tensor, one reduce-scatter per tensor",
+          "[analytic][zero3]") {
+  // toy_model(4): RMSNorm, no biases, untied head. Parameter tensors:
+  //   per layer: attn.norm 512 and mlp.norm 512 (under the 1e5 persistence
+  //   threshold: stay gathered), qkv 512 x 1536 = 786,432, o 512 x 512 =
+  //   262,144, up_gate 512 x 4096 = 2,097,152, down 2048 x 512 = 1,048,576;
+  //   embedding 1024 x 512 = 524,288, head 524,288, final norm 512.
+  // Large tensors: 4 x 4 + 2 = 18; all tensors: 6 x 4 + 3 = 27.
+  const model::Model m = toy_model(4);
+  const hardware::Cluster c = testing::test_cluster(testing::AcceleratorSpec{}, 2);
+  const cost::CostModel cost(c, simple_tables());
+  plan::Plan p = toy_plan(1, 1);
+  p.dp = 16;
+  p.global_batch = 16;
+  p.zero_stage = 3;
+  p.zero3_framework = "deepspeed-zero3-2021";
+  const analytic::StepEstimate e = analytic::estimate_step(m, p, cost);
+  const analytic::StepEstimate fsdp = [&] {
+    plan::Plan q = p;
+    q.zero3_framework = "fsdp";
+    return analytic::estimate_step(m, q, cost);
+  }();
+  // One call over the 16 DP ranks (8 per node): gathers of BF16 weights (2 B),
+  // reduce-scatters of the policy's FP32 gradients (4 B); each with 16 copy
+  // kernels of 2 x numel / 16 elements (list-form collectives), the gathers
+  // with the file's 380 us host overhead.
+  REQUIRE(bytes_per_element(p.precision.weights) == 2.0);
+  REQUIRE(bytes_per_element(p.precision.gradients) == 4.0);
+  const cost::Group g{16, 8};
+  auto copies = [&](double n, double b) { return cost.memory_time(Bytes(2.0 * n / 16 * b), Flops::zero()) * 16.0; };
+  auto gather = [&](double n) {
+    return cost.collective_time(cost::CollectiveOp::kAllGather, Bytes(n * 2), g) + copies(n, 2) + microseconds(380);
+  };
+  auto reduce = [&](double n) {
+    return cost.collective_time(cost::CollectiveOp::kReduceScatter, Bytes(n * 4), g) + copies(n, 4);
+  };
+  Seconds gathers, reduces;
+  for (int l = 0; l < 4; ++l) {
+    for (double n : {786432.0, 262144.0, 2097152.0, 1048576.0}) {
+      gathers += gather(n);
+      reduces += reduce(n);
+    }
+    reduces += reduce(512) * 2.0;
+  }
+  for (double n : {524288.0, 524288.0}) {
+    gathers += gather(n);
+    reduces += reduce(n);
+  }
+  reduces += reduce(512);
+  const analytic::RankTimes& r = e.ranks.front();
+  // Gathers before the forward and again before the backward: 2 x gathers.
+  CHECK(r.dp_comm.value() == Approx((gathers * 2.0 + reduces).value()));
+  // The 36 blocking gathers are exposed whole (36 x 380 us = 13.68 ms of host
+  // time alone); the reduce-scatters hide behind the backward as far as it lasts.
+  CHECK(r.dp_exposed.value() >= Approx((gathers * 2.0).value()));
+  CHECK((gathers * 2.0).value() > 0.01368);
+  // The FSDP default prefetches whole layers and hides most of the same traffic.
+  CHECK(e.step_time.value() > fsdp.step_time.value() + 0.01368);
+  bool noted = false;
+  for (const auto& n : e.notes) noted = noted || n.find("deepspeed-zero3-2021") != std::string::npos;
+  CHECK(noted);
+}

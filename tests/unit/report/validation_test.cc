@@ -124,6 +124,26 @@ TEST_CASE("validate: defaults are the documented ones and listed per row", "[rep
   for (const auto& rule : default_rules()) CHECK(std::string(rule.why).size() > 20);
 }
 
+TEST_CASE("validate: ZeRO-3 implementation by framework and year", "[report]") {
+  const ValidationReport r = validate_runs(read_csv(TRAINSIM_SOURCE_DIR "/tests/validation/public_runs.csv"),
+                                           fixed_two_seconds, Engine::kAnalytic, "test");
+  // Narayanan 2021 ZeRO-3 rows: framework "Megatron-LM + DeepSpeed ZeRO-3", year 2021.
+  const RowResult& ds = row(r, "megatron21-t2-zero-3-174.6B-384gpu");
+  REQUIRE(ds.plan);
+  CHECK(ds.plan->zero3_framework == "deepspeed-zero3-2021");
+  CHECK(has(ds.defaults_used, "zero3_framework=deepspeed-zero3-2021"));
+  // MosaicML (Composer FSDP, 2023-2024): the FSDP default.
+  const RowResult& mo = row(r, "mosaic-mpt7b-128xh100_80gb");
+  REQUIRE(mo.plan);
+  CHECK(mo.plan->zero_stage == 3);
+  CHECK(mo.plan->zero3_framework == "fsdp");
+  CHECK(has(mo.defaults_used, "zero3_framework=fsdp"));
+  // Not ZeRO-3: nothing listed.
+  const RowResult& pt = row(r, "megatron21-t1-1.7B");
+  CHECK(pt.plan->zero3_framework == "fsdp");
+  CHECK_FALSE(has(pt.defaults_used, "zero3_framework=fsdp"));
+}
+
 TEST_CASE("validate: whole-run GPU-hours are compared after the goodput, separately", "[report]") {
   const ValidationReport r = small_report();
   const RowResult& g = row(r, "r-gpuhours");
