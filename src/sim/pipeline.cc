@@ -84,6 +84,8 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     }
     done_w_.assign(static_cast<size_t>(gpus_) * static_cast<size_t>(s.stages), 0);
     released_.assign(static_cast<size_t>(gpus_) * static_cast<size_t>(s.stages), 0);
+    f_started_.assign(static_cast<size_t>(gpus_) * static_cast<size_t>(s.stages), 0);
+    b_started_.assign(static_cast<size_t>(gpus_) * static_cast<size_t>(s.stages), 0);
     for (int st = 0; st < s.stages; ++st) {
       const StageWork& sw = w.stages[static_cast<size_t>(st)];
       TRAINSIM_CHECK(sw.grad_bucket_after.empty() || sw.grad_bucket_after.size() == sw.grad_sync.size(),
@@ -93,6 +95,36 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
         TRAINSIM_CHECK(sw.grad_bucket_after[k] < sw.chunk[static_cast<size_t>(ChunkType::kBackwardWeight)].size() &&
                            (k == 0 || sw.grad_bucket_after[k - 1] <= sw.grad_bucket_after[k]),
                        "stage {}: bucket {} released after weight segment {}", st, k, sw.grad_bucket_after[k]);
+      }
+    }
+    for (int st = 0; st < s.stages; ++st) {
+      const StageWork& sw = w.stages[static_cast<size_t>(st)];
+      const size_t n = sw.param_gather.size();
+      TRAINSIM_CHECK(n < 0x10000 && sw.gather_before_f.size() == n && sw.gather_before_b.size() == n,
+                     "stage {}: {} parameter gathers, {} forward and {} backward positions", st, n,
+                     sw.gather_before_f.size(), sw.gather_before_b.size());
+      for (size_t k = 0; k < n; ++k) {
+        TRAINSIM_CHECK(sw.gather_before_f[k] <= sw.chunk[static_cast<size_t>(ChunkType::kForward)].size() &&
+                           sw.gather_before_b[k] <= sw.chunk[static_cast<size_t>(ChunkType::kBackwardInput)].size() &&
+                           (k == 0 || (sw.gather_before_f[k - 1] <= sw.gather_before_f[k] &&
+                                       sw.gather_before_b[k - 1] >= sw.gather_before_b[k])),
+                       "stage {}: parameter gather {} before forward segment {}, backward segment {}", st, k,
+                       sw.gather_before_f[k], sw.gather_before_b[k]);
+      }
+      const size_t full = sw.chunk[static_cast<size_t>(ChunkType::kBackwardFull)].size();
+      TRAINSIM_CHECK(sw.gather_before_full.empty() || sw.gather_before_full.size() == n,
+                     "stage {}: {} full-backward gather positions for {} gathers", st, sw.gather_before_full.size(), n);
+      for (size_t k = 0; k < sw.gather_before_full.size(); ++k) {
+        TRAINSIM_CHECK(sw.gather_before_full[k] <= full && (k == 0 || sw.gather_before_full[k - 1] >= sw.gather_before_full[k]),
+                       "stage {}: parameter gather {} before full-backward segment {}", st, k, sw.gather_before_full[k]);
+      }
+      TRAINSIM_CHECK(sw.grad_bucket_after_full.empty() || sw.grad_bucket_after_full.size() == sw.grad_sync.size(),
+                     "stage {}: {} full-backward bucket triggers for {} buckets", st, sw.grad_bucket_after_full.size(),
+                     sw.grad_sync.size());
+      for (size_t k = 0; k < sw.grad_bucket_after_full.size(); ++k) {
+        TRAINSIM_CHECK(sw.grad_bucket_after_full[k] < full &&
+                           (k == 0 || sw.grad_bucket_after_full[k - 1] <= sw.grad_bucket_after_full[k]),
+                       "stage {}: bucket {} released after full-backward segment {}", st, k, sw.grad_bucket_after_full[k]);
       }
     }
     const int groups = devices_ * (shape.replicas / shape.ep_replicas);
@@ -222,6 +254,21 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     Chunk chunk{};
     bool has_chunk = false;
     Tick seg_start = 0;
+    // ZeRO-3 gathers this chunk carries (StageWork::param_gather); groups
+    // counted in the chunk's order (reversed in backward).
+    const StageWork* z3 = nullptr;
+    bool z3_backward = false;
+    uint32_t z3_next = 0;    // next group whose start the lane has not passed
+    uint32_t z3_issued = 0;  // gathers issued
+    uint32_t z3_done = 0;    // gathers finished (the stream runs them in order)
+    bool z3_waiting = false;
+  };
+  // An entry of a GPU's DP communication stream.
+  struct SyncItem {
+    uint16_t stage = 0;
+    uint16_t index = 0;       // bucket, or parameter gather (forward numbering)
+    bool gather = false;
+    uint8_t slot = 0;         // gather: the lane waiting for it
   };
   struct Gpu {
     ComputeStream stream;
@@ -231,7 +278,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     Tick last_op_end = 0;
     uint32_t last_op = kNone;
     std::array<Lane, 4> lane;
-    std::deque<uint32_t> sync_queue;  // DP buckets released, not finished: stage << 16 | bucket
+    std::deque<SyncItem> sync_queue;  // DP buckets released and parameter gathers issued, not finished
     bool sync_running = false;
     bool tail_started = false;
     bool finished = false;
@@ -327,7 +374,76 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
                   ? 1.0f
                   : shape_.load_factor[static_cast<size_t>(g / devices_) * static_cast<size_t>(s_.micro_batches) +
                                        static_cast<size_t>(c.micro_batch)];
+    ln.z3 = nullptr;
+    const StageWork& sw = w_.stages[static_cast<size_t>(c.stage)];
+    const size_t i = static_cast<size_t>(g) * static_cast<size_t>(s_.stages) + static_cast<size_t>(c.stage);
+    if (c.type == ChunkType::kForward) {
+      // The stage's first forward on this GPU carries the gathers (pipeline.h).
+      if (f_started_[i]++ == 0 && !sw.param_gather.empty()) ln.z3 = &sw;
+      ln.z3_backward = false;
+    } else if (c.type == ChunkType::kBackwardInput || c.type == ChunkType::kBackwardFull) {
+      // ... and its last backward (as many backward chunks as weight gradients).
+      const int expected = expected_w_[static_cast<size_t>(g % devices_) * static_cast<size_t>(s_.stages) +
+                                       static_cast<size_t>(c.stage)];
+      if (++b_started_[i] == expected && !sw.param_gather.empty()) ln.z3 = &sw;
+      ln.z3_backward = true;
+    }
+    if (ln.z3 != nullptr) {
+      ln.z3_next = 0;
+      ln.z3_issued = 0;
+      ln.z3_done = 0;
+      ln.z3_waiting = false;
+      issue_gather(g, slot);
+    }
     run_segment(engine_, g, slot);
+  }
+
+  // Group k of the lane's chunk, in the chunk's order, by its forward number.
+  static uint32_t z3_group(const Lane& ln, uint32_t k) {
+    return ln.z3_backward ? static_cast<uint32_t>(ln.z3->param_gather.size()) - 1 - k : k;
+  }
+
+  // Puts the lane's next parameter gather on the GPU's DP stream.
+  void issue_gather(int g, int slot) {
+    Gpu& gp = gpu_[static_cast<size_t>(g)];
+    Lane& ln = gp.lane[slot];
+    if (ln.z3_issued >= ln.z3->param_gather.size()) return;
+    gp.sync_queue.push_back(SyncItem{static_cast<uint16_t>(ln.chunk.stage),
+                                     static_cast<uint16_t>(z3_group(ln, ln.z3_issued)), true,
+                                     static_cast<uint8_t>(slot)});
+    ++ln.z3_issued;
+    start_sync(g);
+  }
+
+  // Before segment ln.seg (or the chunk's end): every group starting here
+  // needs its gather; passing a group's start issues the next gather.
+  // Returns false while the lane waits.
+  bool z3_ready(int g, int slot) {
+    Lane& ln = gpu_[static_cast<size_t>(g)].lane[slot];
+    if (ln.z3 == nullptr) return true;
+    const uint32_t n = static_cast<uint32_t>(ln.z3->param_gather.size());
+    const std::vector<uint32_t>& at = !ln.z3_backward ? ln.z3->gather_before_f
+                                      : ln.chunk.type == ChunkType::kBackwardFull && !ln.z3->gather_before_full.empty()
+                                          ? ln.z3->gather_before_full
+                                          : ln.z3->gather_before_b;
+    while (ln.z3_next < n && (ln.seg >= ln.seg_end || at[z3_group(ln, ln.z3_next)] <= ln.seg)) {
+      if (ln.z3_done <= ln.z3_next) {
+        ln.z3_waiting = true;
+        return false;
+      }
+      ++ln.z3_next;
+      if (ln.z3_issued <= ln.z3_next) issue_gather(g, slot);
+    }
+    return true;
+  }
+
+  void gather_done(Engine& e, int g, int slot) {
+    Lane& ln = gpu_[static_cast<size_t>(g)].lane[slot];
+    TRAINSIM_CHECK(ln.z3 != nullptr, "GPU {}: a parameter gather finished for lane {} that has none", g, slot);
+    ++ln.z3_done;
+    if (!ln.z3_waiting) return;
+    ln.z3_waiting = false;
+    run_segment(e, g, slot);
   }
 
   void start_plain_lane(int g, int slot, const std::vector<Segment>* segs, uint32_t first, uint32_t end) {
@@ -343,6 +459,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
   void run_segment(Engine& e, int g, int slot) {
     Gpu& gp = gpu_[static_cast<size_t>(g)];
     Lane& ln = gp.lane[slot];
+    if (ln.has_chunk && !z3_ready(g, slot)) return;
     if (ln.seg >= ln.seg_end) {
       lane_done(e, g, slot);
       return;
@@ -508,15 +625,18 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     const size_t i = static_cast<size_t>(g) * static_cast<size_t>(s_.stages) + static_cast<size_t>(stage);
     const int d = g % devices_;
     if (done_w_[i] + 1 != expected_w_[static_cast<size_t>(d) * static_cast<size_t>(s_.stages) + static_cast<size_t>(stage)]) return;
+    const bool own = ln.chunk.type == ChunkType::kBackwardFull && !sw.grad_bucket_after_full.empty();
+    const std::vector<uint32_t>& after = own ? sw.grad_bucket_after_full : sw.grad_bucket_after;
     const size_t shift = ln.chunk.type == ChunkType::kBackwardFull
                              ? sw.chunk[static_cast<size_t>(ChunkType::kBackwardFull)].size() -
                                    sw.chunk[static_cast<size_t>(ChunkType::kBackwardWeight)].size()
                              : 0;
-    if (ln.seg < shift) return;
-    const size_t wseg = ln.seg - shift;
+    if (!own && ln.seg < shift) return;
+    const size_t wseg = own ? ln.seg : ln.seg - shift;
     bool any = false;
-    while (released_[i] < sw.grad_sync.size() && sw.grad_bucket_after[released_[i]] <= wseg) {
-      gpu_[static_cast<size_t>(g)].sync_queue.push_back(static_cast<uint32_t>(stage) << 16 | released_[i]);
+    while (released_[i] < sw.grad_sync.size() && after[released_[i]] <= wseg) {
+      gpu_[static_cast<size_t>(g)].sync_queue.push_back(
+          SyncItem{static_cast<uint16_t>(stage), static_cast<uint16_t>(released_[i]), false, 0});
       ++released_[i];
       any = true;
     }
@@ -540,9 +660,11 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
   void lane_done(Engine& e, int g, int slot) {
     Gpu& gp = gpu_[static_cast<size_t>(g)];
     if (slot == kLaneSync) {
+      const SyncItem done = gp.sync_queue.front();
       gp.sync_queue.pop_front();
       gp.sync_running = false;
       start_sync(g);
+      if (done.gather) gather_done(e, g, done.slot);
       return;
     }
     if (slot == kLaneTail) {
@@ -589,7 +711,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
       if (released_[i] < sw.grad_sync.size()) {
         Gpu& gp = gpu_[static_cast<size_t>(g)];
         for (; released_[i] < sw.grad_sync.size(); ++released_[i]) {
-          gp.sync_queue.push_back(static_cast<uint32_t>(stage) << 16 | released_[i]);
+          gp.sync_queue.push_back(SyncItem{static_cast<uint16_t>(stage), static_cast<uint16_t>(released_[i]), false, 0});
         }
         start_sync(g);
       }
@@ -604,8 +726,9 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
       return;
     }
     gp.sync_running = true;
-    const uint32_t b = gp.sync_queue.front();
-    start_plain_lane(g, kLaneSync, &w_.stages[static_cast<size_t>(b >> 16)].grad_sync, b & 0xffff, (b & 0xffff) + 1);
+    const SyncItem b = gp.sync_queue.front();
+    const StageWork& sw = w_.stages[b.stage];
+    start_plain_lane(g, kLaneSync, b.gather ? &sw.param_gather : &sw.grad_sync, b.index, b.index + 1u);
   }
 
   void maybe_start_tail(int g) {
@@ -723,6 +846,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
   std::vector<uint32_t> arrival_src_;
   std::vector<int> expected_w_, done_w_;
   std::vector<uint32_t> released_;  // per (GPU, stage): DP buckets released so far
+  std::vector<int> f_started_, b_started_;  // per (GPU, stage): forward / backward chunks started
   std::vector<Barrier> barrier_;
   std::vector<P2p> p2p_;
   std::vector<TraceInterval> trace_;

@@ -37,8 +37,10 @@
 // fairly with every other flow. A GPU's buckets run one after another in
 // release order (one communication stream, as NCCL serialises collectives
 // issued on one stream). After all ops and buckets the GPU runs its tail
-// (optimizer, parameter all-gather). The step ends when the last GPU's tail
-// ends.
+// (optimizer, parameter all-gather). ZeRO-3 parameter all-gathers
+// (StageWork::param_gather) go on the same stream, issued one layer group
+// ahead of the compute that waits for them. The step ends when the last
+// GPU's tail ends.
 //
 // Units: Tick (picoseconds) throughout; bytes as Bytes.
 // Invariants: per GPU compute + exposed_comm + idle = step; every chunk of
@@ -86,6 +88,32 @@ struct StageWork {
   // Empty: every bucket is released when the last weight-gradient chunk ends.
   // Non-decreasing, each < chunk[kBackwardWeight].size(), same length as grad_sync.
   std::vector<uint32_t> grad_bucket_after;
+  // ZeRO-3 / FSDP parameter all-gathers (Rajbhandari et al. SC'20 §5.3; Zhao
+  // et al. VLDB'23 §3.3-3.4): one comm segment per layer group holding
+  // parameters, in forward order; empty without ZeRO-3. They run on the
+  // GPU's DP communication stream (with grad_sync, in issue order) and only
+  // in the stage's first forward chunk and last backward chunk (input
+  // gradient or full) on each GPU: the chunk issues gather 0 when it starts,
+  // segment gather_before_f[k] (forward; gather_before_b[k] in backward,
+  // where the groups run in reverse) waits for gather k, and when group k
+  // starts the next group's gather is issued (prefetch one ahead). A chunk
+  // ends only after all its gathers; an index equal to the chunk's size
+  // waits at its end (a full backward: before its weight-gradient segments).
+  // Same length as param_gather; gather_before_f non-decreasing, each <=
+  // chunk[kForward].size(); gather_before_b non-increasing, each <=
+  // chunk[kBackwardInput].size().
+  std::vector<Segment> param_gather;
+  std::vector<uint32_t> gather_before_f;
+  std::vector<uint32_t> gather_before_b;
+  // Optional positions in chunk[kBackwardFull] when its segments are not the
+  // input-gradient segments followed by the weight-gradient ones (ZeRO-3
+  // interleaves them per layer group): bucket k is released when full
+  // segment grad_bucket_after_full[k] finishes (same length as grad_sync,
+  // non-decreasing), group k's gather precedes full segment
+  // gather_before_full[k] (same length as param_gather, non-increasing).
+  // Empty: the rules above apply.
+  std::vector<uint32_t> grad_bucket_after_full;
+  std::vector<uint32_t> gather_before_full;
 };
 
 struct PipelineWork {

@@ -63,6 +63,11 @@ SimReport simulate(const model::Model& m, const plan::Plan& p, const cost::CostM
             "moment, and DP gradient buckets (each reduced once the last micro-batch's weight gradients of its layers "
             "finish) share the NIC with all-to-alls (max-min); the analytic estimate takes max(0, comm - compute) per "
             "micro-batch and a fixed DP window"
+      : p.zero_stage == 3
+          ? "ZeRO-3: the simulator gathers each layer group's own parameters (embedding and head apart) one group "
+            "ahead and reduce-scatters each after its weight gradient; the analytic estimate spreads the rank's "
+            "parameters evenly over its transformer layers with exposed = max(0, comm - compute) + min(comm, "
+            "compute)/layers per phase, and exposes every pipeline send"
           : "the simulator overlaps pipeline sends with the next chunk and each DP gradient bucket with the "
             "remaining backward as the schedule allows; the analytic estimate exposes every send and uses a fixed DP window");
   add("idle", to_seconds(last->idle), b.bubble,

@@ -132,7 +132,8 @@ class ChunkBuilder {
 class Builder {
  public:
   Builder(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost, const WorkloadOptions& o)
-      : m_(m), p_(p), cost_(cost), o_(o), layout_(plan::stage_layout(p, m)), g_(plan::plan_graph(p, m, true)) {
+      : m_(m), p_(p), cost_(cost), o_(o), layout_(plan::stage_layout(p, m)), g_(plan::plan_graph(p, m, true)),
+        zero3_(p.zero_stage == 3), merge_(o.merge_layers && !zero3_) {
     const auto& c = cost_.cluster();
     apn_ = std::max(1, c.scale_up_domain());
     nic_ = c.scale_out.nic_bandwidth.value() > 0 ? c.scale_out.nic_bandwidth : c.accelerator.nic_per_accelerator;
@@ -175,9 +176,12 @@ class Builder {
     w.work.labels = kLabels;
     w.work.stages.resize(static_cast<size_t>(w.schedule.stages));
     std::vector<std::vector<Bucket>> buckets(static_cast<size_t>(w.schedule.stages));
-    for (int s = 0; s < w.schedule.stages; ++s) stage(s, w.work.stages[static_cast<size_t>(s)], buckets[static_cast<size_t>(s)]);
+    std::vector<std::vector<Bucket>> groups(static_cast<size_t>(w.schedule.stages));
+    for (int s = 0; s < w.schedule.stages; ++s) {
+      stage(s, w.work.stages[static_cast<size_t>(s)], buckets[static_cast<size_t>(s)], groups[static_cast<size_t>(s)]);
+    }
     w.work.p2p_bytes = nic_ * pp_one_;
-    dp_and_tail(w, buckets);
+    dp_and_tail(w, buckets, groups);
     // Shape.
     w.gpus_per_simulated_rank = p_.tp * p_.cp;
     w.shape.gpus_per_node = apn_;
@@ -205,9 +209,31 @@ class Builder {
           "DP gradient sync: bucketed, one bucket per {} ({} buckets over {} stages, at most {} per stage); each "
           "bucket's {} starts when the last micro-batch's weight gradient of its layers finishes and overlaps the "
           "remaining backward (buckets of a GPU run in order on one stream, sharing links max-min fairly){}",
-          o_.merge_layers ? "merged layer group (block kind) of a stage" : "layer", buckets_total, w.schedule.stages,
+          merge_ ? "merged layer group (block kind) of a stage" : "layer", buckets_total, w.schedule.stages,
           most, p_.zero_stage >= 1 ? "reduce-scatter" : "all-reduce",
-          p_.zero_stage >= 1 ? "; parameter all-gather after the optimizer" : ""));
+          p_.zero_stage == 3 ? "; ZeRO-3: no all-gather after the optimizer (see the parameter gathers)"
+          : p_.zero_stage >= 1 ? "; parameter all-gather after the optimizer" : ""));
+    }
+    size_t gathers_total = 0, gathers_most = 0;
+    for (const StageWork& sw : w.work.stages) {
+      gathers_total += sw.param_gather.size();
+      gathers_most = std::max(gathers_most, sw.param_gather.size());
+    }
+    if (gathers_total > 0) {
+      w.notes.push_back(fmt::format(
+          "ZeRO-3 parameter gathers: per layer, stage work split into one group per layer ({} all-gathers over {} "
+          "stages, at most {} per stage; embedding, head and MTP are groups of their own); each layer's parameters "
+          "are all-gathered before its forward in the stage's first micro-batch and again before its backward in "
+          "the last micro-batch (serving full recompute too), once per step as the analytic estimate, prefetched "
+          "one layer ahead (a layer waits for its gather, the next gather starts when it begins) on the GPU's DP "
+          "stream, in order with the per-layer gradient reduce-scatters (sharing links max-min fairly)",
+          gathers_total, w.schedule.stages, gathers_most));
+      if (p_.zero3_framework != "fsdp") {
+        w.notes.push_back(fmt::format(
+            "ZeRO-3 framework {} (per-tensor blocking gathers) is modelled by the analytic estimate only; the "
+            "simulator runs FSDP-style per-layer collectives, so expect it to be faster than the estimate",
+            p_.zero3_framework));
+      }
     }
     network(w, moe);
     return w;
@@ -370,18 +396,27 @@ class Builder {
     int64_t dense_params = 0;   // on this GPU
     int64_t expert_params = 0;  // on this GPU
     uint32_t after = 0;         // weight-gradient segment that completes it
+    size_t group = 0;           // layer group (forward order) within the stage
+    // ZeRO-3 parameter gather of the group: its first forward and input-gradient segments.
+    uint32_t before_f = 0;
+    uint32_t before_b = 0;
+    uint32_t before_full = 0;  // in the full backward (ZeRO-3 interleaves it per group)
+    uint32_t after_full = 0;   // full-backward segment that completes the bucket (ZeRO-3)
   };
 
   // Fills out's chunks; buckets gets one bucket per layer group (merged
   // layers: one per block kind of the stage; else one per layer), in the
   // order backward produces them (last layers first).
-  void stage(int s, StageWork& out, std::vector<Bucket>& buckets) const {
+  // Under ZeRO-3, gathers gets one entry per layer group holding parameters,
+  // in forward order, with the positions its gather precedes (pipeline.h).
+  void stage(int s, StageWork& out, std::vector<Bucket>& buckets, std::vector<Bucket>& gathers) const {
     const bool lends = overlapped(p_.schedule) && p_.comm_sms > 0;
     const plan::StageContent c = plan::stage_content(layout_, s, m_);
     const std::vector<plan::BlockUse> uses = plan::stage_blocks(g_, c);
     std::vector<Segment> fwd, wgt;
     std::vector<std::vector<Segment>> bwd_blocks, wgt_blocks;
     std::vector<Bucket> block_buckets;
+    std::vector<uint32_t> fwd_begin;  // first forward segment of each group
     for (const plan::BlockUse& u : uses) {
       if (u.count <= 0) continue;
       ChunkBuilder f(nvlink_, nic_, lends, nodes_per_token_), bi(nvlink_, nic_, lends, nodes_per_token_),
@@ -390,17 +425,19 @@ class Builder {
       const std::vector<Segment> fs = f.finish(), bs = bi.finish(), ws = w.finish();
       // Merged: one group for all instances of the block (times x count);
       // else one group per layer.
-      const int64_t reps = o_.merge_layers ? 1 : u.count;
-      const double mult = o_.merge_layers ? static_cast<double>(u.count) : 1.0;
+      const int64_t reps = merge_ ? 1 : u.count;
+      const double mult = merge_ ? static_cast<double>(u.count) : 1.0;
       Bucket bk;
       // Expert parameters as plan::rank_params counts them (grouped GEMMs).
       for (const graph::Operator& op : u.block->ops) {
         (op.kind == graph::OpKind::kGroupedGemm ? bk.expert_params : bk.dense_params) += op.params;
       }
-      bk.dense_params *= o_.merge_layers ? u.count : 1;
-      bk.expert_params *= o_.merge_layers ? u.count : 1;
+      bk.dense_params *= merge_ ? u.count : 1;
+      bk.expert_params *= merge_ ? u.count : 1;
       for (int64_t i = 0; i < reps; ++i) {
-        append(fwd, fs, mult);
+        // ZeRO-3 keeps each group's segments apart so a group can wait for its gather.
+        fwd_begin.push_back(static_cast<uint32_t>(fwd.size()));
+        append(fwd, fs, mult, !zero3_);
         wgt_blocks.emplace_back();
         append(wgt_blocks.back(), ws, mult);
         bwd_blocks.emplace_back();
@@ -417,16 +454,49 @@ class Builder {
       Bucket bk = block_buckets[k];
       if (bk.dense_params + bk.expert_params <= 0) continue;
       bk.after = wgt.empty() ? 0 : static_cast<uint32_t>(wgt.size() - 1);
+      bk.group = k;
       buckets.push_back(bk);
     }
     // Backward runs the blocks in reverse order.
     std::vector<Segment> bwd;
-    for (auto it = bwd_blocks.rbegin(); it != bwd_blocks.rend(); ++it) append(bwd, *it, 1.0);
+    std::vector<uint32_t> bwd_begin(bwd_blocks.size());
+    for (size_t k = bwd_blocks.size(); k-- > 0;) {
+      bwd_begin[k] = static_cast<uint32_t>(bwd.size());
+      append(bwd, bwd_blocks[k], 1.0, !zero3_);
+    }
     out.chunk[static_cast<size_t>(ChunkType::kForward)] = fwd;
     out.chunk[static_cast<size_t>(ChunkType::kBackwardInput)] = bwd;
     out.chunk[static_cast<size_t>(ChunkType::kBackwardWeight)] = wgt;
-    std::vector<Segment> full = bwd;
-    append(full, wgt, 1.0);
+    std::vector<Segment> full;
+    std::vector<uint32_t> full_begin(bwd_blocks.size()), full_after(bwd_blocks.size());
+    if (zero3_) {
+      // A full backward runs each group's input and weight gradients before
+      // the next group's (as autograd does), so each group's reduce-scatter is
+      // released after its own backward and shares the DP stream with the
+      // next groups' gathers, as the analytic estimate's backward phase adds
+      // gather and reduce-scatter times (pipeline.h).
+      for (size_t k = bwd_blocks.size(); k-- > 0;) {
+        full_begin[k] = static_cast<uint32_t>(full.size());
+        append(full, bwd_blocks[k], 1.0, false);
+        append(full, wgt_blocks[k], 1.0, false);
+        full_after[k] = full.empty() ? 0 : static_cast<uint32_t>(full.size() - 1);
+      }
+      for (Bucket& bk : buckets) bk.after_full = full_after[bk.group];
+    } else {
+      full = bwd;
+      append(full, wgt, 1.0);
+    }
+    gathers.clear();
+    if (zero3_) {
+      for (size_t k = 0; k < block_buckets.size(); ++k) {
+        Bucket g = block_buckets[k];
+        if (g.dense_params + g.expert_params <= 0) continue;
+        g.before_f = fwd_begin[k];
+        g.before_b = bwd_begin[k];
+        g.before_full = full_begin[k];
+        gathers.push_back(g);
+      }
+    }
     out.chunk[static_cast<size_t>(ChunkType::kBackwardFull)] = std::move(full);
   }
 
@@ -436,7 +506,8 @@ class Builder {
     return cost_.collective_time(op, msg, cost::Group{n, std::min(rpn, n)});
   }
 
-  void dp_and_tail(Workload& w, const std::vector<std::vector<Bucket>>& buckets) const {
+  void dp_and_tail(Workload& w, const std::vector<std::vector<Bucket>>& buckets,
+                   const std::vector<std::vector<Bucket>>& gathers) const {
     // Per stage: the DP reduction of its gradients, one collective per bucket
     // (a layer group, stage()) over the replicas holding those parameters
     // (dense and expert parameters reduce over different groups, as in the
@@ -453,7 +524,7 @@ class Builder {
       const int expert_rpn = std::max(1, std::min(static_cast<int>(std::lround(rp.expert_replicas)), apn_ / p_.ep));
       const auto op = p_.zero_stage >= 1 ? cost::CollectiveOp::kReduceScatter : cost::CollectiveOp::kAllReduce;
       Seconds gather;
-      if (p_.zero_stage >= 1) {
+      if (p_.zero_stage >= 1 && !zero3_) {
         gather = collective(cost::CollectiveOp::kAllGather, Bytes(static_cast<double>(rp.dense_on_gpu) * wb),
                             rp.dense_replicas, dense_rpn) +
                  collective(cost::CollectiveOp::kAllGather, Bytes(static_cast<double>(rp.expert_on_gpu) * wb),
@@ -483,8 +554,36 @@ class Builder {
           sg.label = kLabelDp;
           sw.grad_sync.push_back(sg);
           sw.grad_bucket_after.push_back(bk.after);
+          if (zero3_) sw.grad_bucket_after_full.push_back(bk.after_full);
         }
-        if (sw.chunk[static_cast<size_t>(ChunkType::kBackwardWeight)].empty()) sw.grad_bucket_after.clear();
+        if (sw.chunk[static_cast<size_t>(ChunkType::kBackwardWeight)].empty()) {
+          sw.grad_bucket_after.clear();
+          sw.grad_bucket_after_full.clear();
+        }
+        // ZeRO-3: each layer group's parameter all-gather in the weights'
+        // precision over the same replica groups as the analytic estimate's
+        // zero3() (dense and expert parameters apart).
+        sw.param_gather.clear();
+        sw.gather_before_f.clear();
+        sw.gather_before_b.clear();
+        sw.gather_before_full.clear();
+        const std::vector<Bucket>& gs = gathers[static_cast<size_t>(s)];
+        for (size_t k = 0; k < gs.size(); ++k) {
+          const Seconds t =
+              collective(cost::CollectiveOp::kAllGather, Bytes(static_cast<double>(gs[k].dense_params) * wb),
+                         rp.dense_replicas, dense_rpn) +
+              collective(cost::CollectiveOp::kAllGather, Bytes(static_cast<double>(gs[k].expert_params) * wb),
+                         rp.expert_replicas, expert_rpn);
+          if (!(t.value() > 0)) continue;
+          Segment sg;
+          sg.kind = Segment::Kind::kComm;
+          sg.scale_out = nic_ * t;
+          sg.label = kLabelGather;
+          sw.param_gather.push_back(sg);
+          sw.gather_before_f.push_back(gs[k].before_f);
+          sw.gather_before_b.push_back(gs[k].before_b);
+          sw.gather_before_full.push_back(gs[k].before_full);
+        }
       }
       const double shard = p_.zero_stage >= 1 ? static_cast<double>(rp.dense_on_gpu) / rp.dense_replicas +
                                                     static_cast<double>(rp.expert_on_gpu) / rp.expert_replicas
@@ -542,6 +641,8 @@ class Builder {
   const WorkloadOptions& o_;
   plan::StageLayout layout_;
   graph::Graph g_;
+  bool zero3_;  // ZeRO-3: per-layer parameter gathers (workload.h)
+  bool merge_;  // merged layer groups (never under ZeRO-3, whose gathers are per layer)
   cost::OpContext reduced_;
   int apn_ = 8;
   BytesPerSecond nic_, nvlink_;

@@ -27,6 +27,19 @@
 // reverse order, as backward produces them), and overlaps the rest of the
 // backward (pipeline.h).
 //
+// ZeRO-3 / FSDP (plan.zero_stage 3), defined as the analytic estimate's
+// zero3() (analytic/step.cc): stage work is always one segment group per
+// layer (merge_layers is ignored; embedding, head and MTP are groups of their
+// own). Each group holding parameters gets an all-gather of its parameters in
+// the weights' precision (dense and expert parameters over their own replica
+// groups, cost.collective_time as above, StageWork::param_gather), before
+// its forward in the stage's first micro-batch and before its input gradient
+// in the last micro-batch (the only chunks that carry them: parameters stay
+// gathered across a step's micro-batches, as the analytic "once per step"),
+// issued one group ahead on the DP stream; its gradient bucket (a per-layer
+// reduce-scatter) is released after its weight gradient as above; no
+// all-gather follows the optimizer.
+//
 // Communication becomes flows whose size is the cost model's time times the
 // GPU's link bandwidth ("bytes at the modelled efficiency"), so a transfer
 // alone on its link takes exactly the cost model's time, and concurrent
