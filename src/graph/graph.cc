@@ -218,25 +218,23 @@ void add_unfused_attention_core(const Ctx& x, std::vector<Operator>& ops, const 
       bytes(static_cast<double>(pairs) * (static_cast<double>(s_q * d_qk + s_kv * d_qk + s_kv * d_v)) * kBf16);
   ops.push_back(std::move(scores));
 
-  Operator softmax;
-  softmax.name = p + "attn.softmax";
-  softmax.kind = OpKind::kElementwise;
-  softmax.component = c;
-  softmax.recompute_class = RecomputeClass::kAttentionCore;
-  softmax.fwd = {flops(kSoftmaxFlopsPerElement * e), bytes(2.0 * e * kBf16)};           // S -> P
-  softmax.bwd_input = {flops(kSoftmaxFlopsPerElement * e), bytes(3.0 * e * kBf16)};     // P, dP -> dS
-  softmax.activation_bytes_saved = bytes(e * kBf16);                                   // P
-  ops.push_back(std::move(softmax));
-
-  Operator dropout;
-  dropout.name = p + "attn.dropout";
-  dropout.kind = OpKind::kElementwise;
-  dropout.component = c;
-  dropout.recompute_class = RecomputeClass::kAttentionCore;
-  dropout.fwd = {flops(kDropoutFlopsPerElement * e), bytes(e * (2.0 * kBf16 + kMask))};       // P -> P', mask
-  dropout.bwd_input = {flops(kDropoutFlopsPerElement * e), bytes(e * (2.0 * kBf16 + kMask))}; // dP', mask -> dP
-  dropout.activation_bytes_saved = bytes(e * kMask);
-  ops.push_back(std::move(dropout));
+  // The fused scale-mask-softmax and the dropout: memory-bound passes over the scores.
+  auto score_pass = [&](const char* name, double flops_per, double fwd_bytes, double bwd_bytes, double saved) {
+    Operator op;
+    op.name = p + name;
+    op.kind = OpKind::kElementwise;
+    op.component = c;
+    op.recompute_class = RecomputeClass::kAttentionCore;
+    op.fwd = {flops(flops_per * e), bytes(fwd_bytes * e)};
+    op.bwd_input = {flops(flops_per * e), bytes(bwd_bytes * e)};
+    op.activation_bytes_saved = bytes(saved * e);
+    ops.push_back(std::move(op));
+  };
+  // Softmax: S -> P (read 2 B, write 2 B); backward reads P and dP, writes dS; saves P.
+  score_pass("attn.softmax", kSoftmaxFlopsPerElement, 2.0 * kBf16, 3.0 * kBf16, kBf16);
+  // Dropout: P -> P' and the mask (2 + 2 + 1 B); backward reads dP' and the
+  // mask, writes dP (the same bytes); saves the mask.
+  score_pass("attn.dropout", kDropoutFlopsPerElement, 2.0 * kBf16 + kMask, 2.0 * kBf16 + kMask, kMask);
 
   Operator context = batched(p + "attn.context", d_v, s_kv);
   context.activation_bytes_saved = bytes(e * kBf16);  // P'
