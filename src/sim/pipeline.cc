@@ -96,6 +96,20 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
                            (k == 0 || sw.grad_bucket_after[k - 1] <= sw.grad_bucket_after[k]),
                        "stage {}: bucket {} released after weight segment {}", st, k, sw.grad_bucket_after[k]);
       }
+      // Without positions of its own, a full backward chunk must end with the
+      // weight-gradient segments (the first may be merged into the segment
+      // before it), or the shifted triggers would fire on other work.
+      const auto& wgt = sw.chunk[static_cast<size_t>(ChunkType::kBackwardWeight)];
+      const auto& full = sw.chunk[static_cast<size_t>(ChunkType::kBackwardFull)];
+      if (!sw.grad_bucket_after.empty() && sw.grad_bucket_after_full.empty() && !full.empty()) {
+        bool ends_with_weight = full.size() >= wgt.size();
+        for (size_t j = 1; ends_with_weight && j < wgt.size(); ++j) {
+          const Segment& a = full[full.size() - wgt.size() + j];
+          ends_with_weight = a.kind == wgt[j].kind && a.work == wgt[j].work;
+        }
+        TRAINSIM_CHECK(ends_with_weight, "stage {}: the full backward chunk ({} segments) does not end with the {} "
+                       "weight-gradient segments its DP buckets are released after", st, full.size(), wgt.size());
+      }
     }
     for (int st = 0; st < s.stages; ++st) {
       const StageWork& sw = w.stages[static_cast<size_t>(st)];

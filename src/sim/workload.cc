@@ -483,8 +483,17 @@ class Builder {
       }
       for (Bucket& bk : buckets) bk.after_full = full_after[bk.group];
     } else {
+      // The input-gradient segments, then the weight-gradient segments as
+      // chunk[kBackwardWeight] has them (only the first may merge into the
+      // last input-gradient segment): each group's weight segments stay apart,
+      // so grad_bucket_after, shifted by full.size() - wgt.size(), releases a
+      // bucket after its own group's weight gradient (pipeline.h), not after
+      // a later group's or an input-gradient segment.
       full = bwd;
-      append(full, wgt, 1.0);
+      if (!wgt.empty()) {
+        append(full, {wgt.front()}, 1.0);
+        full.insert(full.end(), wgt.begin() + 1, wgt.end());
+      }
     }
     gathers.clear();
     if (zero3_) {

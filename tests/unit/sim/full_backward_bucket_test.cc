@@ -1,0 +1,168 @@
+// DP gradient buckets of a workload whose backward runs as one full-backward
+// chunk (1F1B, interleaved 1F1B, GPipe): the chunk is the input-gradient
+// segments followed by the weight-gradient ones, each layer group's weight
+// segments kept apart, so a bucket is released when its own group's weight
+// gradient of the last micro-batch finishes (sim/pipeline.h,
+// StageWork::grad_bucket_after), exactly as with the split B/W of ZB-H1.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <vector>
+
+#include "calib/tables.h"
+#include "cost/cost_model.h"
+#include "model/model.h"
+#include "sim/pipeline.h"
+#include "sim/schedule.h"
+#include "sim/workload.h"
+#include "unit/fixtures.h"
+
+using namespace trainsim;
+using namespace trainsim::sim;
+using plan::Schedule;
+
+namespace {
+
+// A small dense Llama-style model (4 layers, hidden 512).
+model::Model toy_model() {
+  model::Model m;
+  m.name = "toy";
+  m.architecture = model::Architecture::kLlama;
+  m.hidden = 512;
+  m.layers = 4;
+  m.heads = 8;
+  m.kv_heads = 8;
+  m.head_dim = 64;
+  m.ffn = 2048;
+  m.vocab = 1024;
+  m.max_seq_len = 4096;
+  return m;
+}
+
+// ZeRO-1 over dp = 16 replicas of tp GPUs, one stage, 2 micro-batches per replica.
+plan::Plan toy_plan(Schedule schedule, int tp) {
+  plan::Plan p;
+  p.tp = tp;
+  p.dp = 16;
+  p.zero_stage = 1;
+  p.micro_batch = 1;
+  p.global_batch = 16 * 2;
+  p.seq_len = 1024;
+  p.schedule = schedule;
+  p.precision = plan::bf16_policy();
+  return p;
+}
+
+double seconds_of(Tick t) { return to_seconds(t).value(); }
+
+// A segment's time alone on an idle GPU (no SMs lent: 1F1B and ZB-H1 do not
+// overlap communication kernels): compute its work; communication its
+// latency plus its bytes over the busier of its links.
+double alone(const Segment& s, const ClusterShape& shape) {
+  if (s.kind == Segment::Kind::kCompute) return seconds_of(s.work);
+  return seconds_of(s.work) + std::max((s.scale_out / shape.nic).value(), (s.scale_up / shape.nvlink).value());
+}
+
+double total(const std::vector<Segment>& segs, const ClusterShape& shape) {
+  double t = 0;
+  for (const Segment& s : segs) t += alone(s, shape);
+  return t;
+}
+
+struct Interval {
+  double start, end;
+};
+
+// The DP gradient-sync intervals of GPU 0, in start order.
+std::vector<Interval> dp_syncs(const SimOutput& o) {
+  std::vector<Interval> v;
+  for (const TraceInterval& t : o.trace) {
+    if (t.gpu == 0 && t.thread == 4) v.push_back({seconds_of(t.start), seconds_of(t.end)});
+  }
+  std::sort(v.begin(), v.end(), [](const Interval& a, const Interval& b) { return a.start < b.start; });
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("1F1B releases each DP bucket after its own group's weight gradient, as ZB-H1 does", "[sim][bucket]") {
+  // One stage, 2 micro-batches, nothing else on the GPU (pp = 1: no sends).
+  // F, B, W: the forward, input-gradient and weight-gradient chunks' times
+  // alone (sums of their segments), W_j the j-th weight segment.
+  //  - 1F1B runs F0 BW0 F1 BW1, BW = B then W: the weight part of BW1 starts
+  //    at T0 = F + (B + W) + F + B = 2F + 2B + W;
+  //  - ZB-H1 on one stage runs F0 B0 W0 F1 B1 W1: W1 starts at the same
+  //    T0 = 2F + 2B + W.
+  // Bucket k (backward order) is released when weight segment after[k] of
+  // that last micro-batch ends: R_k = T0 + W_0 + ... + W_after[k]; the
+  // GPU's one DP stream runs them in order: S_0 = R_0, S_k = max(R_k, E_{k-1})
+  // (E = end, from the trace). Bucket 0 is the head's (backward starts at the
+  // head): S_0 = T0 + W_head, well before the chunk's end T0 + W. Before the
+  // fix the full chunk merged the groups' weight segments (tp = 1: B and all
+  // of W into one segment, so every bucket waited for T0 + W; tp = 2: TP
+  // collectives keep B's segments apart and bucket 0 went after an input-
+  // gradient segment, before T0).
+  const model::Model m = toy_model();
+  for (int tp : {1, 2}) {
+    for (bool merged : {true, false}) {
+      const hardware::Cluster c = testing::test_cluster(testing::AcceleratorSpec{}, 2 * tp);
+      const cost::CostModel cost(c, calib::default_tables("h100-sxm", "unit test: default tables"));
+      std::vector<double> starts_1f1b;
+      for (Schedule sched : {Schedule::k1F1B, Schedule::kZeroBubbleH1}) {
+        INFO("tp " << tp << (merged ? ", merged layers, " : ", per layer, ") << plan::to_string(sched));
+        const plan::Plan p = toy_plan(sched, tp);
+        WorkloadOptions opt;
+        opt.merge_layers = merged;
+        const Workload w = build_workload(m, p, cost, opt);
+        REQUIRE(w.work.stages.size() == 1);
+        const StageWork& st = w.work.stages[0];
+        const auto& fwd = st.chunk[static_cast<size_t>(ChunkType::kForward)];
+        const auto& bwd = st.chunk[static_cast<size_t>(ChunkType::kBackwardInput)];
+        const auto& wgt = st.chunk[static_cast<size_t>(ChunkType::kBackwardWeight)];
+        const auto& full = st.chunk[static_cast<size_t>(ChunkType::kBackwardFull)];
+        // Embedding, layers (one group merged, else 4), head: each a bucket.
+        REQUIRE(st.grad_sync.size() == (merged ? 3u : 6u));
+        REQUIRE(st.grad_bucket_after.size() == st.grad_sync.size());
+        REQUIRE(st.grad_bucket_after_full.empty());
+        // The full backward ends with the weight segments as they are in W
+        // (the first may merge into the last input-gradient segment), so the
+        // executor's shift full.size() - wgt.size() finds them.
+        CHECK(full.size() >= wgt.size());
+        if (full.size() >= wgt.size()) {
+          const size_t shift = full.size() - wgt.size();
+          CHECK((shift == bwd.size() || shift + 1 == bwd.size()));
+          for (size_t j = 1; j < wgt.size(); ++j) CHECK(full[shift + j].work == wgt[j].work);
+        }
+        CHECK(total(full, w.shape) == Approx(total(bwd, w.shape) + total(wgt, w.shape)).epsilon(1e-12));
+
+        SimOptions so;
+        so.trace = true;
+        const SimOutput o = run_pipeline(w.schedule, w.work, w.shape, so);
+        const std::vector<Interval> syncs = dp_syncs(o);
+        REQUIRE(syncs.size() == st.grad_sync.size());
+        const double F = total(fwd, w.shape), B = total(bwd, w.shape), W = total(wgt, w.shape);
+        const double t0 = 2 * F + 2 * B + W;
+        std::vector<double> starts;
+        for (size_t k = 0; k < syncs.size(); ++k) {
+          double release = t0;
+          for (size_t j = 0; j <= st.grad_bucket_after[k]; ++j) release += alone(wgt[j], w.shape);
+          const double expected = k == 0 ? release : std::max(release, syncs[k - 1].end);
+          INFO("bucket " << k << " after weight segment " << st.grad_bucket_after[k]);
+          CHECK(syncs[k].start == Approx(expected).epsilon(1e-9));
+          starts.push_back(syncs[k].start);
+        }
+        // Bucket 0, the head's: released once the head's weight gradient is
+        // done, before the rest of W.
+        CHECK(syncs[0].start < t0 + W - 1e-9);
+        CHECK(syncs[0].start > t0);
+        // The same bucket times under both schedules.
+        if (sched == Schedule::k1F1B) {
+          starts_1f1b = starts;
+        } else {
+          REQUIRE(starts.size() == starts_1f1b.size());
+          for (size_t k = 0; k < starts.size(); ++k) CHECK(starts[k] == Approx(starts_1f1b[k]).epsilon(1e-9));
+        }
+      }
+    }
+  }
+}
