@@ -4,6 +4,7 @@
 
 #include "core/units.h"
 #include "hardware/hardware.h"
+#include "model/model.h"
 #include "plan/plan.h"
 
 namespace trainsim::testing {
@@ -44,6 +45,24 @@ inline hardware::Cluster test_cluster(const AcceleratorSpec& s, int nodes, int p
   c.scale_out.nic_bandwidth = gigabytes_per_second(s.nic_gbps);
   c.scale_out.nics_per_node = per_node;
   return c;
+}
+
+// A small dense Llama-style model built by hand: `heads` heads of 64,
+// hidden = 64 x heads, FFN 4 x hidden, vocabulary 1024, rotary positions
+// (so max_seq_len only bounds the sequence).
+inline model::Model toy_llama(int64_t layers, int64_t heads = 8, int64_t max_seq_len = 4096) {
+  model::Model m;
+  m.name = "toy";
+  m.architecture = model::Architecture::kLlama;
+  m.hidden = 64 * heads;
+  m.layers = layers;
+  m.heads = heads;
+  m.kv_heads = heads;
+  m.head_dim = 64;
+  m.ffn = 4 * m.hidden;
+  m.vocab = 1024;
+  m.max_seq_len = max_seq_len;
+  return m;
 }
 
 // DeepSeek-V3's published pre-training layout (V3TR §3.2): PP16 DualPipe,

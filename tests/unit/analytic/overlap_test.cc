@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "unit/fixtures.h"
 #include "analytic/step.h"
 #include "calib/tables.h"
 #include "cost/cost_model.h"
@@ -15,20 +16,8 @@ using namespace trainsim;
 
 namespace {
 
-model::Model overlap_model() {
-  model::Model m;
-  m.name = "toy";
-  m.architecture = model::Architecture::kLlama;
-  m.hidden = 1024;
-  m.layers = 4;
-  m.heads = 16;
-  m.kv_heads = 16;
-  m.head_dim = 64;
-  m.ffn = 4096;
-  m.vocab = 1024;
-  m.max_seq_len = 2048;
-  return m;
-}
+// Hidden 1024 (16 heads of 64), FFN 4096, 4 layers.
+model::Model overlap_model() { return testing::toy_llama(4, 16, 2048); }
 
 plan::Plan overlap_plan(int tp, int dp, int zero) {
   plan::Plan p;

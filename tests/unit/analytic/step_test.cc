@@ -14,21 +14,8 @@ using namespace trainsim;
 
 namespace {
 
-// A small Llama-style dense model, built by hand.
-model::Model toy_model(int64_t layers) {
-  model::Model m;
-  m.name = "toy";
-  m.architecture = model::Architecture::kLlama;
-  m.hidden = 512;
-  m.layers = layers;
-  m.heads = 8;
-  m.kv_heads = 8;
-  m.head_dim = 64;
-  m.ffn = 2048;
-  m.vocab = 1024;
-  m.max_seq_len = 1024;
-  return m;
-}
+// A small Llama-style dense model, built by hand (hidden 512, FFN 2048).
+model::Model toy_model(int64_t layers) { return testing::toy_llama(layers, 8, 1024); }
 
 // Simple known tables: GEMM mainloop at 50% of peak, no tile overhead or
 // launch cost, memory at the datasheet bandwidth with no latency.

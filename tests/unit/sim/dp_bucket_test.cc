@@ -11,6 +11,7 @@
 #include "sim/pipeline.h"
 #include "sim/schedule.h"
 #include "sim/workload.h"
+#include "unit/sim/segments.h"
 
 using namespace trainsim;
 using namespace trainsim::sim;
@@ -18,22 +19,11 @@ using plan::Schedule;
 
 namespace {
 
-constexpr Tick kMs = 1'000'000'000;  // ticks are picoseconds
+using testing::compute;
+using testing::kMs;
 
-Segment compute(Tick t) {
-  Segment s;
-  s.kind = Segment::Kind::kCompute;
-  s.work = t;
-  return s;
-}
-
-// A bucket whose transfer alone takes `t` on a 1 GB/s NIC: t x 1 GB/s bytes.
-Segment bucket(Tick t) {
-  Segment s;
-  s.kind = Segment::Kind::kComm;
-  s.scale_out = Bytes(static_cast<double>(t) * 1e-3);  // 1 GB/s = 1e-3 bytes per picosecond
-  return s;
-}
+// A bucket whose transfer alone takes `t` on a 1 GB/s NIC.
+Segment bucket(Tick t) { return testing::transfer(t); }
 
 // One stage: F = B = 1 ms; the weight gradient is two 1 ms segments (one per
 // layer group), each producing one bucket; the full backward is B then the

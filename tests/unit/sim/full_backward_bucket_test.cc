@@ -24,20 +24,7 @@ using plan::Schedule;
 namespace {
 
 // A small dense Llama-style model (4 layers, hidden 512).
-model::Model toy_model() {
-  model::Model m;
-  m.name = "toy";
-  m.architecture = model::Architecture::kLlama;
-  m.hidden = 512;
-  m.layers = 4;
-  m.heads = 8;
-  m.kv_heads = 8;
-  m.head_dim = 64;
-  m.ffn = 2048;
-  m.vocab = 1024;
-  m.max_seq_len = 4096;
-  return m;
-}
+model::Model toy_model() { return testing::toy_llama(4); }
 
 // ZeRO-1 over dp = 16 replicas of tp GPUs, one stage, 2 micro-batches per replica.
 plan::Plan toy_plan(Schedule schedule, int tp) {

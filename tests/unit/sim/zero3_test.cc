@@ -17,6 +17,7 @@
 #include "sim/schedule.h"
 #include "sim/simulator.h"
 #include "sim/workload.h"
+#include "unit/sim/segments.h"
 #include "unit/fixtures.h"
 
 using namespace trainsim;
@@ -25,22 +26,9 @@ using plan::Schedule;
 
 namespace {
 
-constexpr Tick kMs = 1'000'000'000;  // ticks are picoseconds
-
-Segment compute(Tick t) {
-  Segment s;
-  s.kind = Segment::Kind::kCompute;
-  s.work = t;
-  return s;
-}
-
-// A transfer that alone takes `t` on a 1 GB/s NIC: t x 1 GB/s bytes.
-Segment transfer(Tick t) {
-  Segment s;
-  s.kind = Segment::Kind::kComm;
-  s.scale_out = Bytes(static_cast<double>(t) * 1e-3);  // 1 GB/s = 1e-3 bytes per picosecond
-  return s;
-}
+using testing::compute;
+using testing::kMs;
+using testing::transfer;
 
 // One stage of n layers, each p of forward and p of backward compute (one
 // segment per layer, no weight-gradient chunk), each with a gather of c.
@@ -67,20 +55,7 @@ ClusterShape one_gbps() {
 }
 
 // A small dense Llama-style model (16 layers, hidden 512).
-model::Model toy_model() {
-  model::Model m;
-  m.name = "toy";
-  m.architecture = model::Architecture::kLlama;
-  m.hidden = 512;
-  m.layers = 16;
-  m.heads = 8;
-  m.kv_heads = 8;
-  m.head_dim = 64;
-  m.ffn = 2048;
-  m.vocab = 1024;
-  m.max_seq_len = 4096;
-  return m;
-}
+model::Model toy_model() { return testing::toy_llama(16); }
 
 // ZeRO-3 over 16 GPUs (2 nodes of 8), one stage, 1F1B, `micro_batches` per replica.
 plan::Plan toy_plan(int64_t micro_batches, int64_t seq_len) {
