@@ -74,22 +74,10 @@ class Estimator {
     apn_ = std::max(1, c.scale_up_domain());
     ctx_.sms_reserved_for_comm = overlapped(p.schedule) ? p.comm_sms : 0;
     tokens_ = p.micro_batch * p.seq_len / p.cp;
-    rows_ = p.sequence_parallel && p.tp > 1 ? ceil_div(tokens_, p.tp) : tokens_;
     // TP collective of one layer boundary: all-reduce, or RS + AG under SP.
-    if (p.tp > 1) {
-      const Bytes msg(static_cast<double>(tokens_ * m.hidden) * bytes_per_element(Precision::kBF16));
-      const cost::Group grp{p.tp, std::min(p.tp, apn_)};
-      tp_one_ = p.sequence_parallel
-                    ? cost_.collective_time(cost::CollectiveOp::kReduceScatter, msg, grp) +
-                          cost_.collective_time(cost::CollectiveOp::kAllGather, msg, grp)
-                    : cost_.collective_time(cost::CollectiveOp::kAllReduce, msg, grp);
-    }
+    tp_one_ = tp_boundary_time(m, p, cost_, apn_);
     if (p.zero_stage == 3 && p.zero3_framework != "fsdp") zero3_fw_ = calib::load_zero3_framework(p.zero3_framework);
-    if (p.pp > 1) {
-      const Bytes act(static_cast<double>(rows_ * m.hidden) * bytes_per_element(Precision::kBF16));
-      const int64_t stride = static_cast<int64_t>(p.tp) * p.cp * p.dp;
-      pp_one_ = cost_.p2p_time(act, stride * p.pp > apn_);
-    }
+    pp_one_ = pipeline_send_time(m, p, cost_, apn_);
   }
 
   StageTimes stage(int s) const {
@@ -363,7 +351,6 @@ class Estimator {
   cost::OpContext ctx_;
   int apn_ = 8;
   int64_t tokens_ = 0;
-  int64_t rows_ = 0;
   Seconds tp_one_;
   Seconds pp_one_;
   std::optional<calib::Zero3Framework> zero3_fw_;  // set when ZeRO-3 runs a non-FSDP implementation
@@ -398,6 +385,34 @@ cost::ExpertAllToAll expert_all_to_all_request(const model::Model& m, const plan
   a.n_groups = 0;  // routing chooses among the EP group's nodes
   a.n_experts = static_cast<int>(m.moe->n_routed_experts);
   return a;
+}
+
+Seconds tp_boundary_time(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost,
+                         int accelerators_per_node) {
+  if (p.tp <= 1) return Seconds::zero();
+  const int64_t tokens = p.micro_batch * p.seq_len / p.cp;
+  const Bytes msg(static_cast<double>(tokens * m.hidden) * bytes_per_element(Precision::kBF16));
+  const cost::Group grp{p.tp, std::min(p.tp, std::max(1, accelerators_per_node))};
+  return p.sequence_parallel ? cost.collective_time(cost::CollectiveOp::kReduceScatter, msg, grp) +
+                                   cost.collective_time(cost::CollectiveOp::kAllGather, msg, grp)
+                             : cost.collective_time(cost::CollectiveOp::kAllReduce, msg, grp);
+}
+
+Seconds pipeline_send_time(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost,
+                           int accelerators_per_node) {
+  if (p.pp <= 1) return Seconds::zero();
+  const int apn = std::max(1, accelerators_per_node);
+  const int64_t tokens = p.micro_batch * p.seq_len / p.cp;
+  const double bf16 = bytes_per_element(Precision::kBF16);
+  const Bytes piece(static_cast<double>(ceil_div(tokens, p.tp) * m.hidden) * bf16);
+  // Neighbouring stages are tp * cp * dp ranks apart (Megatron rank order).
+  const int64_t stride = static_cast<int64_t>(p.tp) * p.cp * p.dp;
+  Seconds t = cost.p2p_time(piece, stride * p.pp > apn);
+  if (p.tp > 1 && !p.sequence_parallel) {
+    const Bytes whole(static_cast<double>(tokens * m.hidden) * bf16);
+    t += cost.collective_time(cost::CollectiveOp::kAllGather, whole, cost::Group{p.tp, std::min(p.tp, apn)});
+  }
+  return t;
 }
 
 Seconds zero3_exposed(Seconds comm, Seconds compute, double layers) {

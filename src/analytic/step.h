@@ -89,4 +89,19 @@ cost::ExpertAllToAll expert_all_to_all_request(const model::Model& m, const plan
                                                int64_t tokens, Bytes bytes_per_token,
                                                int accelerators_per_node);
 
+// One layer boundary's tensor-parallel collective for one micro-batch: an
+// all-reduce of the activation, or reduce-scatter + all-gather under sequence
+// parallelism (Korthikanti et al. 2022 §4.2.2). Zero without TP.
+Seconds tp_boundary_time(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost,
+                         int accelerators_per_node);
+
+// One pipeline send of one micro-batch's activation (or its gradient) to the
+// next stage. Megatron's scatter/gather optimisation (Narayanan et al. SC'21
+// §4.1; Megatron-Core scatter_gather_tensors_in_pipeline): each TP rank sends
+// 1/TP of the activation to its peer, and without sequence parallelism the
+// receiver all-gathers the pieces over the scale-up fabric; under sequence
+// parallelism the activation is already split. Zero without PP.
+Seconds pipeline_send_time(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost,
+                           int accelerators_per_node);
+
 }  // namespace trainsim::analytic

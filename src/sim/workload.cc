@@ -152,19 +152,8 @@ class Builder {
         nodes_per_token_ = static_cast<float>(cost_.expert_all_to_all(a).scale_out_bytes.value() * nodes / (nodes - 1));
       }
     }
-    if (p.tp > 1) {
-      const Bytes msg(static_cast<double>(tokens_ * m.hidden) * bytes_per_element(Precision::kBF16));
-      const cost::Group grp{p.tp, std::min(p.tp, apn_)};
-      tp_one_ = p.sequence_parallel ? cost_.collective_time(cost::CollectiveOp::kReduceScatter, msg, grp) +
-                                          cost_.collective_time(cost::CollectiveOp::kAllGather, msg, grp)
-                                    : cost_.collective_time(cost::CollectiveOp::kAllReduce, msg, grp);
-    }
-    if (p.pp > 1) {
-      const int64_t rows = p.sequence_parallel && p.tp > 1 ? (tokens_ + p.tp - 1) / p.tp : tokens_;
-      const Bytes act(static_cast<double>(rows * m.hidden) * bytes_per_element(Precision::kBF16));
-      const int64_t stride = static_cast<int64_t>(p.tp) * p.cp * p.dp;
-      pp_one_ = cost_.p2p_time(act, stride * p.pp > apn_);
-    }
+    tp_one_ = analytic::tp_boundary_time(m, p, cost_, apn_);
+    pp_one_ = analytic::pipeline_send_time(m, p, cost_, apn_);
   }
 
   Workload build() {

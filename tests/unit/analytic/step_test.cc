@@ -263,3 +263,31 @@ TEST_CASE("ZeRO-3 as DeepSpeed 2021: one blocking gather per large tensor, one r
   for (const auto& n : e.notes) noted = noted || n.find("deepspeed-zero3-2021") != std::string::npos;
   CHECK(noted);
 }
+
+TEST_CASE("pipeline sends: each TP rank sends 1/TP of the activation (Megatron's scatter/gather)",
+          "[analytic][pipeline]") {
+  // toy_model: hidden 512; micro-batch 1 x 1024 tokens; TP 4, PP 2, DP 1 on
+  // one node of 8: neighbouring stages are tp*cp*dp = 4 ranks apart, inside
+  // the node. Activation 1024 x 512 x 2 B = 1 MiB; each rank sends 256 KiB.
+  const model::Model m = toy_model(4);
+  const hardware::Cluster c = testing::test_cluster(testing::AcceleratorSpec{}, 1);
+  const cost::CostModel cost(c, simple_tables());
+  plan::Plan p = toy_plan(2, 4);
+  p.tp = 4;
+  const Bytes piece(1024.0 / 4 * 512 * 2);
+  const Bytes whole(1024.0 * 512 * 2);
+  // Without SP the receiver all-gathers the four pieces over NVLink.
+  const Seconds expected = cost.p2p_time(piece, false) +
+                           cost.collective_time(cost::CollectiveOp::kAllGather, whole, cost::Group{4, 4});
+  CHECK(analytic::pipeline_send_time(m, p, cost, 8).value() == Approx(expected.value()));
+  // Under SP the activation is already split: the send alone.
+  p.sequence_parallel = true;
+  CHECK(analytic::pipeline_send_time(m, p, cost, 8).value() == Approx(cost.p2p_time(piece, false).value()));
+  // Across nodes (8 ranks apart with dp 2 on a 4-GPU node) the send takes the NIC.
+  p.dp = 2;
+  p.global_batch = 8;
+  CHECK(analytic::pipeline_send_time(m, p, cost, 4).value() == Approx(cost.p2p_time(piece, true).value()));
+  // No pipeline, no send.
+  p.pp = 1;
+  CHECK(analytic::pipeline_send_time(m, p, cost, 8).value() == 0.0);
+}
