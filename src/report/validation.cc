@@ -30,9 +30,12 @@ const std::vector<DefaultRule>& default_rules() {
       {"schedule", "schedule", "1f1b; interleaved-1f1b when vpp > 1 is stated",
        "1F1B is Megatron-LM's default (training_runs.md); a stated vpp > 1 only exists under the "
        "interleaved schedule (Megatron enables interleaving exactly when the virtual pipeline size is set)."},
-      {"zero", "zero", "0",
-       "Plain data parallelism: Megatron-LM's default (--use-distributed-optimizer is opt-in). ZeRO-1 "
-       "moves the same gradient bytes (reduce-scatter + all-gather = all-reduce), so only memory changes."},
+      {"zero", "zero", "1 when year >= 2023, else 0",
+       "Megatron-LM before 2023 ran plain data parallelism (--use-distributed-optimizer is opt-in and "
+       "appeared in 2022); NeMo 2.0 and its recipes shard the optimizer by default (nemo/collections/llm/gpt/"
+       "model/base.py GPTModel: OptimizerConfig(use_distributed_optimizer=True); recipes/optim/adam.py the "
+       "same). ZeRO-1 moves the same gradient bytes (reduce-scatter + all-gather = all-reduce), so mostly "
+       "memory changes."},
       {"recompute", "recompute", "none",
        "Megatron-Core and NeMo leave recompute_granularity unset by default; every row with this cell empty "
        "is a NeMo vendor benchmark. 'none' also adds no FLOPs the source did not state."},
@@ -50,9 +53,13 @@ const std::vector<DefaultRule>& default_rules() {
       {"vocab", "vocab", "51200",
        "Megatron-LM's padded GPT-2 BPE vocabulary (50257 padded to a multiple of 1024), which every "
        "dense-GPT row that states a vocabulary uses; affects only the embedding and output head."},
-      {"sequence_parallel", "(no column)", "off",
-       "Not a column. Sequence parallelism moves the same TP bytes (all-gather + reduce-scatter instead "
-       "of all-reduce) and changes only activation memory."},
+      {"sequence_parallel", "(no column; tp > 1)",
+       "as the activation_recompute cell says (\"+ sequence parallelism\", \"no sequence parallelism\"); "
+       "otherwise on when year >= 2022, else off",
+       "Not a column. Korthikanti et al. 2022 introduced sequence parallelism; Megatron-Core/NeMo recipes "
+       "and torchtitan's tensor-parallel plan (SequenceParallel norms) run it with TP. It moves the same TP "
+       "bytes (all-gather + reduce-scatter instead of all-reduce), splits norms and dropout over TP, and "
+       "divides their activation memory by TP."},
       {"expert_load_imbalance", "(no column; MoE models)", "1.0 (balanced)",
        "Not a column. NVIDIA's MoE benchmarks force-balance tokens across experts (training_runs.md)."},
       {"attention", "(no column; from year)", "unfused when year < 2023, else flash",
@@ -483,9 +490,11 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
 
   // Data-parallel sharding.
   const auto zero = c.integer("zero");
+  constexpr int64_t kFirstDistributedOptimizerYear = 2023;
+  constexpr int64_t kFirstSequenceParallelYear = 2022;
   if (!zero) {
-    p.zero_stage = 0;
-    row.defaults_used.push_back("zero=0");
+    p.zero_stage = year && *year >= kFirstDistributedOptimizerYear ? 1 : 0;
+    row.defaults_used.push_back(fmt::format("zero={}", p.zero_stage));
   } else if (*zero < 0 || *zero > 3) {
     throw RowError(fmt::format("column zero: expected 0, 1, 2 or 3; found {}", *zero));
   } else {
@@ -523,8 +532,17 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
   p.attention = year && *year < kFirstFlashYear ? graph::AttentionImpl::kUnfused : graph::AttentionImpl::kFlash;
   row.defaults_used.push_back(fmt::format("attention={}", graph::to_string(p.attention)));
 
-  p.sequence_parallel = false;
-  if (p.tp > 1) row.defaults_used.push_back("sequence_parallel=off");
+  // Sequence parallelism (tp > 1): what the activation_recompute cell says
+  // ("+ sequence parallelism", "(no sequence parallelism)"), else by year.
+  const std::string rc_text = lower(c.text("activation_recompute"));
+  if (contains(rc_text, "no sequence parallel")) {
+    p.sequence_parallel = false;
+  } else if (contains(rc_text, "sequence parallel")) {
+    p.sequence_parallel = p.tp > 1;
+  } else {
+    p.sequence_parallel = p.tp > 1 && year && *year >= kFirstSequenceParallelYear;
+  }
+  if (p.tp > 1) row.defaults_used.push_back(p.sequence_parallel ? "sequence_parallel=on" : "sequence_parallel=off");
   p.expert_load_imbalance = 1.0;
   if (m.moe) row.defaults_used.push_back("expert_load_imbalance=1.0");
   return p;

@@ -144,6 +144,24 @@ TEST_CASE("validate: ZeRO-3 implementation by framework and year", "[report]") {
   CHECK_FALSE(has(pt.defaults_used, "zero3_framework=fsdp"));
 }
 
+TEST_CASE("validate: sequence parallelism and the distributed optimizer by the rows' text and year", "[report]") {
+  const ValidationReport r = validate_runs(read_csv(TRAINSIM_SOURCE_DIR "/tests/validation/public_runs.csv"),
+                                           fixed_two_seconds, Engine::kAnalytic, "test");
+  // Korthikanti 2022: activation_recompute says "... + sequence parallelism" or "(no sequence parallelism)".
+  CHECK(row(r, "korthikanti22-175B-selective").plan->sequence_parallel);
+  CHECK_FALSE(row(r, "korthikanti22-175B-fullrecompute").plan->sequence_parallel);
+  CHECK(has(row(r, "korthikanti22-175B-selective").defaults_used, "sequence_parallel=on"));
+  // 2024 NeMo rows: SP with TP, optimizer sharded (zero 1); 2021 Megatron rows: neither.
+  const RowResult& nemo = row(r, "dgxc-gpt3-175b-128gpu-bf16");
+  CHECK(nemo.plan->sequence_parallel);
+  CHECK(nemo.plan->zero_stage == 1);
+  CHECK(has(nemo.defaults_used, "zero=1"));
+  const RowResult& old = row(r, "megatron21-t1-3.6B");
+  CHECK_FALSE(old.plan->sequence_parallel);
+  CHECK(old.plan->zero_stage == 0);
+  CHECK(has(old.defaults_used, "zero=0"));
+}
+
 TEST_CASE("validate: whole-run GPU-hours are compared after the goodput, separately", "[report]") {
   const ValidationReport r = small_report();
   const RowResult& g = row(r, "r-gpuhours");
