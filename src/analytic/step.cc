@@ -87,14 +87,14 @@ class Estimator {
       const double n = static_cast<double>(u.count);
       const graph::Block& b = *u.block;
       for (const graph::Operator& op : b.ops) {
-        const bool rc = plan::is_recomputed(op, b, p_.recompute);
+        const double rc = plan::recompute_fraction(op, b, p_.recompute);
         if (op.kind == graph::OpKind::kDispatch || op.kind == graph::OpKind::kCombine) {
           const Seconds f = all_to_all(op, op.comm_bytes_per_token);
           const Seconds bw = op.comm_tokens > 0
                                  ? all_to_all(op, op.bwd_input.bytes / static_cast<double>(op.comm_tokens))
                                  : Seconds::zero();
           t.ep_f += f * n;
-          t.ep_b += (bw + (rc ? f : Seconds::zero())) * n;  // full recompute redoes the forward exchange
+          t.ep_b += (bw + f * rc) * n;  // layer recompute redoes the forward exchange
           continue;
         }
         cost::OpContext ctx = ctx_;
@@ -104,7 +104,7 @@ class Estimator {
         t.f += f * n;
         t.bi += cost_.op_time(op, cost::Pass::kBackwardInput, ctx) * scale * n;
         t.w += cost_.op_time(op, cost::Pass::kBackwardWeight, ctx) * scale * n;
-        if (rc) t.rc += f * n;
+        t.rc += f * (rc * n);
       }
       // TP collectives per block instance.
       double tp_f = 0, tp_b = 0;
@@ -363,7 +363,7 @@ Flops recompute_flops(const model::Model& m, const plan::Plan& p) {
   Flops f;
   for (const graph::Block& b : g.blocks) {
     for (const graph::Operator& op : b.ops) {
-      if (plan::is_recomputed(op, b, p.recompute)) f += op.fwd.flops * static_cast<double>(b.count);
+      f += op.fwd.flops * (plan::recompute_fraction(op, b, p.recompute) * static_cast<double>(b.count));
     }
   }
   return f;

@@ -286,6 +286,7 @@ void add_attention(const Ctx& x, std::vector<Operator>& ops, const std::string& 
     const int64_t n_qkv = (heads + 2 * kv) * m.head_dim;
     ops.push_back(gemm(p + "attn.qkv_proj", c, RecomputeClass::kNone, x.t, n_qkv, h,
                        m.attention_bias ? n_qkv : 0));
+    ops.back().fused_n = {heads * m.head_dim, kv * m.head_dim, kv * m.head_dim};
     if (m.position == model::PositionKind::kRotary) {
       ops.push_back(elementwise(p + "attn.rope", c, static_cast<double>(x.t * (heads + kv) * m.head_dim),
                                 kRotaryFlopsPerElement, 1.0));
@@ -312,6 +313,7 @@ void add_mlp(const Ctx& x, std::vector<Operator>& ops, const std::string& p, Com
   const int64_t n_up = gated ? 2 * f : f;
   ops.push_back(gemm(p + (gated ? "up_gate" : "up"), c, RecomputeClass::kNone, rows, n_up, h,
                      m.mlp_bias ? n_up : 0));
+  if (gated) ops.back().fused_n = {f, f};  // gate (w1), then up (w3): down(silu(gate(x)) * up(x))
   ops.push_back(activation(p + "act", c, gated, rows, f));
   ops.push_back(gemm(p + "down", c, RecomputeClass::kNone, rows, h, f, m.mlp_bias ? h : 0));
 }

@@ -111,6 +111,9 @@ struct Operator {
   Bytes comm_bytes_per_token;
   int64_t comm_tokens = 0;
   int64_t comm_elements_per_token = 0;  // hidden size; lets set_precision recompute the bytes
+  // A GEMM that fuses several linear layers: their output widths, in the
+  // order the unfused model calls them (q, k, v; gate, up). Empty otherwise.
+  std::vector<int64_t> fused_n;
   int64_t params = 0;               // weights this operator owns on this GPU
   Bytes activation_bytes_saved;     // activations kept for backward if not recomputed (BF16 unless noted)
 };

@@ -52,17 +52,23 @@ const char* to_string(Recompute r) {
     case Recompute::kSelective: return "selective";
     case Recompute::kDeepSeek: return "deepseek";
     case Recompute::kFull: return "full";
+    case Recompute::kSelectiveOp: return "selective-op";
+    case Recompute::kEveryOtherLayer: return "every-other-layer";
   }
   return "?";
 }
 
-std::vector<std::string> recompute_names() { return {"none", "selective", "deepseek", "full"}; }
+std::vector<std::string> recompute_names() {
+  return {"none", "selective", "deepseek", "full", "selective-op", "every-other-layer"};
+}
 
 Recompute parse_recompute(const std::string& s) {
   if (s == "none") return Recompute::kNone;
   if (s == "selective") return Recompute::kSelective;
   if (s == "deepseek") return Recompute::kDeepSeek;
   if (s == "full") return Recompute::kFull;
+  if (s == "selective-op") return Recompute::kSelectiveOp;
+  if (s == "every-other-layer") return Recompute::kEveryOtherLayer;
   throw UsageError(fmt::format("unknown recompute policy \"{}\": expected one of {}{}", s,
                                join(recompute_names()), did_you_mean(s, recompute_names())));
 }
@@ -266,22 +272,76 @@ graph::Graph plan_graph(const Plan& p, const model::Model& m, bool causal) {
 
 // ---------------------------------------------------------------- recompute
 
-bool is_recomputed(const graph::Operator& op, const graph::Block& b, Recompute r) {
+namespace {
+
+bool is_layer(const graph::Block& b) {
+  return b.kind == graph::BlockKind::kDenseLayer || b.kind == graph::BlockKind::kMoeLayer;
+}
+
+// torchtitan's op-level SAC (torchtitan/parallelisms/parallelize_llama.py,
+// _apply_ac_to_transformer_block, "selective_ac_option = 'op'"): within one
+// transformer block, outputs of aten.mm and of the SDPA kernels are saved,
+// "except every second mm" (a per-block counter, even counts recomputed);
+// every other op is recomputed. A fused GEMM counts as its linear layers in
+// call order (Operator::fused_n); grouped expert GEMMs are saved (torchtitan
+// lists _grouped_mm beside mm); batched GEMMs of an unfused attention core are
+// not mm and are recomputed; communication is not.
+double selective_op_fraction(const graph::Operator& target, const graph::Block& b) {
+  int64_t count = 0;
+  for (const graph::Operator& op : b.ops) {
+    double fraction = 0;
+    switch (op.kind) {
+      case graph::OpKind::kGemm:
+        if (op.recompute_class == graph::RecomputeClass::kAttentionCore) {
+          fraction = 1;
+        } else {
+          const std::vector<int64_t> widths = op.fused_n.empty() ? std::vector<int64_t>{op.gemm.n} : op.fused_n;
+          double total = 0, redone = 0;
+          for (const int64_t w : widths) {
+            ++count;
+            total += static_cast<double>(w);
+            if (count % 2 == 0) redone += static_cast<double>(w);
+          }
+          fraction = total > 0 ? redone / total : 0;
+        }
+        break;
+      case graph::OpKind::kGroupedGemm:
+      case graph::OpKind::kAttention:
+      case graph::OpKind::kDispatch:
+      case graph::OpKind::kCombine: fraction = 0; break;
+      default: fraction = 1; break;
+    }
+    if (&op == &target) return fraction;
+  }
+  TRAINSIM_CHECK(false, "operator {} is not in the block", target.name);
+  return 0;
+}
+
+}  // namespace
+
+double recompute_fraction(const graph::Operator& op, const graph::Block& b, Recompute r) {
   if (op.kind == graph::OpKind::kDispatch || op.kind == graph::OpKind::kCombine) {
-    return r == Recompute::kFull &&
-           (b.kind == graph::BlockKind::kDenseLayer || b.kind == graph::BlockKind::kMoeLayer);
+    if (!is_layer(b)) return 0;
+    return r == Recompute::kFull ? 1.0 : r == Recompute::kEveryOtherLayer ? 0.5 : 0.0;
   }
   switch (r) {
-    case Recompute::kNone: return false;
-    case Recompute::kSelective: return op.recompute_class == graph::RecomputeClass::kAttentionCore;
+    case Recompute::kNone: return 0;
+    case Recompute::kSelective: return op.recompute_class == graph::RecomputeClass::kAttentionCore ? 1 : 0;
     case Recompute::kDeepSeek:
       return op.recompute_class == graph::RecomputeClass::kNorm ||
-             op.recompute_class == graph::RecomputeClass::kMlaUpProj ||
-             op.recompute_class == graph::RecomputeClass::kActivation;
-    case Recompute::kFull:
-      return b.kind == graph::BlockKind::kDenseLayer || b.kind == graph::BlockKind::kMoeLayer;
+                     op.recompute_class == graph::RecomputeClass::kMlaUpProj ||
+                     op.recompute_class == graph::RecomputeClass::kActivation
+                 ? 1
+                 : 0;
+    case Recompute::kFull: return is_layer(b) ? 1 : 0;
+    case Recompute::kEveryOtherLayer: return is_layer(b) ? 0.5 : 0;
+    case Recompute::kSelectiveOp: return is_layer(b) ? selective_op_fraction(op, b) : 0;
   }
-  return false;
+  return 0;
+}
+
+bool is_recomputed(const graph::Operator& op, const graph::Block& b, Recompute r) {
+  return recompute_fraction(op, b, r) > 0;
 }
 
 namespace {
@@ -351,6 +411,10 @@ BlockActivations block_activations(const graph::Block& b, Recompute r, const Pla
       // tensors (Korthikanti §5: the 5as^2b term) and keeps Q, K, V, which
       // the first batched GEMM carries.
       if (r == Recompute::kSelective && !ends_with(op.name, "attn.scores")) dropped = saved;
+    } else if (r == Recompute::kSelectiveOp) {
+      // What a recomputed op (or the recomputed part of a fused GEMM) saved
+      // for its backward is rebuilt instead of kept.
+      dropped = saved * recompute_fraction(op, b, r);
     } else if (r == Recompute::kDeepSeek) {
       if (op.recompute_class == graph::RecomputeClass::kNorm) dropped = saved;
       // The GEMM right after a recomputed activation saves that activation's output.
@@ -363,12 +427,14 @@ BlockActivations block_activations(const graph::Block& b, Recompute r, const Pla
     a.dropped += dropped;
     a.kept += saved - dropped;
   }
-  if (r == Recompute::kFull && layer) {
+  if ((r == Recompute::kFull || r == Recompute::kEveryOtherLayer) && layer) {
     const int64_t tokens = p.micro_batch * p.seq_len / p.cp;
     const int64_t rows = p.sequence_parallel && p.tp > 1 ? ceil_div(tokens, p.tp) : tokens;
     const Bytes input(static_cast<double>(rows * m.hidden) * bytes_per_element(Precision::kBF16));
-    a.kept = input;
-    a.dropped = max(Bytes::zero(), all - input);
+    // every-other-layer: half the layer instances keep everything, half only their input.
+    const double share = r == Recompute::kFull ? 1.0 : 0.5;
+    a.dropped = max(Bytes::zero(), all - input) * share;
+    a.kept = all - a.dropped;
   }
   return a;
 }

@@ -37,9 +37,15 @@ const char* to_string(Schedule s);
 Schedule parse_schedule(const std::string& s);
 std::vector<std::string> schedule_names();
 
-enum class Recompute { kNone, kSelective, kDeepSeek, kFull };
+// Recompute policies: none; Megatron's selective (the attention core);
+// DeepSeek-V3's (norms, MLA up-projections, SwiGLU); full (every layer from
+// its input); torchtitan's op-level SAC ("selective-op": outputs of matmuls
+// and attention saved except every second matmul of a layer, everything else
+// recomputed) and layer-level SAC at its default frequency 2
+// ("every-other-layer": every second layer fully recomputed).
+enum class Recompute { kNone, kSelective, kDeepSeek, kFull, kSelectiveOp, kEveryOtherLayer };
 const char* to_string(Recompute r);
-Recompute parse_recompute(const std::string& s);  // "none", "selective", "deepseek", "full"
+Recompute parse_recompute(const std::string& s);  // recompute_names()
 graph::AttentionImpl parse_attention(const std::string& s);  // "flash", "unfused"
 std::vector<std::string> recompute_names();
 
@@ -175,7 +181,11 @@ struct BlockActivations {
 };
 BlockActivations block_activations(const graph::Block& b, Recompute r, const Plan& p,
                                    const model::Model& m);
-// Does the policy recompute this operator's forward in backward?
+// The share of this operator's forward (one instance of block b, which must
+// hold it) that the policy recomputes in backward: 0, 1, or between them
+// where the policy recomputes part of a fused GEMM or part of the layers.
+double recompute_fraction(const graph::Operator& op, const graph::Block& b, Recompute r);
+// recompute_fraction() > 0.
 bool is_recomputed(const graph::Operator& op, const graph::Block& b, Recompute r);
 
 // Model states for `params` parameters replicated over `shards` GPUs (the

@@ -39,6 +39,13 @@ const std::vector<DefaultRule>& default_rules() {
       {"recompute", "recompute", "none",
        "Megatron-Core and NeMo leave recompute_granularity unset by default; every row with this cell empty "
        "is a NeMo vendor benchmark. 'none' also adds no FLOPs the source did not state."},
+      {"selective", "recompute = selective",
+       "selective (Megatron's attention core); selective-op or every-other-layer for torchtitan",
+       "Megatron-LM and NeMo recompute the attention core (Korthikanti 2022 §5). torchtitan has two "
+       "selective modes (torchtitan/parallelisms/parallelize_llama.py): op-level SAC, saving matmul and "
+       "attention outputs except every second matmul, where activation_recompute says 'selective op' or "
+       "the framework is torchtitan (its Llama configs set selective_ac_option = 'op'); layer-level SAC "
+       "at its default frequency '2' (every second layer fully recomputed) where it says 'selective layer'."},
       {"prec", "prec", "bf16",
        "Empty means 16-bit mixed precision not further stated (training_runs.md); A100 and H100 have the "
        "same dense BF16 and FP16 peaks, so the choice does not move a prediction."},
@@ -473,7 +480,18 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
   } else if (rc == "none") {
     p.recompute = plan::Recompute::kNone;
   } else if (rc == "selective") {
-    p.recompute = plan::Recompute::kSelective;
+    // Which selective policy: default_rules() "selective".
+    const std::string said = lower(c.text("activation_recompute"));
+    if (contains(said, "selective op")) {
+      p.recompute = plan::Recompute::kSelectiveOp;
+    } else if (contains(said, "selective layer")) {
+      p.recompute = plan::Recompute::kEveryOtherLayer;
+    } else if (contains(lower(c.text("framework")), "torchtitan")) {
+      p.recompute = plan::Recompute::kSelectiveOp;
+    } else {
+      p.recompute = plan::Recompute::kSelective;
+    }
+    row.defaults_used.push_back(fmt::format("selective={}", plan::to_string(p.recompute)));
   } else if (rc == "full") {
     p.recompute = plan::Recompute::kFull;
   } else {

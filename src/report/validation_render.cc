@@ -28,16 +28,6 @@ const char* schedule_name(plan::Schedule s) {
   return "?";
 }
 
-const char* recompute_name(plan::Recompute r) {
-  switch (r) {
-    case plan::Recompute::kNone: return "none";
-    case plan::Recompute::kSelective: return "selective";
-    case plan::Recompute::kDeepSeek: return "deepseek";
-    case plan::Recompute::kFull: return "full";
-  }
-  return "?";
-}
-
 ordered_json opt(const std::optional<double>& v) { return v ? ordered_json(*v) : ordered_json(nullptr); }
 
 ordered_json stats_json(const ErrorStats& s) {
@@ -239,7 +229,7 @@ std::string to_json(const ValidationReport& r) {
       pl["global_batch"] = p.global_batch;
       pl["seq_len"] = p.seq_len;
       pl["schedule"] = schedule_name(p.schedule);
-      pl["recompute"] = recompute_name(p.recompute);
+      pl["recompute"] = plan::to_string(p.recompute);
       pl["zero"] = p.zero_stage;
       pl["linear_gemms"] = to_string(p.precision.linear_gemms);
       j["plan"] = pl;

@@ -108,7 +108,7 @@ const std::vector<std::string> kPatchKeys = {
 
 const std::vector<std::string> kSchedules = {"gpipe", "1f1b", "interleaved-1f1b", "zb-h1",
                                              "zero-bubble", "dualpipe", "dualpipev"};
-const std::vector<std::string> kRecomputes = {"none", "selective", "deepseek", "full"};
+const std::vector<std::string> kRecomputes = plan::recompute_names();
 const std::vector<std::string> kPolicies = {"bf16", "deepseek-fp8"};
 const std::vector<std::string> kAttentionImpls = {"flash", "unfused"};
 

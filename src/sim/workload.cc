@@ -302,7 +302,7 @@ class Builder {
     };
     std::vector<Back> back;
     for (const graph::Operator& op : b.ops) {
-      const bool rc = plan::is_recomputed(op, b, p_.recompute);
+      const double rc = plan::recompute_fraction(op, b, p_.recompute);
       if (op.kind == graph::OpKind::kDispatch || op.kind == graph::OpKind::kCombine) {
         const uint16_t label = op.kind == graph::OpKind::kDispatch ? kLabelDispatch : kLabelCombine;
         Seconds out, up;
@@ -312,8 +312,7 @@ class Builder {
         const Seconds bt = op.comm_tokens > 0
                                ? all_to_all(op, op.bwd_input.bytes / static_cast<double>(op.comm_tokens), bout, bup)
                                : Seconds::zero();
-        back.push_back(Back{true, {}, {}, bt + (rc ? t : Seconds::zero()), bout + (rc ? out : Seconds::zero()),
-                            bup + (rc ? up : Seconds::zero()), true,
+        back.push_back(Back{true, {}, {}, bt + t * rc, bout + out * rc, bup + up * rc, true,
                             op.kind == graph::OpKind::kDispatch ? uint16_t{kLabelCombine} : uint16_t{kLabelDispatch}});
         continue;
       }
@@ -329,10 +328,8 @@ class Builder {
       f.compute(ff, fr, expert, label);
       Seconds bf = cost_.op_time(op, cost::Pass::kBackwardInput, full) * scale;
       Seconds br = cost_.op_time(op, cost::Pass::kBackwardInput, reduced) * scale;
-      if (rc) {
-        bf += ff;
-        br += fr;
-      }
+      bf += ff * rc;
+      br += fr * rc;
       back.push_back(Back{false, bf, br, {}, {}, {}, expert, label});
       w.compute(cost_.op_time(op, cost::Pass::kBackwardWeight, full) * scale,
                 cost_.op_time(op, cost::Pass::kBackwardWeight, reduced) * scale, expert, label);

@@ -400,3 +400,60 @@ TEST_CASE("selective recompute frees the unfused core's 5as^2b and keeps Q, K, V
     }
   }
 }
+
+TEST_CASE("torchtitan's selective modes: every second matmul of a layer, or every second layer", "[plan][recompute]") {
+  // Llama toy: 8 heads and 8 KV heads of 64 (q, k, v 512 wide each), hidden
+  // 512, FFN 2048. torchtitan counts aten.mm calls per block: q 1, k 2, v 3,
+  // o 4, gate (w1) 5, up (w3) 6, down (w2) 7; even counts are recomputed:
+  // qkv 512 of 1536 = 1/3, o 1, up_gate 2048 of 4096 = 1/2, down 0. Every
+  // non-matmul op is recomputed; the attention kernel is saved.
+  const model::Model m = testing::toy_llama(2);
+  const graph::Graph g = graph::build_graph(m, 1024, 1);
+  const graph::Block* layer = nullptr;
+  const graph::Block* head = nullptr;
+  for (const graph::Block& b : g.blocks) {
+    if (b.kind == graph::BlockKind::kDenseLayer) layer = &b;
+    if (b.kind == graph::BlockKind::kHead) head = &b;
+  }
+  REQUIRE(layer != nullptr);
+  REQUIRE(head != nullptr);
+  auto frac = [&](const std::string& name, plan::Recompute r) {
+    for (const graph::Operator& op : layer->ops) {
+      if (op.name == name) return plan::recompute_fraction(op, *layer, r);
+    }
+    FAIL("no operator " << name);
+    return -1.0;
+  };
+  const auto op = plan::Recompute::kSelectiveOp;
+  CHECK(frac("attn.qkv_proj", op) == Approx(1.0 / 3.0));
+  CHECK(frac("attn.o_proj", op) == 1.0);
+  CHECK(frac("ffn.up_gate", op) == Approx(0.5));
+  CHECK(frac("ffn.down", op) == 0.0);
+  CHECK(frac("attn.core", op) == 0.0);
+  CHECK(frac("attn.norm", op) == 1.0);
+  CHECK(frac("ffn.act", op) == 1.0);
+  CHECK(frac("attn.rope", op) == 1.0);
+  // Outside transformer layers nothing is recomputed.
+  for (const graph::Operator& o : head->ops) CHECK(plan::recompute_fraction(o, *head, op) == 0.0);
+  // every-other-layer: half of every layer operator, none of the head.
+  CHECK(frac("attn.qkv_proj", plan::Recompute::kEveryOtherLayer) == 0.5);
+  CHECK(frac("attn.core", plan::Recompute::kEveryOtherLayer) == 0.5);
+  for (const graph::Operator& o : head->ops) {
+    CHECK(plan::recompute_fraction(o, *head, plan::Recompute::kEveryOtherLayer) == 0.0);
+  }
+  // Memory: every-other-layer frees half of what full recompute frees.
+  plan::Plan p;
+  p.global_batch = 1;
+  p.seq_len = 1024;
+  const plan::BlockActivations full = plan::block_activations(*layer, plan::Recompute::kFull, p, m);
+  const plan::BlockActivations half = plan::block_activations(*layer, plan::Recompute::kEveryOtherLayer, p, m);
+  CHECK(half.dropped.value() == Approx(full.dropped.value() / 2));
+  CHECK((half.kept + half.dropped).value() == Approx((full.kept + full.dropped).value()));
+  // selective-op frees less than full and more than nothing.
+  const plan::BlockActivations sop = plan::block_activations(*layer, op, p, m);
+  CHECK(sop.dropped.value() > 0);
+  CHECK(sop.dropped.value() < full.dropped.value());
+  // The words parse and print.
+  CHECK(plan::parse_recompute("selective-op") == op);
+  CHECK(std::string(plan::to_string(plan::Recompute::kEveryOtherLayer)) == "every-other-layer");
+}

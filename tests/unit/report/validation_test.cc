@@ -156,6 +156,13 @@ TEST_CASE("validate: sequence parallelism and the distributed optimizer by the r
   CHECK(nemo.plan->sequence_parallel);
   CHECK(nemo.plan->zero_stage == 1);
   CHECK(has(nemo.defaults_used, "zero=1"));
+  // Which selective policy: Megatron's for Korthikanti, torchtitan's by the text or the framework.
+  CHECK(row(r, "korthikanti22-175B-selective").plan->recompute == plan::Recompute::kSelective);
+  CHECK(row(r, "torchtitan-a100-llama3-8b-lbs1-selectiveop").plan->recompute == plan::Recompute::kSelectiveOp);
+  CHECK(row(r, "torchtitan-a100-llama3-8b-lbs1-selectivelayer").plan->recompute ==
+        plan::Recompute::kEveryOtherLayer);
+  CHECK(row(r, "torchtitan-h100-llama3.1-8b-8gpu-fsdp").plan->recompute == plan::Recompute::kSelectiveOp);
+  CHECK(has(row(r, "torchtitan-h100-llama3.1-8b-8gpu-fsdp").defaults_used, "selective=selective-op"));
   const RowResult& old = row(r, "megatron21-t1-3.6B");
   CHECK_FALSE(old.plan->sequence_parallel);
   CHECK(old.plan->zero_stage == 0);
