@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <thread>
 #include <vector>
@@ -195,6 +196,63 @@ GemmResult GemmBench::run(GemmVariant v, int batch, int64_t m, int64_t n, int64_
   CAL_CUDA(cudaStreamSynchronize(stream_));
   release(p);
   r.ok = r.stats.samples > 0;
+  if (!r.ok) r.why_not = "time budget spent";
+  return r;
+}
+
+SustainedResult GemmBench::run_sustained(GemmVariant v, int64_t m, int64_t n, int64_t k, double seconds,
+                                         double window_s, const Deadline& deadline) {
+  SustainedResult r;
+  Prepared p;
+  if (!prepare(p, v, 1, m, n, k, 0, 0, &r.why_not)) return r;
+  r.algo = p.algo_text;
+  // Estimate one GEMM from 10 back-to-back launches (after prepare's trial call).
+  cudaEvent_t est0, est1;
+  CAL_CUDA(cudaEventCreate(&est0));
+  CAL_CUDA(cudaEventCreate(&est1));
+  CAL_CUDA(cudaEventRecord(est0, stream_));
+  for (int i = 0; i < 10; ++i) enqueue(p, i, stream_);
+  CAL_CUDA(cudaEventRecord(est1, stream_));
+  CAL_CUDA(cudaEventSynchronize(est1));
+  float est_ms = 0;
+  CAL_CUDA(cudaEventElapsedTime(&est_ms, est0, est1));
+  CAL_CUDA(cudaEventDestroy(est0));
+  CAL_CUDA(cudaEventDestroy(est1));
+  const double per_gemm_s = std::max(1e-6, est_ms / 1e3 / 10);
+  const int reps = std::max(1, static_cast<int>(window_s / per_gemm_s));
+  const int planned = std::max(1, static_cast<int>(std::lround(seconds / (reps * per_gemm_s))));
+
+  // Two event pairs in flight: window i+1 is enqueued before window i is read.
+  cudaEvent_t run_start;
+  CAL_CUDA(cudaEventCreate(&run_start));
+  cudaEvent_t ev[2][2];
+  for (auto& pair : ev) for (auto& e : pair) CAL_CUDA(cudaEventCreate(&e));
+  int rep = 0;
+  auto enqueue_window = [&](int w) {
+    cudaEvent_t* e = ev[w % 2];
+    CAL_CUDA(cudaEventRecord(e[0], stream_));
+    for (int i = 0; i < reps; ++i) enqueue(p, rep++, stream_);
+    CAL_CUDA(cudaEventRecord(e[1], stream_));
+  };
+  CAL_CUDA(cudaEventRecord(run_start, stream_));
+  int enqueued = 0;
+  enqueue_window(enqueued++);
+  for (int w = 0; w < enqueued; ++w) {
+    // Keep the GPU fed: the next window goes in before this one is waited on.
+    if (enqueued < planned && !deadline.passed()) enqueue_window(enqueued++);
+    cudaEvent_t* e = ev[w % 2];
+    CAL_CUDA(cudaEventSynchronize(e[1]));
+    float win_ms = 0, elapsed_ms = 0;
+    CAL_CUDA(cudaEventElapsedTime(&win_ms, e[0], e[1]));
+    CAL_CUDA(cudaEventElapsedTime(&elapsed_ms, run_start, e[1]));
+    r.windows.push_back({elapsed_ms / 1e3, win_ms / 1e3, reps});
+  }
+  r.cut_short = enqueued < planned;
+  CAL_CUDA(cudaStreamSynchronize(stream_));
+  for (auto& pair : ev) for (auto& e : pair) CAL_CUDA(cudaEventDestroy(e));
+  CAL_CUDA(cudaEventDestroy(run_start));
+  release(p);
+  r.ok = !r.windows.empty();
   if (!r.ok) r.why_not = "time budget spent";
   return r;
 }

@@ -7,6 +7,7 @@
 #include <cublasLt.h>
 
 #include <string>
+#include <vector>
 
 #include "common.h"
 #include "plan.h"
@@ -18,6 +19,21 @@ struct GemmResult {
   std::string why_not;  // when !ok: why the point was not measured
   Stats stats;
   std::string algo;     // cuBLASLt algorithm id and tile, for the record
+};
+
+// One window of a sustained run.
+struct SustainedWindow {
+  double elapsed_s = 0;  // since the start of the run (first window's start event) to this window's end
+  double window_s = 0;   // GPU time between this window's events
+  int reps = 0;          // GEMMs launched back to back in the window
+};
+
+struct SustainedResult {
+  bool ok = false;
+  std::string why_not;  // when !ok
+  std::vector<SustainedWindow> windows;
+  bool cut_short = false;  // the deadline ended the run before `seconds`
+  std::string algo;
 };
 
 class GemmBench {
@@ -33,6 +49,13 @@ class GemmBench {
 
   // The same GEMM alone (comm_sms 0) or while a persistent copy kernel on a second stream holds
   // comm_sms SMs; cuBLASLt is told the SMs left (CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET).
+  // One m x n x k GEMM launched back to back for about `seconds`, in windows of about
+  // `window_s` (reps per window from a short estimate), each window between CUDA events; the
+  // next window is enqueued before the previous one is read, so the GPU never idles. Stops
+  // early (cut_short) when the deadline passes. ok when at least one window was measured.
+  SustainedResult run_sustained(GemmVariant v, int64_t m, int64_t n, int64_t k, double seconds, double window_s,
+                                const Deadline& deadline);
+
   GemmResult run_with_copy(GemmVariant v, int64_t m, int64_t n, int64_t k, int comm_sms, const TimingOptions& opts,
                            const Deadline& deadline);
 

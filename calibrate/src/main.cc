@@ -44,16 +44,20 @@ struct Options {
   std::string out;
   std::string profile;
   std::string only;
+  double sustained_seconds = 40;
 };
 
 void usage(std::ostream& os) {
   os << "usage: trainsim-calibrate [--dry-run] [--budget SECONDS] [--out FILE|DIR/] [--profile NAME]\n"
-        "                          [--only gemm,grouped_gemm,attention,memory,collective,interference]\n"
+        "                          [--only gemm,grouped_gemm,attention,memory,collective,interference,sustained]\n"
+        "                          [--sustained-seconds S]\n"
         "Measures on the GPUs present and writes one trainsim-measurements/1 JSON file.\n"
         "  --dry-run   print what would run; touches no GPU\n"
         "  --budget    wall-clock seconds for measuring (default 480); points left are recorded as skipped\n"
         "  --out       output file, or a directory ending in '/' for <gpu>-<date>.json inside it\n"
         "  --profile   hardware_profiles/ name the data describes (default: guessed from the GPU name)\n"
+        "  --sustained-seconds  length of each sustained GEMM run (default 40); the run stops early, with a\n"
+        "              note, when the budget ends first\n"
         "example: trainsim-calibrate --budget 300 --out calibrate/measurements/\n";
 }
 
@@ -77,6 +81,15 @@ Options parse_options(int argc, char** argv) {
       o.budget_s = std::strtod(v.c_str(), &end);
       if (end == v.c_str() || *end != '\0' || !(o.budget_s > 0) || o.budget_s > 86400) {
         std::cerr << "trainsim-calibrate: --budget expects seconds in (0, 86400], found '" << v << "'\n";
+        std::exit(64);
+      }
+    } else if (a == "--sustained-seconds") {
+      const std::string v = value(i);
+      char* end = nullptr;
+      o.sustained_seconds = std::strtod(v.c_str(), &end);
+      if (end == v.c_str() || *end != '\0' || !(o.sustained_seconds >= 3) || o.sustained_seconds > 3600) {
+        std::cerr << "trainsim-calibrate: --sustained-seconds expects seconds in [3, 3600] (at least 3 windows), "
+                     "found '" << v << "'\n";
         std::exit(64);
       }
     } else if (a == "--out") {
@@ -322,6 +335,7 @@ class Runner {
       else if (c.name == "memory") run_memory_points(deadline);
       else if (c.name == "collective") run_collectives(ndev, deadline);
       else if (c.name == "interference") run_interference(deadline);
+      else if (c.name == "sustained") run_sustained(deadline);
       write();  // after every category, so a crash later keeps what was measured
     }
 #ifdef TRAINSIM_HAVE_CUDNN
@@ -554,6 +568,55 @@ class Runner {
     }
   }
 
+  // Each variant gets an equal share of the time left, at most its planned seconds; the windows
+  // become gemm rows with "bound": "sustained" and "elapsed" (calibrate/FORMAT.md).
+  void run_sustained(const Deadline& deadline) {
+    for (size_t i = 0; i < plan_.sustained.size(); ++i) {
+      const SustainedPoint& pt = plan_.sustained[i];
+      const std::string what = gemm_text(pt.variant, pt.m, pt.n, pt.k) + " for " + seconds_text(pt.seconds);
+      const double share = deadline.remaining_s() / static_cast<double>(plan_.sustained.size() - i);
+      if (deadline.passed() || share < 3 * pt.window_s) {
+        skipped_.add("sustained", "time budget spent (fewer than 3 windows left)", what);
+        continue;
+      }
+      const Deadline mine(std::chrono::steady_clock::now() +
+                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                              std::chrono::duration<double>(share)));
+      SustainedResult r = gemm_->run_sustained(pt.variant, pt.m, pt.n, pt.k, pt.seconds, pt.window_s, mine);
+      if (!r.ok) {
+        skipped_.add("sustained", r.why_not, what);
+        continue;
+      }
+      std::cerr << "    sustained " << what << ": " << r.windows.size() << " windows"
+                << (r.cut_short ? " (cut short by the budget)" : "") << "\n";
+      for (size_t w = 0; w < r.windows.size(); ++w) {
+        const SustainedWindow& win = r.windows[w];
+        Json j;
+        j["kind"] = "gemm";
+        j["precision"] = precision_name(pt.variant.precision);
+        if (pt.variant.scaling != GemmScaling::kNone) j["scaling"] = scaling_name(pt.variant.scaling);
+        j["m"] = pt.m;
+        j["n"] = pt.n;
+        j["k"] = pt.k;
+        j["bound"] = "sustained";
+        j["elapsed"] = seconds_text(win.elapsed_s);
+        j["time"] = time_text(win.window_s / win.reps);  // mean per GEMM over the window
+        j["samples"] = win.reps;
+        j["source"] = "calibrate/run, " + r.algo + "; sustained run, back to back";
+        j["note"] = "window " + std::to_string(w + 1) + " of " + std::to_string(r.windows.size()) + ", " +
+                    std::to_string(win.reps) + " GEMMs between CUDA events" +
+                    (r.cut_short ? "; run planned for " + seconds_text(pt.seconds) + ", cut short by the budget" : "");
+        measurements_.push_back(j);
+      }
+    }
+  }
+
+  static std::string seconds_text(double s) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.3f s", s);
+    return buf;
+  }
+
   void write() {
     Json doc;
     doc["format"] = "trainsim-measurements/1";
@@ -592,7 +655,7 @@ class Runner {
 int main(int argc, char** argv) {
   using namespace trainsim::calibrate;
   const Options opts = parse_options(argc, argv);
-  const Plan plan = filter_plan(make_plan(), opts.only);
+  const Plan plan = filter_plan(make_plan(opts.sustained_seconds), opts.only);
   if (opts.dry_run) {
     print_plan(plan, opts.budget_s, std::cout);
     return 0;

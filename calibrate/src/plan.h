@@ -69,6 +69,16 @@ struct InterferencePoint {
   int comm_sms;  // 0 = the GEMM alone (the reference)
 };
 
+// A sustained run: one GEMM launched back to back for `seconds` of wall time, timed in windows
+// of about `window_s` (CUDA events around each window's launches), so the drift from burst clocks
+// to the clocks the power limit allows shows as throughput falling over the windows.
+struct SustainedPoint {
+  GemmVariant variant;
+  int64_t m, n, k;
+  double seconds;
+  double window_s;
+};
+
 // Categories in run order with the fraction of the time budget each may use. A category's
 // deadline is cumulative, so time one category leaves unused passes to the next.
 struct Category {
@@ -84,11 +94,13 @@ struct Plan {
   std::vector<MemoryPoint> memory;
   std::vector<CollectivePoint> collectives;
   std::vector<InterferencePoint> interference;
+  std::vector<SustainedPoint> sustained;
 };
 
 // The full plan. Points are ordered coarse-to-fine (M = 4096 first, then the extremes, then the
 // points in between) so that a run cut short by its budget still covers every shape.
-Plan make_plan();
+// `sustained_seconds`: length of each sustained run (--sustained-seconds).
+Plan make_plan(double sustained_seconds = 40);
 
 // Keeps only the categories named in `only` (comma-separated; empty keeps all).
 Plan filter_plan(const Plan& plan, const std::string& only);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -227,6 +228,33 @@ Seconds model_time(const Measurement& m, const EfficiencyTables& t, const hardwa
   return Seconds::zero();
 }
 
+double sustained_factor(const std::vector<const Measurement*>& series, const std::string& file,
+                        std::vector<const Measurement*>* used) {
+  TRAINSIM_CHECK(series.size() >= kMinSustainedWindows, "sustained series of {} windows", series.size());
+  std::vector<const Measurement*> rows = series;
+  std::sort(rows.begin(), rows.end(), [](const Measurement* a, const Measurement* b) { return *a->elapsed < *b->elapsed; });
+  for (size_t i = 1; i < rows.size(); ++i) {
+    if (!(*rows[i - 1]->elapsed < *rows[i]->elapsed)) {
+      throw ConfigError(file, rows[i]->pointer + "/elapsed",
+                        fmt::format("expected distinct elapsed times in a sustained series; found {} twice",
+                                    to_string(*rows[i]->elapsed)));
+    }
+  }
+  auto achieved = [](const Measurement* m) { return measurement_flops(*m) / measured_time(*m); };
+  const Seconds half = *rows.back()->elapsed * 0.5;
+  FlopsPerSecond sum = FlopsPerSecond::zero();
+  int n = 0;
+  for (const auto* m : rows) {
+    if (*m->elapsed >= half) {
+      sum += achieved(m);
+      ++n;
+      if (used) used->push_back(m);
+    }
+  }
+  // n >= 1: the last window always qualifies.
+  return (sum / static_cast<double>(n)) / achieved(rows.front());
+}
+
 FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::Accelerator& acc,
                      EfficiencyTables base) {
   FitResult out;
@@ -287,12 +315,13 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
   for (const bool grouped : {false, true}) {
     std::set<Precision> precisions;
     const MeasurementKind kind = grouped ? MeasurementKind::kGroupedGemm : MeasurementKind::kGemm;
-    for (const auto* m : all) if (m->kind == kind) precisions.insert(m->precision);
+    // Sustained windows never enter the shape fit (step 2b reads them).
+    for (const auto* m : all) if (m->kind == kind && !m->sustained) precisions.insert(m->precision);
     for (const Precision p : precisions) {
-      const auto all_rows = select([&](const Measurement& m) { return m.kind == kind && m.precision == p; });
+      const auto all_rows = select([&](const Measurement& m) { return m.kind == kind && m.precision == p && !m.sustained; });
       // Best-of-search ceilings (MAMF) bound eta_max from above; only shape
       // rows are least-squares fitted.
-      const auto rows = select([&](const Measurement& m) { return m.kind == kind && m.precision == p && !m.ceiling; });
+      const auto rows = select([&](const Measurement& m) { return m.kind == kind && m.precision == p && !m.ceiling && !m.sustained; });
       const auto ceil_rows = select([&](const Measurement& m) { return m.kind == kind && m.precision == p && m.ceiling; });
       auto& dst = grouped ? t.grouped_gemm : t.gemm;
       GemmParams start = grouped ? t.grouped_gemm_for(p) : t.gemm_for(p);
@@ -347,6 +376,7 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
       best.basis = fmt::format("fitted ({}) from {}", full ? "eta_max, k_overhead, launch_overhead, tile" :
                                "eta_max only; tile, k_overhead and launch_overhead kept from: " + start.basis,
                                rows_text(rows, file_of));
+      if (best.sustained) best.basis += fmt::format("; sustained {:.4g} kept from the base table", *best.sustained);
       if (!ceil_rows.empty()) {
         double cap = 0;
         for (const auto* m : ceil_rows) cap = std::max(cap, (measurement_flops(*m) / measured_time(*m)) / peak_for(acc, p));
@@ -357,6 +387,46 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
       }
       dst[p] = best;
       out.residuals.push_back(summarize(fmt::format("{}/{}", grouped ? "grouped_gemm" : "gemm", to_string(p)), relres(all_rows, t)));
+    }
+  }
+
+  // 2b. Sustained factor per precision from the sustained series (dense GEMM
+  // rows with "bound": "sustained"), one series per shape. Several qualifying
+  // series of one precision: the mean of their factors.
+  {
+    std::map<Precision, std::map<std::tuple<int64_t, int64_t, int64_t>, std::vector<const Measurement*>>> series;
+    for (const auto* m : all) {
+      if (m->kind == MeasurementKind::kGemm && m->sustained) series[m->precision][{m->m, m->n, m->k}].push_back(m);
+    }
+    for (const auto& [p, shapes] : series) {
+      double sum = 0;
+      int used_series = 0;
+      std::vector<std::string> parts;
+      for (const auto& [shape, rows] : shapes) {
+        const std::string shape_text = fmt::format("{}x{}x{}", std::get<0>(shape), std::get<1>(shape), std::get<2>(shape));
+        if (rows.size() < kMinSustainedWindows) {
+          out.sustained.push_back(fmt::format("gemm/{} sustained series {}: {} windows, at least {} needed; not used",
+                                              to_string(p), shape_text, rows.size(), kMinSustainedWindows));
+          continue;
+        }
+        std::vector<const Measurement*> used;
+        const double f = sustained_factor(rows, file_of.at(rows.front()), &used);
+        std::vector<const Measurement*> first{rows.front()};
+        for (const auto* m : rows) if (*m->elapsed < *first.front()->elapsed) first.front() = m;
+        parts.push_back(fmt::format("series {} of {} windows: {:.4g} = mean achieved of {} / achieved of the earliest "
+                                    "window, {}",
+                                    shape_text, rows.size(), f, rows_text(used, file_of), rows_text(first, file_of)));
+        sum += f;
+        ++used_series;
+      }
+      if (used_series == 0) continue;
+      const double factor = sum / used_series;
+      GemmParams& g = t.gemm.count(p) ? t.gemm[p] : (t.gemm[p] = t.gemm_for(p));
+      g.sustained = factor;
+      const std::string why = fmt::format(
+          "sustained {:.4g} (windows with elapsed >= half the last window's; {})", factor, fmt::join(parts, "; "));
+      g.basis += "; " + why;
+      out.sustained.push_back(fmt::format("gemm/{} {}", to_string(p), why));
     }
   }
 
@@ -454,6 +524,7 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
                                        rows_text(rows, file_of));
   }
 
+  for (const auto& line : out.sustained) out.log.push_back(line);
   for (const auto& r : out.residuals) {
     out.log.push_back(fmt::format("{}: {} rows, rms {:.1f}%, max {:.1f}%", r.kind, r.rows, 100 * r.rms_relative,
                                   100 * r.max_relative));
@@ -488,6 +559,20 @@ EfficiencyTables carry_tables(const EfficiencyTables& source, const hardware::Ac
                             to_string(to.scale_up.bandwidth_per_direction)));
   adj.push_back(fmt::format("scale-out efficiencies kept as fractions of the NIC bandwidth ({} -> {})",
                             to_string(from.nic_per_accelerator), to_string(to.nic_per_accelerator)));
+  // Sustained factors measure clocks settling under the power limit, so they
+  // hold only for a part with the same TDP. Lines only when the source has one.
+  for (auto& [p, g] : t.gemm) {
+    if (!g.sustained) continue;
+    if (from.tdp.value() == to.tdp.value()) {
+      adj.push_back(fmt::format("GEMM sustained factor {} {:.4g} kept: source and target have the same TDP ({})",
+                                to_string(p), *g.sustained, to_string(to.tdp)));
+    } else {
+      adj.push_back(fmt::format("GEMM sustained factor {} {:.4g} dropped to 1.0 (no measurement): the power-limited "
+                                "clock depends on the TDP, which differs ({} -> {})",
+                                to_string(p), *g.sustained, to_string(from.tdp), to_string(to.tdp)));
+      g.sustained.reset();
+    }
+  }
   const std::string pre = "carried from " + from.name + ": ";
   for (auto& [p, g] : t.gemm) g.basis = pre + g.basis;
   for (auto& [p, g] : t.grouped_gemm) g.basis = pre + g.basis;

@@ -36,7 +36,21 @@ struct FitResult {
   EfficiencyTables tables;
   std::vector<Residual> residuals;  // one per fitted operator kind
   std::vector<std::string> log;     // what was fitted from what, what was kept
+  // One line per precision with a sustained series (how the factor was
+  // formed, from which rows), or why a series was not used; printed with the
+  // residuals. Empty when the files hold no sustained rows.
+  std::vector<std::string> sustained;
 };
+
+// Sustained factor of one series (sustained rows of one precision and shape,
+// any order): the mean achieved throughput of the windows whose elapsed is at
+// least half the last window's elapsed, divided by the achieved throughput of
+// the earliest window. Needs at least kMinSustainedWindows windows with
+// distinct elapsed times (ConfigError naming the row otherwise; callers check
+// the count). `used` receives the rows in the mean, earliest first.
+inline constexpr size_t kMinSustainedWindows = 3;
+double sustained_factor(const std::vector<const Measurement*>& series, const std::string& file,
+                        std::vector<const Measurement*>* used = nullptr);
 
 // Fits `base` (default or carried tables for `accelerator`) to the rows of
 // `files` that describe this part; groups without rows keep base values.

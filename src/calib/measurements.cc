@@ -73,8 +73,21 @@ Measurement read_row(const JsonView& row) {
     const bool grouped = kind == "grouped_gemm";
     m.kind = grouped ? MeasurementKind::kGroupedGemm : MeasurementKind::kGemm;
     keys(grouped ? std::vector<std::string>{"precision", "groups", "m", "n", "k", "time", "achieved", "bound"}
-                 : std::vector<std::string>{"precision", "m", "n", "k", "time", "achieved", "bound"});
-    if (auto b = row.find("bound")) m.ceiling = b->one_of({"ceiling", "shape"}) == "ceiling";
+                 : std::vector<std::string>{"precision", "m", "n", "k", "time", "achieved", "bound", "elapsed"});
+    if (auto b = row.find("bound")) {
+      const std::string bound =
+          grouped ? b->one_of({"ceiling", "shape"}) : b->one_of({"ceiling", "shape", "sustained"});
+      m.ceiling = bound == "ceiling";
+      m.sustained = bound == "sustained";
+    }
+    // A sustained window is placed in its run by "elapsed"; no other row has one.
+    if (m.sustained) {
+      const JsonView e = row.at("elapsed");
+      m.elapsed = e.quantity<Seconds>();
+      if (!(m.elapsed->value() > 0)) e.fail_expected("a time > 0 since the start of the sustained run");
+    } else if (auto e = row.find("elapsed")) {
+      e->fail("\"elapsed\" is only for rows with \"bound\": \"sustained\"; expected no \"elapsed\" here");
+    }
     m.precision = read_precision(row.at("precision"));
     if (grouped) m.groups = size_at(row, "groups");
     m.m = size_at(row, "m");

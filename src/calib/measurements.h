@@ -34,6 +34,15 @@ struct Measurement {
   // found), not the throughput of the stated shape in general. The fitter uses
   // such rows as an upper bound on eta_max, never as a typical shape.
   bool ceiling = false;
+  // kGemm only: true when the row is one window of a sustained run
+  // ("bound": "sustained"): the shape run back to back for a long time, as
+  // training runs GEMMs for hours, so the GPU settles at the clocks its power
+  // limit allows. `elapsed` is the wall time since the start of that
+  // continuous run at the end of the window the row measures; set exactly
+  // for sustained rows. A sustained series is the sustained rows of one
+  // precision and shape; the fitter never uses them in the shape fit.
+  bool sustained = false;
+  std::optional<Seconds> elapsed;
   // kAttention
   bool backward = false;
   int64_t batch = 0, seq = 0, heads = 0, qk_head_dim = 0, v_head_dim = 0;

@@ -49,17 +49,24 @@ ojson gemm_json(const GemmParams& g) {
   j["tile_n"] = g.tile_n;
   j["k_overhead"] = round4(g.k_overhead);
   j["launch_overhead"] = us(g.launch_overhead);
+  if (g.sustained) j["sustained"] = round4(*g.sustained);  // absent = not measured
   j["basis"] = g.basis;
   return j;
 }
-GemmParams gemm_from(const JsonView& v) {
-  v.check_keys({"eta_max", "tile_m", "tile_n", "k_overhead", "launch_overhead", "basis"});
+// `dense`: a gemm.<precision> entry, which may carry "sustained".
+GemmParams gemm_from(const JsonView& v, bool dense) {
+  if (dense) {
+    v.check_keys({"eta_max", "tile_m", "tile_n", "k_overhead", "launch_overhead", "sustained", "basis"});
+  } else {
+    v.check_keys({"eta_max", "tile_m", "tile_n", "k_overhead", "launch_overhead", "basis"});
+  }
   GemmParams g;
   g.eta_max = fraction_at(v, "eta_max");
   g.tile_m = v.at("tile_m").positive_integer();
   g.tile_n = v.at("tile_n").positive_integer();
   g.k_overhead = v.at("k_overhead").non_negative_number();
   g.launch_overhead = v.at("launch_overhead").quantity<Seconds>();
+  if (dense && v.find("sustained")) g.sustained = fraction_at(v, "sustained");
   g.basis = v.at("basis").string();
   return g;
 }
@@ -120,7 +127,7 @@ std::vector<std::string> strings_from(const JsonView& v) {
 
 Seconds gemm_model_time(const GemmParams& g, int64_t m, int64_t n, int64_t k, int64_t groups,
                         FlopsPerSecond peak, int sm_count, int usable_sms, Bytes min_bytes,
-                        BytesPerSecond hbm_bandwidth, double memory_eta) {
+                        BytesPerSecond hbm_bandwidth, double memory_eta, double sustained) {
   if (m <= 0 || n <= 0 || k <= 0 || groups <= 0) return Seconds::zero();
   auto ceil_div = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
   const int sms = std::max(1, sm_count);
@@ -129,7 +136,8 @@ Seconds gemm_model_time(const GemmParams& g, int64_t m, int64_t n, int64_t k, in
   const int64_t waves = ceil_div(tiles, usable);
   const Flops tile_flops(2.0 * static_cast<double>(g.tile_m) * static_cast<double>(g.tile_n) *
                          (static_cast<double>(k) + g.k_overhead));
-  const Seconds t_compute = tile_flops / (peak * (g.eta_max / sms)) * static_cast<double>(waves);
+  // Dividing by 1.0 (no sustained measurement) is exact: times stay bit-identical.
+  const Seconds t_compute = tile_flops / (peak * (g.eta_max / sms)) * static_cast<double>(waves) / sustained;
   const Seconds t_memory = min_bytes / (hbm_bandwidth * memory_eta);
   return g.launch_overhead + max(t_compute, t_memory);
 }
@@ -287,7 +295,7 @@ EfficiencyTables load_tables(const std::string& path) {
     const JsonView g = root.at(section);
     if (!g.is_object()) g.fail_expected("an object keyed by precision");
     auto& dst = section == "gemm" ? t.gemm : t.grouped_gemm;
-    for (const auto& key : g.keys()) dst[precision_from(g.at(key), key)] = gemm_from(g.at(key));
+    for (const auto& key : g.keys()) dst[precision_from(g.at(key), key)] = gemm_from(g.at(key), section == "gemm");
     if (!dst.count(Precision::kBF16)) g.fail("expected a \"bf16\" entry");
   }
   {

@@ -50,6 +50,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,11 @@ struct GemmParams {
   int64_t tile_n = 128;             // output tile columns
   double k_overhead = 256;          // per-tile prologue/epilogue in K elements
   Seconds launch_overhead = microseconds(5);  // per kernel
+  // Dense GEMM entries only: sustained / burst throughput of the same shape run
+  // back to back for minutes (clocks settle under the power limit; the shape
+  // rows come from short microbenchmarks at burst clocks). Absent = no
+  // measurement, read as 1.0. Compute time is divided by it (see below).
+  std::optional<double> sustained;
   std::string basis;                // where the values came from
 };
 
@@ -147,14 +153,20 @@ struct EfficiencyTables {
   // uses BF16's; FP8 uses FP8's when present, else BF16's.
   const GemmParams& gemm_for(Precision p) const;
   const GemmParams& grouped_gemm_for(Precision p) const;
+  // Sustained factor of a precision: the dense GEMM entry's (gemm_for(p)),
+  // 1.0 when not measured. Grouped GEMMs and attention use it too.
+  double sustained_for(Precision p) const { return gemm_for(p).sustained.value_or(1.0); }
 };
 
 // --- The parametric forms, shared by the cost model and the fitter -------
 
 // GEMM time (form above). `usable_sms` <= sm_count; `min_bytes` HBM traffic.
+// `sustained` (0, 1.2] divides t_compute: the throughput of a GPU running
+// GEMMs back to back at its power-limited clocks relative to the burst
+// microbenchmarks eta_max was fitted on (1.0 = burst, what the fitter uses).
 Seconds gemm_model_time(const GemmParams& g, int64_t m, int64_t n, int64_t k, int64_t groups,
                         FlopsPerSecond peak, int sm_count, int usable_sms, Bytes min_bytes,
-                        BytesPerSecond hbm_bandwidth, double memory_eta);
+                        BytesPerSecond hbm_bandwidth, double memory_eta, double sustained = 1.0);
 // Attention efficiency (fraction of BF16 peak) at key length `seq_kv` and
 // mean head dim `d`.
 double attention_efficiency(const AttentionParams& a, double seq_kv, double d);

@@ -123,6 +123,7 @@ int fit(const std::vector<std::string>& args, Io& io) {
     res.add_row({x.kind, std::to_string(x.rows), report::percent(x.rms_relative), report::percent(x.max_relative)});
   }
   io.out << "residuals (model time / measured time - 1):\n" << res.to_text();
+  for (const auto& line : r.sustained) io.out << line << "\n";  // none without sustained rows
   calib::save_tables(r.tables, vm["output"].as<std::string>());
   io.out << "wrote " << vm["output"].as<std::string>() << "\n";
   return kExitOk;

@@ -110,8 +110,10 @@ Seconds CostModel::gemm_time(const graph::GemmShape& s, Precision p, Bytes min_b
   const Precision pe = effective_gemm_precision(p);
   const calib::GemmParams& g = grouped ? tables_.grouped_gemm_for(pe) : tables_.gemm_for(pe);
   const auto& acc = cluster_.accelerator;
+  // Compute time at sustained clocks: grouped GEMMs take the dense GEMM's
+  // factor of their precision (1.0 when not measured).
   return calib::gemm_model_time(g, s.m, s.n, s.k, s.groups, *tensor_peak(acc, pe), acc.sm_count, usable_sms(ctx),
-                                min_bytes, acc.hbm_bandwidth, tables_.memory.eta);
+                                min_bytes, acc.hbm_bandwidth, tables_.memory.eta, tables_.sustained_for(pe));
 }
 
 double CostModel::gemm_efficiency(const graph::GemmShape& shape, Precision p, const OpContext& ctx) const {
@@ -169,7 +171,9 @@ Seconds CostModel::op_time(const graph::Operator& op, Pass pass, const OpContext
       // The backward kernel also recomputes QK^T (FlashAttention's 2.5x-forward
       // work); the fitted backward efficiency is relative to that work.
       const Flops work = pass == Pass::kForward ? w.flops : w.flops + op.bwd_kernel_recompute.flops;
-      const Seconds t_compute = work / (peak * (eff * left));
+      // At sustained clocks: the BF16 dense GEMM's factor (division by 1.0,
+      // no measurement, is exact).
+      const Seconds t_compute = work / (peak * (eff * left)) / tables_.sustained_for(Precision::kBF16);
       const Seconds t_memory = w.bytes / (cluster_.accelerator.hbm_bandwidth * tables_.memory.eta);
       return tables_.gemm_for(Precision::kBF16).launch_overhead + max(t_compute, t_memory);
     }
