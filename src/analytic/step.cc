@@ -66,6 +66,24 @@ struct StageTimes {
 
 bool overlapped(Schedule s) { return s == Schedule::kDualPipe || s == Schedule::kDualPipeV; }
 
+// The parameter tensors an operator owns, in elements: a GEMM's weight
+// (one per group) and its bias; a LayerNorm's weight and bias; otherwise one.
+std::vector<int64_t> parameter_tensors(const graph::Operator& op, const model::Model& m) {
+  std::vector<int64_t> out;
+  if (op.kind == graph::OpKind::kGemm || op.kind == graph::OpKind::kGroupedGemm) {
+    const int64_t w = op.gemm.n * op.gemm.k;
+    for (int64_t g = 0; g < op.gemm.groups && w > 0; ++g) out.push_back(w);
+    const int64_t bias = op.params - op.gemm.groups * w;
+    if (bias > 0) out.push_back(bias);
+  } else if (op.kind == graph::OpKind::kNorm && m.norm == model::NormKind::kLayerNorm && op.params % 2 == 0) {
+    out.push_back(op.params / 2);
+    out.push_back(op.params / 2);
+  } else {
+    out.push_back(op.params);
+  }
+  return out;
+}
+
 class Estimator {
  public:
   Estimator(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost)
@@ -240,56 +258,20 @@ class Estimator {
   void zero3_per_tensor(int r, const StageTimes& per_mb, double mb, analytic::RankTimes& t) const {
     const calib::Zero3Framework& fw = *zero3_fw_;
     const plan::RankParams rp = plan::rank_params(p_, m_, layout_, r);
-    const double wb = bytes_per_element(p_.precision.weights);
-    const double gb = bytes_per_element(p_.precision.gradients);
-    auto copies = [&](double numel, double ranks, double bytes_per) {
-      if (!fw.list_form_copies || ranks <= 1) return Seconds::zero();
-      return cost_.memory_time(Bytes(2.0 * numel / ranks * bytes_per), Flops::zero()) * ranks;
-    };
-    Seconds gathers, reduces;  // per micro-batch
+    Zero3TensorCalls calls;  // per micro-batch
     for (int s : layout_.stages_of_rank[static_cast<size_t>(r)]) {
       const plan::StageContent c = plan::stage_content(layout_, s, m_);
       for (const plan::BlockUse& u : plan::stage_blocks(g_, c)) {
-        for (const graph::Operator& op : u.block->ops) {
-          if (op.params <= 0) continue;
-          const bool expert = op.kind == graph::OpKind::kGroupedGemm;
-          const double ranks = expert ? rp.expert_replicas : rp.dense_replicas;
-          const int rpn = expert ? expert_rpn(rp) : dense_rpn(rp);
-          for (const int64_t numel : parameter_tensors(op)) {
-            const double x = static_cast<double>(numel);
-            const double uses = static_cast<double>(u.count);
-            reduces += (collective(cost::CollectiveOp::kReduceScatter, Bytes(x * gb), ranks, rpn) + copies(x, ranks, gb)) * uses;
-            if (numel < fw.param_persistence_threshold) continue;
-            const Seconds host = fw.blocking_gathers ? fw.host_overhead_per_gather : Seconds::zero();
-            gathers += (collective(cost::CollectiveOp::kAllGather, Bytes(x * wb), ranks, rpn) + copies(x, ranks, wb) + host) * uses;
-          }
-        }
+        add_zero3_tensor_calls(calls, *u.block, static_cast<double>(u.count), m_, p_, cost_, fw, rp, apn_);
       }
     }
+    const Seconds gathers = calls.gather, reduces = calls.reduce;
     const Seconds backward = per_mb.bi + per_mb.w + per_mb.rc;
     const Seconds reduce_exposed = fw.reduce_scatter_overlaps_backward ? max(Seconds::zero(), reduces - backward) : reduces;
     const Seconds gather_exposed = fw.blocking_gathers ? gathers * 2.0 : zero3_exposed(gathers, per_mb.f, per_mb.layers) +
                                                                            zero3_exposed(gathers, backward, per_mb.layers);
     t.dp_exposed = (gather_exposed + reduce_exposed) * mb;
     t.dp_comm = (gathers * 2.0 + reduces) * mb;
-  }
-
-  // The parameter tensors an operator owns, in elements: a GEMM's weight
-  // (one per group) and its bias; a LayerNorm's weight and bias; otherwise one.
-  std::vector<int64_t> parameter_tensors(const graph::Operator& op) const {
-    std::vector<int64_t> out;
-    if (op.kind == graph::OpKind::kGemm || op.kind == graph::OpKind::kGroupedGemm) {
-      const int64_t w = op.gemm.n * op.gemm.k;
-      for (int64_t g = 0; g < op.gemm.groups && w > 0; ++g) out.push_back(w);
-      const int64_t bias = op.params - op.gemm.groups * w;
-      if (bias > 0) out.push_back(bias);
-    } else if (op.kind == graph::OpKind::kNorm && m_.norm == model::NormKind::kLayerNorm && op.params % 2 == 0) {
-      out.push_back(op.params / 2);
-      out.push_back(op.params / 2);
-    } else {
-      out.push_back(op.params);
-    }
-    return out;
   }
 
   Seconds dp_gather(const plan::RankParams& rp) const {
@@ -413,6 +395,44 @@ Seconds pipeline_send_time(const model::Model& m, const plan::Plan& p, const cos
     t += cost.collective_time(cost::CollectiveOp::kAllGather, whole, cost::Group{p.tp, std::min(p.tp, apn)});
   }
   return t;
+}
+
+void add_zero3_tensor_calls(Zero3TensorCalls& into, const graph::Block& b, double uses, const model::Model& m,
+                            const plan::Plan& p, const cost::CostModel& cost, const calib::Zero3Framework& fw,
+                            const plan::RankParams& rp, int accelerators_per_node) {
+  const int apn = std::max(1, accelerators_per_node);
+  const double wb = bytes_per_element(p.precision.weights);
+  const double gb = bytes_per_element(p.precision.gradients);
+  // Consecutive DP ranks are tp * cp apart (Megatron rank order); an EP group
+  // takes ep consecutive ranks, so expert-DP peers are ep apart.
+  const int dense_rpn = std::max(1, std::min(static_cast<int>(std::lround(rp.dense_replicas)), apn / (p.tp * p.cp)));
+  const int expert_rpn = std::max(1, std::min(static_cast<int>(std::lround(rp.expert_replicas)), apn / p.ep));
+  auto collective = [&](cost::CollectiveOp op, Bytes msg, double ranks, int rpn) {
+    const int n = static_cast<int>(std::lround(ranks));
+    if (n <= 1 || !(msg.value() > 0)) return Seconds::zero();
+    return cost.collective_time(op, msg, cost::Group{n, std::min(rpn, n)});
+  };
+  auto copies = [&](double numel, double ranks, double bytes_per) {
+    if (!fw.list_form_copies || ranks <= 1) return Seconds::zero();
+    return cost.memory_time(Bytes(2.0 * numel / ranks * bytes_per), Flops::zero()) * ranks;
+  };
+  for (const graph::Operator& op : b.ops) {
+    if (op.params <= 0) continue;
+    const bool expert = op.kind == graph::OpKind::kGroupedGemm;
+    const double ranks = expert ? rp.expert_replicas : rp.dense_replicas;
+    const int rpn = expert ? expert_rpn : dense_rpn;
+    for (const int64_t numel : parameter_tensors(op, m)) {
+      const double x = static_cast<double>(numel);
+      const Seconds rs = collective(cost::CollectiveOp::kReduceScatter, Bytes(x * gb), ranks, rpn);
+      into.reduce += (rs + copies(x, ranks, gb)) * uses;
+      into.reduce_collective += rs * uses;
+      if (numel < fw.param_persistence_threshold) continue;
+      const Seconds host = fw.blocking_gathers ? fw.host_overhead_per_gather : Seconds::zero();
+      const Seconds ag = collective(cost::CollectiveOp::kAllGather, Bytes(x * wb), ranks, rpn);
+      into.gather += (ag + copies(x, ranks, wb) + host) * uses;
+      into.gather_collective += ag * uses;
+    }
+  }
 }
 
 Seconds zero3_exposed(Seconds comm, Seconds compute, double layers) {

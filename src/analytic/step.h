@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "calib/frameworks.h"
 #include "core/units.h"
 #include "cost/cost_model.h"
 #include "model/model.h"
@@ -103,5 +104,26 @@ Seconds tp_boundary_time(const model::Model& m, const plan::Plan& p, const cost:
 // parallelism the activation is already split. Zero without PP.
 Seconds pipeline_send_time(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost,
                            int accelerators_per_node);
+
+// ZeRO-3 by parameter tensor (calibrate/frameworks/, e.g. DeepSpeed 2021):
+// the calls one micro-batch makes for the parameters of a rank's blocks, as
+// the analytic estimate charges them (step.cc zero3_per_tensor). gather: one
+// use (forward, or backward) of every tensor of at least
+// fw.param_persistence_threshold elements: ring all-gather in the weights'
+// precision + list-form copies + the host overhead of a blocking gather.
+// reduce: every tensor's gradient: ring reduce-scatter in the gradients'
+// precision + list-form copies. The *_collective parts are the ring
+// collectives alone (what moves bytes on the network). Seconds.
+struct Zero3TensorCalls {
+  Seconds gather;
+  Seconds reduce;
+  Seconds gather_collective;
+  Seconds reduce_collective;
+};
+// Adds `uses` instances of block b on a GPU with parameters rp (dense and
+// expert parameters over their own replica groups) to `into`.
+void add_zero3_tensor_calls(Zero3TensorCalls& into, const graph::Block& b, double uses, const model::Model& m,
+                            const plan::Plan& p, const cost::CostModel& cost, const calib::Zero3Framework& fw,
+                            const plan::RankParams& rp, int accelerators_per_node);
 
 }  // namespace trainsim::analytic

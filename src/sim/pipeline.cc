@@ -391,6 +391,10 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     ln.z3 = nullptr;
     const StageWork& sw = w_.stages[static_cast<size_t>(c.stage)];
     const size_t i = static_cast<size_t>(g) * static_cast<size_t>(s_.stages) + static_cast<size_t>(c.stage);
+    // Every weight-gradient chunk releases its own buckets: count them from 0.
+    if (sw.grad_sync_every_chunk && (c.type == ChunkType::kBackwardWeight || c.type == ChunkType::kBackwardFull)) {
+      released_[i] = 0;
+    }
     if (c.type == ChunkType::kForward) {
       // The stage's first forward on this GPU carries the gathers (pipeline.h).
       if (f_started_[i]++ == 0 && !sw.param_gather.empty()) ln.z3 = &sw;
@@ -638,7 +642,10 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     if (sw.grad_bucket_after.empty()) return;
     const size_t i = static_cast<size_t>(g) * static_cast<size_t>(s_.stages) + static_cast<size_t>(stage);
     const int d = g % devices_;
-    if (done_w_[i] + 1 != expected_w_[static_cast<size_t>(d) * static_cast<size_t>(s_.stages) + static_cast<size_t>(stage)]) return;
+    if (!sw.grad_sync_every_chunk &&
+        done_w_[i] + 1 != expected_w_[static_cast<size_t>(d) * static_cast<size_t>(s_.stages) + static_cast<size_t>(stage)]) {
+      return;
+    }
     const bool own = ln.chunk.type == ChunkType::kBackwardFull && !sw.grad_bucket_after_full.empty();
     const std::vector<uint32_t>& after = own ? sw.grad_bucket_after_full : sw.grad_bucket_after;
     const size_t shift = ln.chunk.type == ChunkType::kBackwardFull
@@ -719,9 +726,10 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
 
   void weight_done(int g, int d, int32_t stage) {
     const size_t i = static_cast<size_t>(g) * static_cast<size_t>(s_.stages) + static_cast<size_t>(stage);
-    if (++done_w_[i] == expected_w_[static_cast<size_t>(d) * static_cast<size_t>(s_.stages) + static_cast<size_t>(stage)]) {
+    const StageWork& sw = w_.stages[static_cast<size_t>(stage)];
+    if (++done_w_[i] == expected_w_[static_cast<size_t>(d) * static_cast<size_t>(s_.stages) + static_cast<size_t>(stage)] ||
+        sw.grad_sync_every_chunk) {
       // Buckets not yet released (all of them without triggers) go now.
-      const StageWork& sw = w_.stages[static_cast<size_t>(stage)];
       if (released_[i] < sw.grad_sync.size()) {
         Gpu& gp = gpu_[static_cast<size_t>(g)];
         for (; released_[i] < sw.grad_sync.size(); ++released_[i]) {

@@ -88,6 +88,10 @@ struct StageWork {
   // Empty: every bucket is released when the last weight-gradient chunk ends.
   // Non-decreasing, each < chunk[kBackwardWeight].size(), same length as grad_sync.
   std::vector<uint32_t> grad_bucket_after;
+  // When set, the buckets are released as above by EVERY weight-gradient
+  // chunk of the stage (each micro-batch reduce-scatters its own gradients:
+  // ZeRO-3 by parameter tensor, workload.h), not only by the last one.
+  bool grad_sync_every_chunk = false;
   // ZeRO-3 / FSDP parameter all-gathers (Rajbhandari et al. SC'20 §5.3; Zhao
   // et al. VLDB'23 §3.3-3.4): one comm segment per layer group holding
   // parameters, in forward order; empty without ZeRO-3. They run on the

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -153,6 +154,7 @@ class Builder {
       }
     }
     tp_one_ = analytic::tp_boundary_time(m, p, cost_, apn_);
+    if (zero3_ && p.zero3_framework != "fsdp") framework_ = calib::load_zero3_framework(p.zero3_framework);
     pp_one_ = analytic::pipeline_send_time(m, p, cost_, apn_);
   }
 
@@ -196,10 +198,11 @@ class Builder {
     if (buckets_total > 0) {
       w.notes.push_back(fmt::format(
           "DP gradient sync: bucketed, one bucket per {} ({} buckets over {} stages, at most {} per stage); each "
-          "bucket's {} starts when the last micro-batch's weight gradient of its layers finishes and overlaps the "
+          "bucket's {} starts when the {} weight gradient of its layers finishes and overlaps the "
           "remaining backward (buckets of a GPU run in order on one stream, sharing links max-min fairly){}",
           merge_ ? "merged layer group (block kind) of a stage" : "layer", buckets_total, w.schedule.stages,
           most, p_.zero_stage >= 1 ? "reduce-scatter" : "all-reduce",
+          framework_ ? "every micro-batch's" : "last micro-batch's",
           p_.zero_stage == 3 ? "; ZeRO-3: no all-gather after the optimizer (see the parameter gathers)"
           : p_.zero_stage >= 1 ? "; parameter all-gather after the optimizer" : ""));
     }
@@ -217,12 +220,18 @@ class Builder {
           "one layer ahead (a layer waits for its gather, the next gather starts when it begins) on the GPU's DP "
           "stream, in order with the per-layer gradient reduce-scatters (sharing links max-min fairly)",
           gathers_total, w.schedule.stages, gathers_most));
-      if (p_.zero3_framework != "fsdp") {
-        w.notes.push_back(fmt::format(
-            "ZeRO-3 framework {} (per-tensor blocking gathers) is modelled by the analytic estimate only; the "
-            "simulator runs FSDP-style per-layer collectives, so expect it to be faster than the estimate",
-            p_.zero3_framework));
-      }
+    }
+    if (framework_) {
+      w.notes.push_back(fmt::format(
+          "ZeRO-3 as {} (calibrate/frameworks/{}.json), per layer and in every micro-batch: the layer's parameter "
+          "tensors of at least {} elements all-gathered one call each (ring all-gather + one copy kernel per rank "
+          "+ {:.0f} us host overhead, analytic::add_zero3_tensor_calls) before its forward and again before its "
+          "backward, blocking: a communication segment in the chunk itself, issued when the layer is reached, "
+          "never prefetched; every tensor's gradient reduce-scattered (collective + copies) after the layer's "
+          "weight gradient of every micro-batch, on the GPU's DP stream, overlapping the rest of the work "
+          "(gathers and reduce-scatters share the NIC max-min fairly; copies and host overhead are latency)",
+          p_.zero3_framework, p_.zero3_framework, framework_->param_persistence_threshold,
+          framework_->host_overhead_per_gather / microseconds(1)));
     }
     network(w, moe);
     return w;
@@ -388,7 +397,29 @@ class Builder {
     uint32_t before_b = 0;
     uint32_t before_full = 0;  // in the full backward (ZeRO-3 interleaves it per group)
     uint32_t after_full = 0;   // full-backward segment that completes the bucket (ZeRO-3)
+    // ZeRO-3 by parameter tensor: the group's per-tensor reduce-scatters
+    // (analytic::add_zero3_tensor_calls), all and the ring collectives alone.
+    Seconds tensor_reduce, tensor_reduce_collective;
   };
+
+  // A communication segment of `time` of which `collective` moves bytes over
+  // the NIC (the rest, copies and host overhead, is latency).
+  Segment dp_comm(Seconds time, Seconds collective, uint16_t label) const {
+    Segment sg;
+    sg.kind = Segment::Kind::kComm;
+    sg.work = to_ticks(max(Seconds::zero(), time - collective));
+    sg.scale_out = nic_ * collective;
+    sg.label = label;
+    return sg;
+  }
+
+  int rank_of_stage(int s) const {
+    for (size_t r = 0; r < layout_.stages_of_rank.size(); ++r) {
+      const auto& held = layout_.stages_of_rank[r];
+      if (std::find(held.begin(), held.end(), s) != held.end()) return static_cast<int>(r);
+    }
+    throw InternalError(fmt::format("stage {} is held by no pipeline rank", s));
+  }
 
   // Fills out's chunks; buckets gets one bucket per layer group (merged
   // layers: one per block kind of the stage; else one per layer), in the
@@ -403,6 +434,8 @@ class Builder {
     std::vector<std::vector<Segment>> bwd_blocks, wgt_blocks;
     std::vector<Bucket> block_buckets;
     std::vector<uint32_t> fwd_begin;  // first forward segment of each group
+    std::optional<plan::RankParams> rp;
+    if (framework_) rp = plan::rank_params(p_, m_, layout_, rank_of_stage(s));
     for (const plan::BlockUse& u : uses) {
       if (u.count <= 0) continue;
       ChunkBuilder f(nvlink_, nic_, lends, nodes_per_token_), bi(nvlink_, nic_, lends, nodes_per_token_),
@@ -420,13 +453,26 @@ class Builder {
       }
       bk.dense_params *= merge_ ? u.count : 1;
       bk.expert_params *= merge_ ? u.count : 1;
+      // ZeRO-3 by parameter tensor: one layer's blocking gathers (a comm
+      // segment in the chunk itself, so the layer's compute waits for it and
+      // nothing prefetches it) and its reduce-scatters, as the analytic
+      // estimate charges them per micro-batch.
+      analytic::Zero3TensorCalls calls;
+      if (framework_) {
+        analytic::add_zero3_tensor_calls(calls, *u.block, 1.0, m_, p_, cost_, *framework_, *rp, apn_);
+        bk.tensor_reduce = calls.reduce;
+        bk.tensor_reduce_collective = calls.reduce_collective;
+      }
+      const bool blocking_gather = framework_ && calls.gather.value() > 0;
       for (int64_t i = 0; i < reps; ++i) {
         // ZeRO-3 keeps each group's segments apart so a group can wait for its gather.
         fwd_begin.push_back(static_cast<uint32_t>(fwd.size()));
+        if (blocking_gather) fwd.push_back(dp_comm(calls.gather, calls.gather_collective, kLabelGather));
         append(fwd, fs, mult, !zero3_);
         wgt_blocks.emplace_back();
         append(wgt_blocks.back(), ws, mult);
         bwd_blocks.emplace_back();
+        if (blocking_gather) bwd_blocks.back().push_back(dp_comm(calls.gather, calls.gather_collective, kLabelGather));
         append(bwd_blocks.back(), bs, mult);
         block_buckets.push_back(bk);
       }
@@ -482,7 +528,7 @@ class Builder {
       }
     }
     gathers.clear();
-    if (zero3_) {
+    if (zero3_ && !framework_) {
       for (size_t k = 0; k < block_buckets.size(); ++k) {
         Bucket g = block_buckets[k];
         if (g.dense_params + g.expert_params <= 0) continue;
@@ -542,15 +588,14 @@ class Builder {
         for (const Bucket& bk : buckets[static_cast<size_t>(s)]) {
           const Seconds reduce = collective(op, Bytes(static_cast<double>(bk.dense_params) * gb), rp.dense_replicas, dense_rpn) +
                                  collective(op, Bytes(static_cast<double>(bk.expert_params) * gb), rp.expert_replicas, expert_rpn);
-          if (!(reduce.value() > 0)) continue;
-          Segment sg;
-          sg.kind = Segment::Kind::kComm;
-          sg.scale_out = nic_ * reduce;
-          sg.label = kLabelDp;
+          const Segment sg = framework_ ? dp_comm(bk.tensor_reduce, bk.tensor_reduce_collective, kLabelDp)
+                                        : dp_comm(reduce, reduce, kLabelDp);
+          if (!(sg.work > 0 || sg.scale_out.value() > 0)) continue;
           sw.grad_sync.push_back(sg);
           sw.grad_bucket_after.push_back(bk.after);
           if (zero3_) sw.grad_bucket_after_full.push_back(bk.after_full);
         }
+        sw.grad_sync_every_chunk = framework_.has_value();
         if (sw.chunk[static_cast<size_t>(ChunkType::kBackwardWeight)].empty()) {
           sw.grad_bucket_after.clear();
           sw.grad_bucket_after_full.clear();
@@ -638,6 +683,7 @@ class Builder {
   graph::Graph g_;
   bool zero3_;  // ZeRO-3: per-layer parameter gathers (workload.h)
   bool merge_;  // merged layer groups (never under ZeRO-3, whose gathers are per layer)
+  std::optional<calib::Zero3Framework> framework_;  // ZeRO-3 by parameter tensor (workload.h)
   cost::OpContext reduced_;
   int apn_ = 8;
   BytesPerSecond nic_, nvlink_;

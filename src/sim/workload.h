@@ -40,6 +40,19 @@
 // reduce-scatter) is released after its weight gradient as above; no
 // all-gather follows the optimizer.
 //
+// ZeRO-3 by parameter tensor (plan.zero3_framework other than "fsdp", e.g.
+// DeepSpeed 2021; the analytic estimate's zero3_per_tensor()): no
+// param_gather; instead each layer group's chunk segments start with a
+// communication segment of the group's blocking gathers
+// (analytic::add_zero3_tensor_calls: ring all-gathers of its tensors of at
+// least the persistence threshold as NIC bytes, copy kernels and host
+// overhead as latency), in its forward and again in its input gradient (or
+// full backward), in EVERY micro-batch: the group's compute waits for a
+// gather issued only when the group is reached. Its bucket is the group's
+// per-tensor reduce-scatters (same split), released after the group's weight
+// gradient of every micro-batch (StageWork::grad_sync_every_chunk) on the
+// DP stream, overlapping the work that follows.
+//
 // Communication becomes flows whose size is the cost model's time times the
 // GPU's link bandwidth ("bytes at the modelled efficiency"), so a transfer
 // alone on its link takes exactly the cost model's time, and concurrent
