@@ -19,6 +19,7 @@
 #include "sim/simulator.h"
 #include "sim/workload.h"
 #include "unit/fixtures.h"
+#include "unit/sim/zero3_fixtures.h"
 #include "unit/sim/segments.h"
 
 using namespace trainsim;
@@ -67,22 +68,9 @@ ClusterShape one_gbps() {
 }
 
 plan::Plan deepspeed_plan(int64_t micro_batches, int64_t seq_len) {
-  plan::Plan p;
-  p.dp = 16;
-  p.zero_stage = 3;
+  plan::Plan p = testing::zero3_plan(micro_batches, seq_len);
   p.zero3_framework = "deepspeed-zero3-2021";
-  p.micro_batch = 1;
-  p.global_batch = 16 * micro_batches;
-  p.seq_len = seq_len;
-  p.schedule = Schedule::k1F1B;
-  p.precision = plan::bf16_policy();
   return p;
-}
-
-hardware::Cluster toy_cluster(double nic_gbps) {
-  testing::AcceleratorSpec s;
-  s.nic_gbps = nic_gbps;
-  return testing::test_cluster(s, 2);
 }
 
 }  // namespace
@@ -133,7 +121,7 @@ TEST_CASE("per-tensor ZeRO-3 workload: gather segments carry the shared per-tens
   // its bytes the ring all-gathers at the NIC's rate.
   const model::Model m = testing::toy_llama(16);
   const plan::Plan p = deepspeed_plan(2, 1024);
-  const hardware::Cluster c = toy_cluster(50);
+  const hardware::Cluster c = testing::two_node_cluster(50);
   const cost::CostModel cost(c, calib::default_tables("h100-sxm", "unit test: default tables"));
   const Workload w = build_workload(m, p, cost, WorkloadOptions{});
   const StageWork& st = w.work.stages[0];
@@ -160,7 +148,7 @@ TEST_CASE("the simulator and the analytic estimate agree on per-tensor ZeRO-3 st
   // (observed when written: 0.8% with 1 micro-batch, 0.4% with 4).
   const model::Model m = testing::toy_llama(16);
   for (const double nic : {50.0, 400.0}) {
-    const hardware::Cluster c = toy_cluster(nic);
+    const hardware::Cluster c = testing::two_node_cluster(nic);
     const cost::CostModel cost(c, calib::default_tables("h100-sxm", "unit test: default tables"));
     for (int64_t mbs : {1, 4}) {
       plan::Plan p = deepspeed_plan(mbs, 4096);
@@ -183,7 +171,7 @@ TEST_CASE("per-tensor ZeRO-3 with reduce-scatters longer than backward: the simu
   // network idle) and the next forward, so its step is shorter, but by no
   // more than the reduce-scatters: a - R <= sim <= a.
   const model::Model m = testing::toy_llama(16);
-  const hardware::Cluster c = toy_cluster(50);
+  const hardware::Cluster c = testing::two_node_cluster(50);
   const cost::CostModel cost(c, calib::default_tables("h100-sxm", "unit test: default tables"));
   const plan::Plan p = deepspeed_plan(4, 1024);
   const SimReport r = simulate(m, p, cost, SimulateOptions{});

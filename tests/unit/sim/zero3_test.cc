@@ -19,6 +19,7 @@
 #include "sim/workload.h"
 #include "unit/sim/segments.h"
 #include "unit/fixtures.h"
+#include "unit/sim/zero3_fixtures.h"
 
 using namespace trainsim;
 using namespace trainsim::sim;
@@ -56,25 +57,6 @@ ClusterShape one_gbps() {
 
 // A small dense Llama-style model (16 layers, hidden 512).
 model::Model toy_model() { return testing::toy_llama(16); }
-
-// ZeRO-3 over 16 GPUs (2 nodes of 8), one stage, 1F1B, `micro_batches` per replica.
-plan::Plan toy_plan(int64_t micro_batches, int64_t seq_len) {
-  plan::Plan p;
-  p.dp = 16;
-  p.zero_stage = 3;
-  p.micro_batch = 1;
-  p.global_batch = 16 * micro_batches;
-  p.seq_len = seq_len;
-  p.schedule = Schedule::k1F1B;
-  p.precision = plan::bf16_policy();
-  return p;
-}
-
-hardware::Cluster toy_cluster(double nic_gbps) {
-  testing::AcceleratorSpec s;
-  s.nic_gbps = nic_gbps;
-  return testing::test_cluster(s, 2);
-}
 
 double seconds_of(Tick t) { return to_seconds(t).value(); }
 // Time of a NIC transfer segment alone.
@@ -167,8 +149,8 @@ TEST_CASE("a comm-bound ZeRO-3 workload: gathers back to back, step by hand", "[
   //  - the tail: the optimizer, opt.
   // Step = 2 G + p_head + R + opt.
   const model::Model m = toy_model();
-  const plan::Plan p = toy_plan(1, 1024);
-  const hardware::Cluster c = toy_cluster(0.05);
+  const plan::Plan p = testing::zero3_plan(1, 1024);
+  const hardware::Cluster c = testing::two_node_cluster(0.05);
   const cost::CostModel cost(c, calib::default_tables("h100-sxm", "unit test: default tables"));
   const Workload w = build_workload(m, p, cost, WorkloadOptions{});
   REQUIRE(w.work.stages.size() == 1);
@@ -232,10 +214,10 @@ TEST_CASE("the simulator and the analytic estimate agree on ZeRO-3 steps", "[sim
   // groups' transfers, which have almost no compute to hide behind).
   const model::Model m = toy_model();
   for (const auto& [nic, seq] : std::vector<std::pair<double, int64_t>>{{0.05, 1024}, {400.0, 4096}}) {
-    const hardware::Cluster c = toy_cluster(nic);
+    const hardware::Cluster c = testing::two_node_cluster(nic);
     const cost::CostModel cost(c, calib::default_tables("h100-sxm", "unit test: default tables"));
     for (int64_t mbs : {1, 4}) {
-      const plan::Plan p = toy_plan(mbs, seq);
+      const plan::Plan p = testing::zero3_plan(mbs, seq);
       const SimReport r = simulate(m, p, cost, SimulateOptions{});
       const double a = analytic::estimate_step(m, p, cost).step_time.value();
       const double sv = r.step_time.value();
@@ -253,8 +235,8 @@ TEST_CASE("compute-bound ZeRO-3: nearly all of the gathers and reduce-scatters a
   // reduce-scatters).
   model::Model m = toy_model();
   m.max_seq_len = 8192;
-  const plan::Plan p = toy_plan(1, 8192);
-  const hardware::Cluster c = toy_cluster(400);
+  const plan::Plan p = testing::zero3_plan(1, 8192);
+  const hardware::Cluster c = testing::two_node_cluster(400);
   const cost::CostModel cost(c, calib::default_tables("h100-sxm", "unit test: default tables"));
   const Workload w = build_workload(m, p, cost, WorkloadOptions{});
   const StageWork& st = w.work.stages.at(0);
