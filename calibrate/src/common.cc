@@ -34,25 +34,30 @@ Stats summarize(std::vector<double> seconds) {
   return s;
 }
 
-Stats time_on_stream(cudaStream_t stream, const std::function<void(int)>& enqueue, int rotation,
-                     const TimingOptions& opts, const Deadline& deadline) {
-  int rep = 0;
+double time_launches(cudaStream_t stream, const std::function<void(int)>& enqueue, int first, int n) {
   cudaEvent_t start, stop;
   CAL_CUDA(cudaEventCreate(&start));
   CAL_CUDA(cudaEventCreate(&stop));
-  // Warm-up: first launches pay for module loading, algorithm set-up and clock ramp.
-  for (int i = 0; i < 2; ++i) enqueue(rep++);
-  CAL_CUDA(cudaStreamSynchronize(stream));
-  // Estimate from three repetitions (launched one by one, so an upper bound for tiny kernels).
   CAL_CUDA(cudaEventRecord(start, stream));
-  for (int i = 0; i < 3; ++i) enqueue(rep++);
+  for (int i = 0; i < n; ++i) enqueue(first + i);
   CAL_CUDA(cudaEventRecord(stop, stream));
   CAL_CUDA(cudaEventSynchronize(stop));
   float ms = 0;
   CAL_CUDA(cudaEventElapsedTime(&ms, start, stop));
   CAL_CUDA(cudaEventDestroy(start));
   CAL_CUDA(cudaEventDestroy(stop));
-  const double estimate = std::max(1e-7, static_cast<double>(ms) * 1e-3 / 3.0);
+  return static_cast<double>(ms) * 1e-3;
+}
+
+Stats time_on_stream(cudaStream_t stream, const std::function<void(int)>& enqueue, int rotation,
+                     const TimingOptions& opts, const Deadline& deadline) {
+  int rep = 0;
+  // Warm-up: first launches pay for module loading, algorithm set-up and clock ramp.
+  for (int i = 0; i < 2; ++i) enqueue(rep++);
+  CAL_CUDA(cudaStreamSynchronize(stream));
+  // Estimate from three repetitions (launched one by one, so an upper bound for tiny kernels).
+  const double estimate = std::max(1e-7, time_launches(stream, enqueue, rep, 3) / 3.0);
+  rep += 3;
 
   rotation = std::max(1, rotation);
   int reps = std::clamp(static_cast<int>(std::ceil(opts.min_sample_s / estimate)), 1, opts.max_reps_per_sample);

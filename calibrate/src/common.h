@@ -57,6 +57,10 @@ struct TimingOptions {
 // CUDA graph so that host launch cost does not pace small kernels; the graph is launched once
 // more as warm-up and then S times between CUDA events, each launch's time / R being one
 // observation. Returns samples == 0 when the deadline would pass before min_samples.
+// Seconds that `n` launches of enqueue(first), enqueue(first + 1), ... take on
+// `stream`, timed by CUDA events around them (one measurement, no warm-up).
+double time_launches(cudaStream_t stream, const std::function<void(int)>& enqueue, int first, int n);
+
 Stats time_on_stream(cudaStream_t stream, const std::function<void(int)>& enqueue, int rotation,
                      const TimingOptions& opts, const Deadline& deadline);
 

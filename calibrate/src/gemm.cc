@@ -207,18 +207,8 @@ SustainedResult GemmBench::run_sustained(GemmVariant v, int64_t m, int64_t n, in
   if (!prepare(p, v, 1, m, n, k, 0, 0, &r.why_not)) return r;
   r.algo = p.algo_text;
   // Estimate one GEMM from 10 back-to-back launches (after prepare's trial call).
-  cudaEvent_t est0, est1;
-  CAL_CUDA(cudaEventCreate(&est0));
-  CAL_CUDA(cudaEventCreate(&est1));
-  CAL_CUDA(cudaEventRecord(est0, stream_));
-  for (int i = 0; i < 10; ++i) enqueue(p, i, stream_);
-  CAL_CUDA(cudaEventRecord(est1, stream_));
-  CAL_CUDA(cudaEventSynchronize(est1));
-  float est_ms = 0;
-  CAL_CUDA(cudaEventElapsedTime(&est_ms, est0, est1));
-  CAL_CUDA(cudaEventDestroy(est0));
-  CAL_CUDA(cudaEventDestroy(est1));
-  const double per_gemm_s = std::max(1e-6, est_ms / 1e3 / 10);
+  const double per_gemm_s =
+      std::max(1e-6, time_launches(stream_, [&](int i) { enqueue(p, i, stream_); }, 0, 10) / 10);
   const int reps = std::max(1, static_cast<int>(window_s / per_gemm_s));
   const int planned = std::max(1, static_cast<int>(std::lround(seconds / (reps * per_gemm_s))));
 
