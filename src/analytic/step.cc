@@ -32,6 +32,7 @@
 
 #include "calib/frameworks.h"
 #include "core/error.h"
+#include "core/strings.h"
 
 namespace trainsim::analytic {
 namespace {
@@ -39,8 +40,6 @@ namespace {
 using plan::Schedule;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-bool contains(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
 
 // One micro-batch through one stage.
 struct StageTimes {

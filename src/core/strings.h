@@ -1,4 +1,5 @@
-// Small string helpers shared by every boundary: did-you-mean suggestions.
+// Small string helpers shared by every boundary: did-you-mean suggestions,
+// substring tests, ASCII lower case.
 #pragma once
 
 #include <string>
@@ -18,5 +19,11 @@ std::string did_you_mean(std::string_view word, const std::vector<std::string>& 
 
 // "a, b, c".
 std::string join(const std::vector<std::string>& parts, std::string_view sep = ", ");
+
+// Whether `part` occurs in `s`.
+inline bool contains(std::string_view s, std::string_view part) { return s.find(part) != std::string_view::npos; }
+
+// ASCII lower case (letters outside A-Z unchanged).
+std::string to_lower(std::string s);
 
 }  // namespace trainsim

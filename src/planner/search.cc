@@ -7,12 +7,11 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/strings.h"
 #include "run/scenario.h"
 
 namespace trainsim::planner {
 namespace {
-
-bool contains(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
 
 std::vector<int> divisors(int n) {
   std::vector<int> d;

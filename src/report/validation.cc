@@ -100,19 +100,6 @@ const char* to_string(FlopConvention c) {
   return "?";
 }
 
-namespace {
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
-bool contains(const std::string& haystack, const char* needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-}  // namespace
-
 // Keywords, checked in this order (first match wins), against the lower-cased
 // flops_convention text:
 //   "96*b*s*l*h^2", "4 passes", "recompute-inclusive"  -> Megatron Eq. 3
@@ -120,7 +107,7 @@ bool contains(const std::string& haystack, const char* needle) {
 //   "palm", "chowdhery"                                 -> PaLM model FLOPs
 //   "6n"                                                -> 6N + attention
 FlopConvention classify_flop_convention(const std::string& text) {
-  const std::string t = lower(text);
+  const std::string t = to_lower(text);
   if (contains(t, "96*b*s*l*h^2") || contains(t, "4 passes") || contains(t, "recompute-inclusive")) {
     return FlopConvention::kMegatronRecompute4Pass;
   }
@@ -481,12 +468,12 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
     p.recompute = plan::Recompute::kNone;
   } else if (rc == "selective") {
     // Which selective policy: default_rules() "selective".
-    const std::string said = lower(c.text("activation_recompute"));
+    const std::string said = to_lower(c.text("activation_recompute"));
     if (contains(said, "selective op")) {
       p.recompute = plan::Recompute::kSelectiveOp;
     } else if (contains(said, "selective layer")) {
       p.recompute = plan::Recompute::kEveryOtherLayer;
-    } else if (contains(lower(c.text("framework")), "torchtitan")) {
+    } else if (contains(to_lower(c.text("framework")), "torchtitan")) {
       p.recompute = plan::Recompute::kSelectiveOp;
     } else {
       p.recompute = plan::Recompute::kSelective;
@@ -521,7 +508,7 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
   if (p.zero_stage == 3) {
     // ZeRO-3 implementation: not a column; by framework and year (default_rules()).
     constexpr int64_t kLastUncoalescedDeepSpeedYear = 2021;
-    if (contains(lower(c.text("framework")), "deepspeed") && year && *year <= kLastUncoalescedDeepSpeedYear) {
+    if (contains(to_lower(c.text("framework")), "deepspeed") && year && *year <= kLastUncoalescedDeepSpeedYear) {
       p.zero3_framework = "deepspeed-zero3-2021";
     }
     row.defaults_used.push_back("zero3_framework=" + p.zero3_framework);
@@ -552,7 +539,7 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
 
   // Sequence parallelism (tp > 1): what the activation_recompute cell says
   // ("+ sequence parallelism", "(no sequence parallelism)"), else by year.
-  const std::string rc_text = lower(c.text("activation_recompute"));
+  const std::string rc_text = to_lower(c.text("activation_recompute"));
   if (contains(rc_text, "no sequence parallel")) {
     p.sequence_parallel = false;
   } else if (contains(rc_text, "sequence parallel")) {
