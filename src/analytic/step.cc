@@ -229,12 +229,10 @@ class Estimator {
     layer.dense_on_gpu = static_cast<int64_t>(std::ceil(static_cast<double>(rp.dense_on_gpu) / n));
     layer.expert_on_gpu = static_cast<int64_t>(std::ceil(static_cast<double>(rp.expert_on_gpu) / n));
     const Seconds gather = dp_gather(layer) * n;
-    const Seconds reduce =
-        (collective(cost::CollectiveOp::kReduceScatter, Bytes(static_cast<double>(layer.dense_on_gpu) * gb),
-                    rp.dense_replicas, dense_rpn(rp)) +
-         collective(cost::CollectiveOp::kReduceScatter, Bytes(static_cast<double>(layer.expert_on_gpu) * gb),
-                    rp.expert_replicas, expert_rpn(rp))) *
-        n;
+    const Seconds reduce = dp_collective(cost::CollectiveOp::kReduceScatter, rp,
+                                         Bytes(static_cast<double>(layer.dense_on_gpu) * gb),
+                                         Bytes(static_cast<double>(layer.expert_on_gpu) * gb)) *
+                           n;
     // Once per step: parameters stay gathered between the micro-batches of a
     // step and gradients are reduced at the last backward (torch.distributed
     // pipelining drives FSDP2 so: reshard and gradient sync only on the last
@@ -275,25 +273,12 @@ class Estimator {
 
   Seconds dp_gather(const plan::RankParams& rp) const {
     const double wb = bytes_per_element(p_.precision.weights);
-    return collective(cost::CollectiveOp::kAllGather, Bytes(static_cast<double>(rp.dense_on_gpu) * wb),
-                      rp.dense_replicas, dense_rpn(rp)) +
-           collective(cost::CollectiveOp::kAllGather, Bytes(static_cast<double>(rp.expert_on_gpu) * wb),
-                      rp.expert_replicas, expert_rpn(rp));
+    return dp_collective(cost::CollectiveOp::kAllGather, rp, Bytes(static_cast<double>(rp.dense_on_gpu) * wb),
+                         Bytes(static_cast<double>(rp.expert_on_gpu) * wb));
   }
 
-  int dense_rpn(const plan::RankParams& rp) const {
-    // Consecutive DP ranks are tp * cp apart (Megatron rank order).
-    return std::max(1, std::min(static_cast<int>(std::lround(rp.dense_replicas)), apn_ / (p_.tp * p_.cp)));
-  }
-  int expert_rpn(const plan::RankParams& rp) const {
-    // An EP group takes ep consecutive ranks of dp x cp x tp; expert-DP peers are ep apart.
-    return std::max(1, std::min(static_cast<int>(std::lround(rp.expert_replicas)), apn_ / p_.ep));
-  }
-
-  Seconds collective(cost::CollectiveOp op, Bytes msg, double ranks, int rpn) const {
-    const int n = static_cast<int>(std::lround(ranks));
-    if (n <= 1 || !(msg.value() > 0)) return Seconds::zero();
-    return cost_.collective_time(op, msg, cost::Group{n, std::min(rpn, n)});
+  Seconds dp_collective(cost::CollectiveOp op, const plan::RankParams& rp, Bytes dense, Bytes expert) const {
+    return dp_collective_time(cost_, op, dense, expert, rp, p_, apn_);
   }
 
   void dp_and_optimizer(int r, const StageTimes& per_mb, const StageTimes& chunk, analytic::RankTimes& t) const {
@@ -304,12 +289,10 @@ class Estimator {
     Seconds reduce, gather;
     if (p_.zero_stage >= 1) {
       // Rajbhandari et al. §7: reduce-scatter the gradients, all-gather the updated weights.
-      reduce = collective(cost::CollectiveOp::kReduceScatter, dense_g, rp.dense_replicas, dense_rpn(rp)) +
-               collective(cost::CollectiveOp::kReduceScatter, expert_g, rp.expert_replicas, expert_rpn(rp));
+      reduce = dp_collective(cost::CollectiveOp::kReduceScatter, rp, dense_g, expert_g);
       gather = dp_gather(rp);
     } else {
-      reduce = collective(cost::CollectiveOp::kAllReduce, dense_g, rp.dense_replicas, dense_rpn(rp)) +
-               collective(cost::CollectiveOp::kAllReduce, expert_g, rp.expert_replicas, expert_rpn(rp));
+      reduce = dp_collective(cost::CollectiveOp::kAllReduce, rp, dense_g, expert_g);
     }
     t.dp_comm = reduce + gather;
     const Seconds last_backward = per_mb.bi + per_mb.rc + per_mb.w;
@@ -396,21 +379,27 @@ Seconds pipeline_send_time(const model::Model& m, const plan::Plan& p, const cos
   return t;
 }
 
+Seconds dp_group_collective_time(const cost::CostModel& cost, cost::CollectiveOp op, Bytes message, bool expert,
+                                 const plan::RankParams& rp, const plan::Plan& p, int accelerators_per_node) {
+  const int apn = std::max(1, accelerators_per_node);
+  const double replicas = expert ? rp.expert_replicas : rp.dense_replicas;
+  const int n = static_cast<int>(std::lround(replicas));
+  if (n <= 1 || !(message.value() > 0)) return Seconds::zero();
+  const int rpn = std::max(1, std::min(n, expert ? apn / p.ep : apn / (p.tp * p.cp)));
+  return cost.collective_time(op, message, cost::Group{n, rpn});
+}
+
+Seconds dp_collective_time(const cost::CostModel& cost, cost::CollectiveOp op, Bytes dense, Bytes expert,
+                           const plan::RankParams& rp, const plan::Plan& p, int accelerators_per_node) {
+  return dp_group_collective_time(cost, op, dense, false, rp, p, accelerators_per_node) +
+         dp_group_collective_time(cost, op, expert, true, rp, p, accelerators_per_node);
+}
+
 void add_zero3_tensor_calls(Zero3TensorCalls& into, const graph::Block& b, double uses, const model::Model& m,
                             const plan::Plan& p, const cost::CostModel& cost, const calib::Zero3Framework& fw,
                             const plan::RankParams& rp, int accelerators_per_node) {
-  const int apn = std::max(1, accelerators_per_node);
   const double wb = bytes_per_element(p.precision.weights);
   const double gb = bytes_per_element(p.precision.gradients);
-  // Consecutive DP ranks are tp * cp apart (Megatron rank order); an EP group
-  // takes ep consecutive ranks, so expert-DP peers are ep apart.
-  const int dense_rpn = std::max(1, std::min(static_cast<int>(std::lround(rp.dense_replicas)), apn / (p.tp * p.cp)));
-  const int expert_rpn = std::max(1, std::min(static_cast<int>(std::lround(rp.expert_replicas)), apn / p.ep));
-  auto collective = [&](cost::CollectiveOp op, Bytes msg, double ranks, int rpn) {
-    const int n = static_cast<int>(std::lround(ranks));
-    if (n <= 1 || !(msg.value() > 0)) return Seconds::zero();
-    return cost.collective_time(op, msg, cost::Group{n, std::min(rpn, n)});
-  };
   auto copies = [&](double numel, double ranks, double bytes_per) {
     if (!fw.list_form_copies || ranks <= 1) return Seconds::zero();
     return cost.memory_time(Bytes(2.0 * numel / ranks * bytes_per), Flops::zero()) * ranks;
@@ -419,15 +408,17 @@ void add_zero3_tensor_calls(Zero3TensorCalls& into, const graph::Block& b, doubl
     if (op.params <= 0) continue;
     const bool expert = op.kind == graph::OpKind::kGroupedGemm;
     const double ranks = expert ? rp.expert_replicas : rp.dense_replicas;
-    const int rpn = expert ? expert_rpn : dense_rpn;
+    auto collective = [&](cost::CollectiveOp o, Bytes msg) {
+      return dp_group_collective_time(cost, o, msg, expert, rp, p, accelerators_per_node);
+    };
     for (const int64_t numel : parameter_tensors(op, m)) {
       const double x = static_cast<double>(numel);
-      const Seconds rs = collective(cost::CollectiveOp::kReduceScatter, Bytes(x * gb), ranks, rpn);
+      const Seconds rs = collective(cost::CollectiveOp::kReduceScatter, Bytes(x * gb));
       into.reduce += (rs + copies(x, ranks, gb)) * uses;
       into.reduce_collective += rs * uses;
       if (numel < fw.param_persistence_threshold) continue;
       const Seconds host = fw.blocking_gathers ? fw.host_overhead_per_gather : Seconds::zero();
-      const Seconds ag = collective(cost::CollectiveOp::kAllGather, Bytes(x * wb), ranks, rpn);
+      const Seconds ag = collective(cost::CollectiveOp::kAllGather, Bytes(x * wb));
       into.gather += (ag + copies(x, ranks, wb) + host) * uses;
       into.gather_collective += ag * uses;
     }

@@ -105,6 +105,18 @@ Seconds tp_boundary_time(const model::Model& m, const plan::Plan& p, const cost:
 Seconds pipeline_send_time(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost,
                            int accelerators_per_node);
 
+// A collective over the data-parallel group of a rank's dense (expert=false)
+// or expert parameters: rp's replicas rounded to ranks, with the group's
+// ranks per node (consecutive DP ranks are tp * cp apart in Megatron rank
+// order; an EP group takes ep consecutive ranks, so expert-DP peers are ep
+// apart). Zero for one rank or no bytes.
+Seconds dp_group_collective_time(const cost::CostModel& cost, cost::CollectiveOp op, Bytes message, bool expert,
+                                 const plan::RankParams& rp, const plan::Plan& p, int accelerators_per_node);
+// The same collective over both groups, one after the other: `dense` bytes
+// over the dense group, `expert` bytes over the expert group.
+Seconds dp_collective_time(const cost::CostModel& cost, cost::CollectiveOp op, Bytes dense, Bytes expert,
+                           const plan::RankParams& rp, const plan::Plan& p, int accelerators_per_node);
+
 // ZeRO-3 by parameter tensor (calibrate/frameworks/, e.g. DeepSpeed 2021):
 // the calls one micro-batch makes for the parameters of a rank's blocks, as
 // the analytic estimate charges them (step.cc zero3_per_tensor). gather: one

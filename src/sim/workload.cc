@@ -190,11 +190,16 @@ class Builder {
         w.gpus_per_simulated_rank > 1 ? fmt::format(", each standing for its {} TP x CP peers", w.gpus_per_simulated_rank) : "",
         w.schedule.micro_batches, plan::to_string(p_.schedule)));
     w.notes.push_back(fmt::format("expert load model: {}", to_string(o_.load)));
-    size_t buckets_total = 0, most = 0;
-    for (const StageWork& sw : w.work.stages) {
-      buckets_total += sw.grad_sync.size();
-      most = std::max(most, sw.grad_sync.size());
-    }
+    // Total and largest per-stage count of a StageWork list.
+    auto tally = [&](std::vector<Segment> StageWork::*list) {
+      std::pair<size_t, size_t> t{0, 0};
+      for (const StageWork& sw : w.work.stages) {
+        t.first += (sw.*list).size();
+        t.second = std::max(t.second, (sw.*list).size());
+      }
+      return t;
+    };
+    const auto [buckets_total, most] = tally(&StageWork::grad_sync);
     if (buckets_total > 0) {
       w.notes.push_back(fmt::format(
           "DP gradient sync: bucketed, one bucket per {} ({} buckets over {} stages, at most {} per stage); each "
@@ -206,11 +211,7 @@ class Builder {
           p_.zero_stage == 3 ? "; ZeRO-3: no all-gather after the optimizer (see the parameter gathers)"
           : p_.zero_stage >= 1 ? "; parameter all-gather after the optimizer" : ""));
     }
-    size_t gathers_total = 0, gathers_most = 0;
-    for (const StageWork& sw : w.work.stages) {
-      gathers_total += sw.param_gather.size();
-      gathers_most = std::max(gathers_most, sw.param_gather.size());
-    }
+    const auto [gathers_total, gathers_most] = tally(&StageWork::param_gather);
     if (gathers_total > 0) {
       w.notes.push_back(fmt::format(
           "ZeRO-3 parameter gathers: per layer, stage work split into one group per layer ({} all-gathers over {} "
@@ -541,10 +542,11 @@ class Builder {
     out.chunk[static_cast<size_t>(ChunkType::kBackwardFull)] = std::move(full);
   }
 
-  Seconds collective(cost::CollectiveOp op, Bytes msg, double ranks, int rpn) const {
-    const int n = static_cast<int>(std::lround(ranks));
-    if (n <= 1 || !(msg.value() > 0)) return Seconds::zero();
-    return cost_.collective_time(op, msg, cost::Group{n, std::min(rpn, n)});
+  // A collective over the DP groups of rank rp's dense and expert parameters (analytic::dp_collective_time).
+  Seconds dp_collective(cost::CollectiveOp op, const plan::RankParams& rp, int64_t dense, int64_t expert,
+                        double bytes_per_param) const {
+    return analytic::dp_collective_time(cost_, op, Bytes(static_cast<double>(dense) * bytes_per_param),
+                                        Bytes(static_cast<double>(expert) * bytes_per_param), rp, p_, apn_);
   }
 
   void dp_and_tail(Workload& w, const std::vector<std::vector<Bucket>>& buckets,
@@ -561,15 +563,10 @@ class Builder {
     Seconds worst_opt, worst_gather_exposed;
     for (int r = 0; r < p_.pp; ++r) {
       const plan::RankParams rp = plan::rank_params(p_, m_, layout_, r);
-      const int dense_rpn = std::max(1, std::min(static_cast<int>(std::lround(rp.dense_replicas)), apn_ / (p_.tp * p_.cp)));
-      const int expert_rpn = std::max(1, std::min(static_cast<int>(std::lround(rp.expert_replicas)), apn_ / p_.ep));
       const auto op = p_.zero_stage >= 1 ? cost::CollectiveOp::kReduceScatter : cost::CollectiveOp::kAllReduce;
       Seconds gather;
       if (p_.zero_stage >= 1 && !zero3_) {
-        gather = collective(cost::CollectiveOp::kAllGather, Bytes(static_cast<double>(rp.dense_on_gpu) * wb),
-                            rp.dense_replicas, dense_rpn) +
-                 collective(cost::CollectiveOp::kAllGather, Bytes(static_cast<double>(rp.expert_on_gpu) * wb),
-                            rp.expert_replicas, expert_rpn);
+        gather = dp_collective(cost::CollectiveOp::kAllGather, rp, rp.dense_on_gpu, rp.expert_on_gpu, wb);
       }
       const auto& held = layout_.stages_of_rank[static_cast<size_t>(r)];
       int64_t dense_sum = 0, expert_sum = 0;
@@ -586,10 +583,13 @@ class Builder {
         StageWork& sw = w.work.stages[static_cast<size_t>(s)];
         if (!sw.grad_sync.empty()) continue;
         for (const Bucket& bk : buckets[static_cast<size_t>(s)]) {
-          const Seconds reduce = collective(op, Bytes(static_cast<double>(bk.dense_params) * gb), rp.dense_replicas, dense_rpn) +
-                                 collective(op, Bytes(static_cast<double>(bk.expert_params) * gb), rp.expert_replicas, expert_rpn);
-          const Segment sg = framework_ ? dp_comm(bk.tensor_reduce, bk.tensor_reduce_collective, kLabelDp)
-                                        : dp_comm(reduce, reduce, kLabelDp);
+          Segment sg;
+          if (framework_) {
+            sg = dp_comm(bk.tensor_reduce, bk.tensor_reduce_collective, kLabelDp);
+          } else {
+            const Seconds reduce = dp_collective(op, rp, bk.dense_params, bk.expert_params, gb);
+            sg = dp_comm(reduce, reduce, kLabelDp);
+          }
           if (!(sg.work > 0 || sg.scale_out.value() > 0)) continue;
           sw.grad_sync.push_back(sg);
           sw.grad_bucket_after.push_back(bk.after);
@@ -609,17 +609,9 @@ class Builder {
         sw.gather_before_full.clear();
         const std::vector<Bucket>& gs = gathers[static_cast<size_t>(s)];
         for (size_t k = 0; k < gs.size(); ++k) {
-          const Seconds t =
-              collective(cost::CollectiveOp::kAllGather, Bytes(static_cast<double>(gs[k].dense_params) * wb),
-                         rp.dense_replicas, dense_rpn) +
-              collective(cost::CollectiveOp::kAllGather, Bytes(static_cast<double>(gs[k].expert_params) * wb),
-                         rp.expert_replicas, expert_rpn);
+          const Seconds t = dp_collective(cost::CollectiveOp::kAllGather, rp, gs[k].dense_params, gs[k].expert_params, wb);
           if (!(t.value() > 0)) continue;
-          Segment sg;
-          sg.kind = Segment::Kind::kComm;
-          sg.scale_out = nic_ * t;
-          sg.label = kLabelGather;
-          sw.param_gather.push_back(sg);
+          sw.param_gather.push_back(dp_comm(t, t, kLabelGather));
           sw.gather_before_f.push_back(gs[k].before_f);
           sw.gather_before_b.push_back(gs[k].before_b);
           sw.gather_before_full.push_back(gs[k].before_full);
