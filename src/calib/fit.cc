@@ -229,7 +229,7 @@ Seconds model_time(const Measurement& m, const EfficiencyTables& t, const hardwa
 }
 
 double sustained_factor(const std::vector<const Measurement*>& series, const std::string& file,
-                        std::vector<const Measurement*>* used) {
+                        std::vector<const Measurement*>* used, const Measurement** earliest) {
   TRAINSIM_CHECK(series.size() >= kMinSustainedWindows, "sustained series of {} windows", series.size());
   std::vector<const Measurement*> rows = series;
   std::sort(rows.begin(), rows.end(), [](const Measurement* a, const Measurement* b) { return *a->elapsed < *b->elapsed; });
@@ -251,6 +251,7 @@ double sustained_factor(const std::vector<const Measurement*>& series, const std
       if (used) used->push_back(m);
     }
   }
+  if (earliest) *earliest = rows.front();
   // n >= 1: the last window always qualifies.
   return (sum / static_cast<double>(n)) / achieved(rows.front());
 }
@@ -410,9 +411,9 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
           continue;
         }
         std::vector<const Measurement*> used;
-        const double f = sustained_factor(rows, file_of.at(rows.front()), &used);
-        std::vector<const Measurement*> first{rows.front()};
-        for (const auto* m : rows) if (*m->elapsed < *first.front()->elapsed) first.front() = m;
+        const Measurement* earliest = nullptr;
+        const double f = sustained_factor(rows, file_of.at(rows.front()), &used, &earliest);
+        const std::vector<const Measurement*> first{earliest};
         parts.push_back(fmt::format("series {} of {} windows: {:.4g} = mean achieved of {} / achieved of the earliest "
                                     "window, {}",
                                     shape_text, rows.size(), f, rows_text(used, file_of), rows_text(first, file_of)));

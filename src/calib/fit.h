@@ -47,10 +47,11 @@ struct FitResult {
 // least half the last window's elapsed, divided by the achieved throughput of
 // the earliest window. Needs at least kMinSustainedWindows windows with
 // distinct elapsed times (ConfigError naming the row otherwise; callers check
-// the count). `used` receives the rows in the mean, earliest first.
+// the count). `used` receives the rows in the mean, earliest first;
+// `earliest` the reference window.
 inline constexpr size_t kMinSustainedWindows = 3;
 double sustained_factor(const std::vector<const Measurement*>& series, const std::string& file,
-                        std::vector<const Measurement*>* used = nullptr);
+                        std::vector<const Measurement*>* used = nullptr, const Measurement** earliest = nullptr);
 
 // Fits `base` (default or carried tables for `accelerator`) to the rows of
 // `files` that describe this part; groups without rows keep base values.

@@ -115,6 +115,11 @@ TEST_CASE("Fitter forms the sustained factor from the late windows of a series",
   CHECK(sustained_factor(rows, "synthetic.json", &used) == Approx(0.95).epsilon(1e-12));
   REQUIRE(used.size() == 4);
   CHECK(used.front()->pointer == "/measurements/2");  // the 3 s window, earliest in the mean
+  // The reference is the 1 s window (800), whatever the order given.
+  const Measurement* earliest = nullptr;
+  CHECK(sustained_factor(rows, "synthetic.json", nullptr, &earliest) == Approx(0.95).epsilon(1e-12));
+  REQUIRE(earliest != nullptr);
+  CHECK(earliest->pointer == "/measurements/0");
 }
 
 TEST_CASE("A series of fewer than 3 windows gives no factor; duplicate elapsed is an error", "[calib][sustained]") {
