@@ -72,12 +72,16 @@ Recompute parse_recompute(const std::string& s) {
                                join(recompute_names()), did_you_mean(s, recompute_names())));
 }
 
+std::vector<std::string> attention_names() {
+  return {graph::to_string(graph::AttentionImpl::kFlash), graph::to_string(graph::AttentionImpl::kUnfused)};
+}
+
 graph::AttentionImpl parse_attention(const std::string& s) {
-  const std::vector<std::string> names = {"flash", "unfused"};
-  if (s == "flash") return graph::AttentionImpl::kFlash;
-  if (s == "unfused") return graph::AttentionImpl::kUnfused;
-  throw UsageError(fmt::format("unknown attention implementation \"{}\": expected one of {}{}", s, join(names),
-                               did_you_mean(s, names)));
+  for (const auto a : {graph::AttentionImpl::kFlash, graph::AttentionImpl::kUnfused}) {
+    if (s == graph::to_string(a)) return a;
+  }
+  throw UsageError(fmt::format("unknown attention implementation \"{}\": expected one of {}{}", s,
+                               join(attention_names()), did_you_mean(s, attention_names())));
 }
 
 PrecisionPolicy bf16_policy() { return PrecisionPolicy{}; }

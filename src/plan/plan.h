@@ -46,7 +46,8 @@ std::vector<std::string> schedule_names();
 enum class Recompute { kNone, kSelective, kDeepSeek, kFull, kSelectiveOp, kEveryOtherLayer };
 const char* to_string(Recompute r);
 Recompute parse_recompute(const std::string& s);  // recompute_names()
-graph::AttentionImpl parse_attention(const std::string& s);  // "flash", "unfused"
+graph::AttentionImpl parse_attention(const std::string& s);  // attention_names()
+std::vector<std::string> attention_names();                  // "flash", "unfused"
 std::vector<std::string> recompute_names();
 
 // Precision per operator class (DeepSeek-V3 §3.3: FP8 Fprop/Dgrad/Wgrad for

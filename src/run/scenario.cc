@@ -110,7 +110,7 @@ const std::vector<std::string> kSchedules = {"gpipe", "1f1b", "interleaved-1f1b"
                                              "zero-bubble", "dualpipe", "dualpipev"};
 const std::vector<std::string> kRecomputes = plan::recompute_names();
 const std::vector<std::string> kPolicies = {"bf16", "deepseek-fp8"};
-const std::vector<std::string> kAttentionImpls = {"flash", "unfused"};
+const std::vector<std::string> kAttentionImpls = plan::attention_names();
 
 int as_int(int64_t v, const JsonView& where) {
   if (v > kMaxCount) where.fail(fmt::format("expected at most {}; found {}", kMaxCount, v));
