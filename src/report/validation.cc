@@ -459,6 +459,18 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
     else p.schedule = plan::Schedule::kGpipe;
   }
 
+  // The year cell may be a range ("2023-2024"); its first year counts.
+  const std::string year_text = c.text("year");
+  std::optional<int64_t> year;
+  if (year_text.size() >= 4 && std::all_of(year_text.begin(), year_text.begin() + 4,
+                                           [](unsigned char ch) { return std::isdigit(ch) != 0; })) {
+    year = std::stoll(year_text.substr(0, 4));
+  }
+
+  // Free-text cells some defaults read (default_rules()), lower-cased once.
+  const std::string recompute_text = to_lower(c.text("activation_recompute"));
+  const std::string framework = to_lower(c.text("framework"));
+
   // Recompute.
   const std::string rc = c.text("recompute");
   if (rc.empty()) {
@@ -468,12 +480,11 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
     p.recompute = plan::Recompute::kNone;
   } else if (rc == "selective") {
     // Which selective policy: default_rules() "selective".
-    const std::string said = to_lower(c.text("activation_recompute"));
-    if (contains(said, "selective op")) {
+    if (contains(recompute_text, "selective op")) {
       p.recompute = plan::Recompute::kSelectiveOp;
-    } else if (contains(said, "selective layer")) {
+    } else if (contains(recompute_text, "selective layer")) {
       p.recompute = plan::Recompute::kEveryOtherLayer;
-    } else if (contains(to_lower(c.text("framework")), "torchtitan")) {
+    } else if (contains(framework, "torchtitan")) {
       p.recompute = plan::Recompute::kSelectiveOp;
     } else {
       p.recompute = plan::Recompute::kSelective;
@@ -483,14 +494,6 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
     p.recompute = plan::Recompute::kFull;
   } else {
     throw RowError(one_of_error("recompute", rc, {"none", "selective", "full"}));
-  }
-
-  // The year cell may be a range ("2023-2024"); its first year counts.
-  const std::string year_text = c.text("year");
-  std::optional<int64_t> year;
-  if (year_text.size() >= 4 && std::all_of(year_text.begin(), year_text.begin() + 4,
-                                           [](unsigned char ch) { return std::isdigit(ch) != 0; })) {
-    year = std::stoll(year_text.substr(0, 4));
   }
 
   // Data-parallel sharding.
@@ -508,7 +511,7 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
   if (p.zero_stage == 3) {
     // ZeRO-3 implementation: not a column; by framework and year (default_rules()).
     constexpr int64_t kLastUncoalescedDeepSpeedYear = 2021;
-    if (contains(to_lower(c.text("framework")), "deepspeed") && year && *year <= kLastUncoalescedDeepSpeedYear) {
+    if (contains(framework, "deepspeed") && year && *year <= kLastUncoalescedDeepSpeedYear) {
       p.zero3_framework = "deepspeed-zero3-2021";
     }
     row.defaults_used.push_back("zero3_framework=" + p.zero3_framework);
@@ -539,10 +542,9 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
 
   // Sequence parallelism (tp > 1): what the activation_recompute cell says
   // ("+ sequence parallelism", "(no sequence parallelism)"), else by year.
-  const std::string rc_text = to_lower(c.text("activation_recompute"));
-  if (contains(rc_text, "no sequence parallel")) {
+  if (contains(recompute_text, "no sequence parallel")) {
     p.sequence_parallel = false;
-  } else if (contains(rc_text, "sequence parallel")) {
+  } else if (contains(recompute_text, "sequence parallel")) {
     p.sequence_parallel = p.tp > 1;
   } else {
     p.sequence_parallel = p.tp > 1 && year && *year >= kFirstSequenceParallelYear;
