@@ -1,10 +1,16 @@
 // Hand-built ZeRO-3 inputs shared by the simulator's ZeRO-3 tests.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
+#include "analytic/step.h"
+#include "calib/tables.h"
+#include "cost/cost_model.h"
 #include "hardware/hardware.h"
+#include "model/model.h"
 #include "plan/plan.h"
+#include "sim/simulator.h"
 #include "unit/fixtures.h"
 
 namespace trainsim::testing {
@@ -28,6 +34,22 @@ inline hardware::Cluster two_node_cluster(double nic_gbps) {
   AcceleratorSpec s;
   s.nic_gbps = nic_gbps;
   return test_cluster(s, 2);
+}
+
+// The cost model of two_node_cluster() with the stated default tables.
+inline cost::CostModel two_node_cost(double nic_gbps) {
+  return cost::CostModel(two_node_cluster(nic_gbps), calib::default_tables("h100-sxm", "unit test: default tables"));
+}
+
+// One plan's step by both engines.
+struct BothEngines {
+  double simulated = 0;  // s
+  double analytic = 0;   // s
+  double relative_gap() const { return std::abs(simulated - analytic) / analytic; }
+};
+inline BothEngines step_by_both(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost) {
+  return BothEngines{sim::simulate(m, p, cost, sim::SimulateOptions{}).step_time.value(),
+                     analytic::estimate_step(m, p, cost).step_time.value()};
 }
 
 }  // namespace trainsim::testing

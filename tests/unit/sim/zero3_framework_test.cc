@@ -121,8 +121,7 @@ TEST_CASE("per-tensor ZeRO-3 workload: gather segments carry the shared per-tens
   // its bytes the ring all-gathers at the NIC's rate.
   const model::Model m = testing::toy_llama(16);
   const plan::Plan p = deepspeed_plan(2, 1024);
-  const hardware::Cluster c = testing::two_node_cluster(50);
-  const cost::CostModel cost(c, calib::default_tables("h100-sxm", "unit test: default tables"));
+  const cost::CostModel cost = testing::two_node_cost(50);
   const Workload w = build_workload(m, p, cost, WorkloadOptions{});
   const StageWork& st = w.work.stages[0];
   CHECK(st.param_gather.empty());
@@ -148,17 +147,15 @@ TEST_CASE("the simulator and the analytic estimate agree on per-tensor ZeRO-3 st
   // (observed when written: 0.8% with 1 micro-batch, 0.4% with 4).
   const model::Model m = testing::toy_llama(16);
   for (const double nic : {50.0, 400.0}) {
-    const hardware::Cluster c = testing::two_node_cluster(nic);
-    const cost::CostModel cost(c, calib::default_tables("h100-sxm", "unit test: default tables"));
+    const cost::CostModel cost = testing::two_node_cost(nic);
     for (int64_t mbs : {1, 4}) {
       plan::Plan p = deepspeed_plan(mbs, 4096);
       p.micro_batch = 4;
       p.global_batch *= 4;
-      const SimReport r = simulate(m, p, cost, SimulateOptions{});
-      const double a = analytic::estimate_step(m, p, cost).step_time.value();
-      const double sv = r.step_time.value();
-      INFO("NIC " << nic << " GB/s, " << mbs << " micro-batches: simulated " << sv << " s, analytic " << a << " s");
-      CHECK(std::abs(sv - a) / a < 0.03);
+      const testing::BothEngines s = testing::step_by_both(m, p, cost);
+      INFO("NIC " << nic << " GB/s, " << mbs << " micro-batches: simulated " << s.simulated << " s, analytic "
+                  << s.analytic << " s");
+      CHECK(s.relative_gap() < 0.03);
     }
   }
 }
@@ -171,8 +168,7 @@ TEST_CASE("per-tensor ZeRO-3 with reduce-scatters longer than backward: the simu
   // network idle) and the next forward, so its step is shorter, but by no
   // more than the reduce-scatters: a - R <= sim <= a.
   const model::Model m = testing::toy_llama(16);
-  const hardware::Cluster c = testing::two_node_cluster(50);
-  const cost::CostModel cost(c, calib::default_tables("h100-sxm", "unit test: default tables"));
+  const cost::CostModel cost = testing::two_node_cost(50);
   const plan::Plan p = deepspeed_plan(4, 1024);
   const SimReport r = simulate(m, p, cost, SimulateOptions{});
   const analytic::StepEstimate e = analytic::estimate_step(m, p, cost);

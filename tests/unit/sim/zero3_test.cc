@@ -150,8 +150,7 @@ TEST_CASE("a comm-bound ZeRO-3 workload: gathers back to back, step by hand", "[
   // Step = 2 G + p_head + R + opt.
   const model::Model m = toy_model();
   const plan::Plan p = testing::zero3_plan(1, 1024);
-  const hardware::Cluster c = testing::two_node_cluster(0.05);
-  const cost::CostModel cost(c, calib::default_tables("h100-sxm", "unit test: default tables"));
+  const cost::CostModel cost = testing::two_node_cost(0.05);
   const Workload w = build_workload(m, p, cost, WorkloadOptions{});
   REQUIRE(w.work.stages.size() == 1);
   const StageWork& st = w.work.stages[0];
@@ -214,15 +213,12 @@ TEST_CASE("the simulator and the analytic estimate agree on ZeRO-3 steps", "[sim
   // groups' transfers, which have almost no compute to hide behind).
   const model::Model m = toy_model();
   for (const auto& [nic, seq] : std::vector<std::pair<double, int64_t>>{{0.05, 1024}, {400.0, 4096}}) {
-    const hardware::Cluster c = testing::two_node_cluster(nic);
-    const cost::CostModel cost(c, calib::default_tables("h100-sxm", "unit test: default tables"));
+    const cost::CostModel cost = testing::two_node_cost(nic);
     for (int64_t mbs : {1, 4}) {
-      const plan::Plan p = testing::zero3_plan(mbs, seq);
-      const SimReport r = simulate(m, p, cost, SimulateOptions{});
-      const double a = analytic::estimate_step(m, p, cost).step_time.value();
-      const double sv = r.step_time.value();
-      INFO("NIC " << nic << " GB/s, " << mbs << " micro-batches: simulated " << sv << " s, analytic " << a << " s");
-      CHECK(std::abs(sv - a) / a < 0.03);
+      const testing::BothEngines s = testing::step_by_both(m, testing::zero3_plan(mbs, seq), cost);
+      INFO("NIC " << nic << " GB/s, " << mbs << " micro-batches: simulated " << s.simulated << " s, analytic "
+                  << s.analytic << " s");
+      CHECK(s.relative_gap() < 0.03);
     }
   }
 }
@@ -236,8 +232,7 @@ TEST_CASE("compute-bound ZeRO-3: nearly all of the gathers and reduce-scatters a
   model::Model m = toy_model();
   m.max_seq_len = 8192;
   const plan::Plan p = testing::zero3_plan(1, 8192);
-  const hardware::Cluster c = testing::two_node_cluster(400);
-  const cost::CostModel cost(c, calib::default_tables("h100-sxm", "unit test: default tables"));
+  const cost::CostModel cost = testing::two_node_cost(400);
   const Workload w = build_workload(m, p, cost, WorkloadOptions{});
   const StageWork& st = w.work.stages.at(0);
   REQUIRE(st.param_gather.size() == 18);
