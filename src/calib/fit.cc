@@ -316,13 +316,15 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
   for (const bool grouped : {false, true}) {
     std::set<Precision> precisions;
     const MeasurementKind kind = grouped ? MeasurementKind::kGroupedGemm : MeasurementKind::kGemm;
-    // Sustained windows never enter the shape fit (step 2b reads them).
-    for (const auto* m : all) if (m->kind == kind && !m->sustained) precisions.insert(m->precision);
+    // Sustained windows and sustained ceilings never enter the shape fit
+    // (step 2b reads them): the shape fit describes burst throughput.
+    auto burst = [](const Measurement& m) { return !m.sustained && !m.sustained_ceiling; };
+    for (const auto* m : all) if (m->kind == kind && burst(*m)) precisions.insert(m->precision);
     for (const Precision p : precisions) {
-      const auto all_rows = select([&](const Measurement& m) { return m.kind == kind && m.precision == p && !m.sustained; });
+      const auto all_rows = select([&](const Measurement& m) { return m.kind == kind && m.precision == p && burst(m); });
       // Best-of-search ceilings (MAMF) bound eta_max from above; only shape
       // rows are least-squares fitted.
-      const auto rows = select([&](const Measurement& m) { return m.kind == kind && m.precision == p && !m.ceiling && !m.sustained; });
+      const auto rows = select([&](const Measurement& m) { return m.kind == kind && m.precision == p && !m.ceiling && burst(m); });
       const auto ceil_rows = select([&](const Measurement& m) { return m.kind == kind && m.precision == p && m.ceiling; });
       auto& dst = grouped ? t.grouped_gemm : t.gemm;
       GemmParams start = grouped ? t.grouped_gemm_for(p) : t.gemm_for(p);
@@ -391,41 +393,68 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
     }
   }
 
-  // 2b. Sustained factor per precision from the sustained series (dense GEMM
-  // rows with "bound": "sustained"), one series per shape. Several qualifying
-  // series of one precision: the mean of their factors.
+  // 2b. Sustained factor per precision (dense GEMMs): from the sustained
+  // series ("bound": "sustained"), one series per shape, several qualifying
+  // series of one precision giving the mean of their factors; then capped by
+  // the sustained ceilings ("bound": "sustained-ceiling"): the best shape's
+  // sustained efficiency, eta_max x factor, never exceeds the best rate a
+  // search found sustainable (factor <= ceiling / peak / eta_max).
   {
     std::map<Precision, std::map<std::tuple<int64_t, int64_t, int64_t>, std::vector<const Measurement*>>> series;
+    std::map<Precision, std::vector<const Measurement*>> caps;
     for (const auto* m : all) {
-      if (m->kind == MeasurementKind::kGemm && m->sustained) series[m->precision][{m->m, m->n, m->k}].push_back(m);
+      if (m->kind != MeasurementKind::kGemm) continue;
+      if (m->sustained) series[m->precision][{m->m, m->n, m->k}].push_back(m);
+      if (m->sustained_ceiling) caps[m->precision].push_back(m);
     }
-    for (const auto& [p, shapes] : series) {
+    std::set<Precision> precisions;
+    for (const auto& [p, shapes] : series) precisions.insert(p);
+    for (const auto& [p, rows] : caps) precisions.insert(p);
+    for (const Precision p : precisions) {
       double sum = 0;
       int used_series = 0;
       std::vector<std::string> parts;
-      for (const auto& [shape, rows] : shapes) {
-        const std::string shape_text = fmt::format("{}x{}x{}", std::get<0>(shape), std::get<1>(shape), std::get<2>(shape));
-        if (rows.size() < kMinSustainedWindows) {
-          out.sustained.push_back(fmt::format("gemm/{} sustained series {}: {} windows, at least {} needed; not used",
-                                              to_string(p), shape_text, rows.size(), kMinSustainedWindows));
-          continue;
+      if (auto it = series.find(p); it != series.end()) {
+        for (const auto& [shape, rows] : it->second) {
+          const std::string shape_text = fmt::format("{}x{}x{}", std::get<0>(shape), std::get<1>(shape), std::get<2>(shape));
+          if (rows.size() < kMinSustainedWindows) {
+            out.sustained.push_back(fmt::format("gemm/{} sustained series {}: {} windows, at least {} needed; not used",
+                                                to_string(p), shape_text, rows.size(), kMinSustainedWindows));
+            continue;
+          }
+          std::vector<const Measurement*> used;
+          const Measurement* earliest = nullptr;
+          const double f = sustained_factor(rows, file_of.at(rows.front()), &used, &earliest);
+          const std::vector<const Measurement*> first{earliest};
+          parts.push_back(fmt::format("series {} of {} windows: {:.4g} = mean achieved of {} / achieved of the earliest "
+                                      "window, {}",
+                                      shape_text, rows.size(), f, rows_text(used, file_of), rows_text(first, file_of)));
+          sum += f;
+          ++used_series;
         }
-        std::vector<const Measurement*> used;
-        const Measurement* earliest = nullptr;
-        const double f = sustained_factor(rows, file_of.at(rows.front()), &used, &earliest);
-        const std::vector<const Measurement*> first{earliest};
-        parts.push_back(fmt::format("series {} of {} windows: {:.4g} = mean achieved of {} / achieved of the earliest "
-                                    "window, {}",
-                                    shape_text, rows.size(), f, rows_text(used, file_of), rows_text(first, file_of)));
-        sum += f;
-        ++used_series;
       }
-      if (used_series == 0) continue;
-      const double factor = sum / used_series;
+      const auto cap_it = caps.find(p);
+      if (used_series == 0 && cap_it == caps.end()) continue;
       GemmParams& g = t.gemm.count(p) ? t.gemm[p] : (t.gemm[p] = t.gemm_for(p));
+      double factor = used_series > 0 ? sum / used_series : 1.0;
+      if (cap_it != caps.end()) {
+        double best = 0;
+        for (const auto* m : cap_it->second) best = std::max(best, (measurement_flops(*m) / measured_time(*m)) / peak_for(acc, p));
+        const double cap = best / g.eta_max;
+        if (cap < factor) {
+          parts.push_back(fmt::format("capped at {:.4g} = sustained ceiling {:.4g} of peak / eta_max {:.4g} ({})", cap,
+                                      best, g.eta_max, rows_text(cap_it->second, file_of)));
+          factor = cap;
+        } else {
+          parts.push_back(fmt::format("sustained ceiling {:.4g} of peak at or above eta_max {:.4g} x {:.4g}: no cap ({})",
+                                      best, g.eta_max, factor, rows_text(cap_it->second, file_of)));
+        }
+      }
+      if (g.sustained) parts.push_back(fmt::format("replaces the factor {:.4g} kept from the base table", *g.sustained));
       g.sustained = factor;
-      const std::string why = fmt::format(
-          "sustained {:.4g} (windows with elapsed >= half the last window's; {})", factor, fmt::join(parts, "; "));
+      const std::string why = fmt::format("sustained {:.4g} ({}{})", factor,
+                                          used_series > 0 ? "windows with elapsed >= half the last window's; " : "",
+                                          fmt::join(parts, "; "));
       g.basis += "; " + why;
       out.sustained.push_back(fmt::format("gemm/{} {}", to_string(p), why));
     }

@@ -76,9 +76,10 @@ Measurement read_row(const JsonView& row) {
                  : std::vector<std::string>{"precision", "m", "n", "k", "time", "achieved", "bound", "elapsed"});
     if (auto b = row.find("bound")) {
       const std::string bound =
-          grouped ? b->one_of({"ceiling", "shape"}) : b->one_of({"ceiling", "shape", "sustained"});
+          grouped ? b->one_of({"ceiling", "shape"}) : b->one_of({"ceiling", "shape", "sustained", "sustained-ceiling"});
       m.ceiling = bound == "ceiling";
       m.sustained = bound == "sustained";
+      m.sustained_ceiling = bound == "sustained-ceiling";
     }
     // A sustained window is placed in its run by "elapsed"; no other row has one.
     if (m.sustained) {

@@ -43,6 +43,12 @@ struct Measurement {
   // precision and shape; the fitter never uses them in the shape fit.
   bool sustained = false;
   std::optional<Seconds> elapsed;
+  // kGemm only: true when the row is a best-of-search *sustained* ceiling
+  // ("bound": "sustained-ceiling", e.g. mamf-finder's MSMF): the fastest rate
+  // any shape of a search held steady over a timed window on a GPU already
+  // settled at its power limit. The fitter caps the sustained efficiency of
+  // the precision's best shape at it (FORMAT.md); never a shape-fit row.
+  bool sustained_ceiling = false;
   // kAttention
   bool backward = false;
   int64_t batch = 0, seq = 0, heads = 0, qk_head_dim = 0, v_head_dim = 0;

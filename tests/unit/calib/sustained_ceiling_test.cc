@@ -1,0 +1,109 @@
+// Sustained ceilings ("bound": "sustained-ceiling", e.g. mamf-finder's MSMF):
+// parsing, and the cap they put on the sustained factor. Expected values by
+// hand beside each assertion.
+#include <catch2/catch.hpp>
+
+#include "unit/fixtures.h"
+
+#include <string>
+
+#include "calib/fit.h"
+#include "calib/measurements.h"
+#include "calib/tables.h"
+#include "core/error.h"
+
+namespace trainsim::calib {
+namespace {
+
+// BF16 dense peak 989 TFLOP/s, FP8 1979 TFLOP/s.
+hardware::Accelerator cap_gpu() { return testing::test_accelerator({.fp8_tflops = 1979, .domain = 1}); }
+
+std::string file_text(const std::string& rows) {
+  return "{\"format\": \"trainsim-measurements/1\", \"provenance\": {\"gpu\": \"test\", \"profile\": \"test-gpu\", "
+         "\"source\": \"synthetic\", \"date\": \"2026-01-01\"}, \"measurements\": [" + rows + "]}";
+}
+
+std::string row(const std::string& precision, const std::string& bound, double tflops, const std::string& extra = "") {
+  return "{\"kind\": \"gemm\", \"precision\": \"" + precision + "\", \"m\": 2816, \"n\": 1536, \"k\": 6144, "
+         "\"bound\": \"" + bound + "\", " + extra + "\"achieved\": \"" + std::to_string(tflops) + " TFLOP/s\"}";
+}
+
+std::string series(const std::vector<double>& tflops) {
+  std::string rows;
+  for (size_t i = 0; i < tflops.size(); ++i) {
+    rows += std::string(i ? ", " : "") + "{\"kind\": \"gemm\", \"precision\": \"bf16\", \"m\": 8192, \"n\": 8192, "
+            "\"k\": 8192, \"bound\": \"sustained\", \"elapsed\": \"" + std::to_string(i + 1) + " s\", \"achieved\": \"" +
+            std::to_string(tflops[i]) + " TFLOP/s\"}";
+  }
+  return rows;
+}
+
+FitResult fit(const std::string& rows) {
+  return fit_tables({parse_measurements(file_text(rows), "cap.json")}, cap_gpu(), default_tables("test-gpu", "base"));
+}
+
+}  // namespace
+
+TEST_CASE("Sustained-ceiling rows parse; elapsed and grouped GEMMs refuse them", "[calib][sustained]") {
+  const MeasurementFile f = parse_measurements(file_text(row("bf16", "sustained-ceiling", 749)), "ok.json");
+  const Measurement& m = f.measurements.at(0);
+  CHECK(m.sustained_ceiling);
+  CHECK_FALSE(m.ceiling);
+  CHECK_FALSE(m.sustained);
+  CHECK_FALSE(m.elapsed.has_value());
+  // "elapsed" belongs to sustained windows only: the error points at the field.
+  try {
+    parse_measurements(file_text(row("bf16", "sustained-ceiling", 749, "\"elapsed\": \"2 s\", ")), "bad.json");
+    FAIL("no error");
+  } catch (const ConfigError& e) {
+    CHECK(e.pointer() == "/measurements/0/elapsed");
+  }
+  // Grouped GEMMs know only "ceiling" and "shape".
+  try {
+    parse_measurements(file_text("{\"kind\": \"grouped_gemm\", \"precision\": \"bf16\", \"groups\": 8, \"m\": 64, "
+                                 "\"n\": 64, \"k\": 64, \"bound\": \"sustained-ceiling\", \"time\": \"1 ms\"}"),
+                       "bad.json");
+    FAIL("no error");
+  } catch (const ConfigError& e) {
+    CHECK(e.pointer() == "/measurements/0/bound");
+  }
+}
+
+TEST_CASE("A sustained ceiling caps the best shape's sustained efficiency", "[calib][sustained]") {
+  // A burst ceiling of 791.2 TFLOP/s sets eta_max = 791.2 / 989 = 0.8; a sustained
+  // ceiling of 712.08 TFLOP/s = 0.72 of peak caps the factor at 0.72 / 0.8 = 0.9.
+  const FitResult r = fit(row("bf16", "ceiling", 791.2) + ", " + row("bf16", "sustained-ceiling", 712.08));
+  const GemmParams& g = r.tables.gemm.at(Precision::kBF16);
+  CHECK(g.eta_max == Approx(0.8).epsilon(1e-9));  // the sustained ceiling is not a burst ceiling
+  REQUIRE(g.sustained.has_value());
+  CHECK(*g.sustained == Approx(0.9).epsilon(1e-9));
+  CHECK(g.basis.find("capped at 0.9 = sustained ceiling 0.72 of peak / eta_max 0.8 (cap.json rows 1)") !=
+        std::string::npos);
+  REQUIRE(r.sustained.size() == 1);
+  CHECK(r.sustained[0].rfind("gemm/bf16 sustained 0.9 ", 0) == 0);
+  // The residual of the burst fit covers the burst ceiling only: 1 row.
+  REQUIRE(r.residuals.size() == 1);
+  CHECK(r.residuals[0].rows == 1);
+
+  // FP8 with no burst rows: the cap is taken against the base eta_max (0.65 assumed):
+  // 1187.4 / 1979 = 0.6 of peak -> 0.6 / 0.65 = 0.923077.
+  const FitResult f8 = fit(row("fp8", "sustained-ceiling", 1187.4));
+  CHECK(*f8.tables.gemm.at(Precision::kFP8).sustained == Approx(0.6 / 0.65).epsilon(1e-9));
+  CHECK_FALSE(f8.tables.gemm.at(Precision::kBF16).sustained.has_value());  // BF16 untouched
+}
+
+TEST_CASE("A sustained ceiling lowers a series factor but never raises it", "[calib][sustained]") {
+  // Series 800, 800, 780, 760, 750, 750 TFLOP/s at 1..6 s: factor 760 / 800 = 0.95
+  // (sustained_test.cc). Base eta_max 0.75 (no burst rows).
+  const std::string s = series({800, 800, 780, 760, 750, 750});
+  // Ceiling 593.4 TFLOP/s = 0.6 of peak: cap 0.6 / 0.75 = 0.8 < 0.95 -> 0.8.
+  const FitResult low = fit(s + ", " + row("bf16", "sustained-ceiling", 593.4));
+  CHECK(*low.tables.gemm.at(Precision::kBF16).sustained == Approx(0.8).epsilon(1e-9));
+  // Ceiling 731.86 TFLOP/s = 0.74 of peak: cap 0.74 / 0.75 = 0.98667 > 0.95 -> the series' 0.95.
+  const FitResult high = fit(s + ", " + row("bf16", "sustained-ceiling", 731.86));
+  const GemmParams& g = high.tables.gemm.at(Precision::kBF16);
+  CHECK(*g.sustained == Approx(0.95).epsilon(1e-9));
+  CHECK(g.basis.find("at or above eta_max 0.75 x 0.95: no cap") != std::string::npos);
+}
+
+}  // namespace trainsim::calib
