@@ -450,7 +450,11 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
                                       best, g.eta_max, factor, rows_text(cap_it->second, file_of)));
         }
       }
-      if (g.sustained) parts.push_back(fmt::format("replaces the factor {:.4g} kept from the base table", *g.sustained));
+      if (g.sustained) {
+        // A new measurement replaces the base table's factor; so does its text.
+        parts.push_back(fmt::format("replaces the factor {:.4g} of the base table", *g.sustained));
+        if (const auto cut = g.basis.find("; sustained "); cut != std::string::npos) g.basis.erase(cut);
+      }
       g.sustained = factor;
       const std::string why = fmt::format("sustained {:.4g} ({}{})", factor,
                                           used_series > 0 ? "windows with elapsed >= half the last window's; " : "",

@@ -42,8 +42,9 @@ std::string show_text(const calib::EfficiencyTables& t) {
   auto us = [](Seconds s) { return fmt::format("{:.3g} us", s.value() / units::kMicro); };
   for (const auto& [prec, g] : t.gemm) {
     tab.add_row({fmt::format("gemm/{}", to_string(prec)),
-                 fmt::format("eta {:.3f}, tile {}x{}, k_overhead {:.0f}, launch {}", g.eta_max, g.tile_m, g.tile_n,
-                             g.k_overhead, us(g.launch_overhead)),
+                 fmt::format("eta {:.3f}, tile {}x{}, k_overhead {:.0f}, launch {}{}", g.eta_max, g.tile_m, g.tile_n,
+                             g.k_overhead, us(g.launch_overhead),
+                             g.sustained ? fmt::format(", sustained {:.3f}", *g.sustained) : std::string()),
                  g.basis});
   }
   for (const auto& [prec, g] : t.grouped_gemm) {

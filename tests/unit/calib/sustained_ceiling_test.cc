@@ -106,4 +106,19 @@ TEST_CASE("A sustained ceiling lowers a series factor but never raises it", "[ca
   CHECK(g.basis.find("at or above eta_max 0.75 x 0.95: no cap") != std::string::npos);
 }
 
+TEST_CASE("A sustained ceiling replaces a base table's factor and its text", "[calib][sustained]") {
+  // Base BF16: eta_max 0.75 with a carried factor 0.97 and its basis line. A sustained ceiling of
+  // 593.4 TFLOP/s = 0.6 of peak: cap 0.6 / 0.75 = 0.8 < 1 -> 0.8, replacing 0.97 (not 0.97 x 0.8).
+  EfficiencyTables base = default_tables("test-gpu", "base");
+  base.gemm[Precision::kBF16].sustained = 0.97;
+  base.gemm[Precision::kBF16].basis = "carried; sustained 0.97 (old run)";
+  const FitResult r = fit_tables({parse_measurements(file_text(row("bf16", "sustained-ceiling", 593.4)), "cap.json")},
+                                 cap_gpu(), base);
+  const GemmParams& g = r.tables.gemm.at(Precision::kBF16);
+  CHECK(*g.sustained == Approx(0.8).epsilon(1e-9));
+  CHECK(g.basis.rfind("carried; sustained 0.8 (", 0) == 0);  // the old line is gone
+  CHECK(g.basis.find("old run") == std::string::npos);
+  CHECK(g.basis.find("replaces the factor 0.97 of the base table") != std::string::npos);
+}
+
 }  // namespace trainsim::calib
