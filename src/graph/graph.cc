@@ -82,7 +82,40 @@ struct Ctx {
   Sharding sh;
   bool causal = true;
   AttentionImpl attention = AttentionImpl::kFlash;
+  ElementwiseImpl elementwise = ElementwiseImpl::kFused;
 };
+
+// PyTorch eager kernels of the reference Llama code, HBM bytes per element
+// of the operator's tensor (read + write of each kernel; BF16 activations,
+// FP32 where the code upcasts; per-row scalars neglected). Sources: torchtitan
+// models/norms.py RMSNorm (`self._norm(x.float()).type_as(x) * self.weight`,
+// `_norm = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)`) and
+// models/llama/model.py (apply_rotary_emb, repeat_kv, FeedForward) as of the
+// 2024 A100 preset (train_configs/llama3_8b.toml: norm_type = "rmsnorm",
+// compile = false); backward kernels from PyTorch's autograd formulas
+// (tools/autograd/derivatives.yaml, FunctionsManual.cpp pow_backward,
+// mean_backward).
+//   RMSNorm forward: float() 2+4, pow 4+4, mean 4, x*rsqrt 4+4, type_as 4+2,
+//     *weight 2+2                                                       = 36
+//   RMSNorm input backward: g*weight 2+2; type_as^T (to FP32) 2+4; x*r: g*r
+//     4+4 and (g*x) 4+4+4 summed per row 4; mean^T expand/N 4; pow^T:
+//     x.pow(1) 4+4, 2*() 4+4, g*() 4+4+4; the two uses of x summed 4+4+4;
+//     float()^T 4+2                                                     = 84
+//   RMSNorm weight backward: (g*y) 2+2+2 and its column sum 2          =  8
+//   RMSNorm saved: x in FP32 (4) and the normalised y (2)              =  6
+//   SwiGLU (per output element; silu then multiply): forward silu 2+2,
+//     mul 2+2+2 = 10; backward g*up 2+2+2, g*a 2+2+2, silu^T 2+2+2 = 18;
+//     saved gate, up and a = 6
+//   Rotary (complex multiply in FP32): forward float() 2+4, multiply 4+4,
+//     type_as 4+2 = 20; backward the same three transposed = 20
+constexpr double kEagerRmsNormFwd = 36.0;
+constexpr double kEagerRmsNormBwdInput = 84.0;
+constexpr double kEagerRmsNormBwdWeight = 8.0;
+constexpr double kEagerRmsNormSaved = 6.0;
+constexpr double kEagerSwiGluFwd = 10.0;
+constexpr double kEagerSwiGluBwd = 18.0;
+constexpr double kEagerSwiGluSaved = 6.0;
+constexpr double kEagerRotary = 20.0;
 
 Operator gemm(const std::string& name, Component c, RecomputeClass rc, int64_t rows, int64_t n,
               int64_t k, int64_t bias) {
@@ -126,6 +159,13 @@ Operator norm(const Ctx& x, const std::string& name, Component c, int64_t width,
   op.bwd_weight = {flops(2.0 * e), bytes(width * kFp32)};  // d(gamma) reduced in the same kernel
   op.params = (x.m.norm == model::NormKind::kLayerNorm ? 2 : 1) * width;
   op.activation_bytes_saved = bytes(e * kBf16 + static_cast<double>(rows) * kFp32);  // x, 1/rms
+  if (x.elementwise == ElementwiseImpl::kEager && x.m.norm == model::NormKind::kRmsNorm) {
+    // Composite RMSNorm (see kEagerRmsNorm*); F.layer_norm stays one kernel.
+    op.fwd.bytes = bytes(kEagerRmsNormFwd * e + width * kBf16);
+    op.bwd_input.bytes = bytes(kEagerRmsNormBwdInput * e + width * kBf16);
+    op.bwd_weight.bytes = bytes(kEagerRmsNormBwdWeight * e + width * kBf16);
+    op.activation_bytes_saved = bytes(kEagerRmsNormSaved * e + static_cast<double>(rows) * kFp32);
+  }
   return op;
 }
 
@@ -140,8 +180,37 @@ Operator elementwise(const std::string& name, Component c, double elements, doub
   return op;
 }
 
+// Rotary embedding over `elements` query/key elements: fused, one read and
+// one write; eager, torchtitan's FP32 complex multiply (kEagerRotary).
+Operator rotary(const Ctx& x, const std::string& name, Component c, double elements) {
+  Operator op = elementwise(name, c, elements, kRotaryFlopsPerElement, 1.0);
+  if (x.elementwise == ElementwiseImpl::kEager) {
+    op.fwd.bytes = bytes(kEagerRotary * elements);
+    op.bwd_input.bytes = bytes(kEagerRotary * elements);
+  }
+  return op;
+}
+
+// Eager grouped-query attention (torchtitan repeat_kv: unsqueeze, expand,
+// reshape): keys and values copied from kv to all query heads before SDPA;
+// the backward sums the copies back. The attention kernel then saves the
+// copies, not the kv-sized tensors.
+Operator repeat_kv(const Ctx& x, const std::string& name, Component c, int64_t heads, int64_t kv,
+                   int64_t head_dim) {
+  const double in = static_cast<double>(x.t * 2 * kv * head_dim);
+  const double out = static_cast<double>(x.t * 2 * heads * head_dim);
+  Operator op;
+  op.name = name;
+  op.kind = OpKind::kElementwise;
+  op.component = c;
+  op.fwd = {Flops::zero(), bytes((in + out) * kBf16)};
+  op.bwd_input = {flops(out - in), bytes((out + in) * kBf16)};
+  op.activation_bytes_saved = bytes((out - in) * kBf16);
+  return op;
+}
+
 // Gated activation: input rows x 2f, output rows x f; ungated: rows x f both.
-Operator activation(const std::string& name, Component c, bool gated, int64_t rows, int64_t f) {
+Operator activation(const Ctx& x, const std::string& name, Component c, bool gated, int64_t rows, int64_t f) {
   const double out = static_cast<double>(rows * f);
   const double in = gated ? 2.0 * out : out;
   Operator op;
@@ -152,6 +221,13 @@ Operator activation(const std::string& name, Component c, bool gated, int64_t ro
   op.fwd = {flops(kActivationFlopsPerElement * out), bytes((in + out) * kBf16)};
   op.bwd_input = {flops(2.0 * kActivationFlopsPerElement * out), bytes((in + out + in) * kBf16)};
   op.activation_bytes_saved = bytes(in * kBf16);
+  if (x.elementwise == ElementwiseImpl::kEager && gated) {
+    // F.silu(w1(x)) * w3(x): two kernels forward, three backward (see
+    // kEagerSwiGlu*); an ungated F.gelu is one kernel either way.
+    op.fwd.bytes = bytes(kEagerSwiGluFwd * out);
+    op.bwd_input.bytes = bytes(kEagerSwiGluBwd * out);
+    op.activation_bytes_saved = bytes(kEagerSwiGluSaved * out);
+  }
   return op;
 }
 
@@ -271,9 +347,7 @@ void add_attention(const Ctx& x, std::vector<Operator>& ops, const std::string& 
     ops.push_back(gemm(p + "attn.kv_b_proj", c, RecomputeClass::kMlaUpProj, x.t,
                        heads * (d.qk_nope_head_dim + d.v_head_dim), d.kv_lora_rank, 0));
     // Rotary on the decoupled query (heads x rope) and shared key (rope) parts.
-    ops.push_back(elementwise(p + "attn.rope", c,
-                              static_cast<double>(x.t * (heads + 1) * d.qk_rope_head_dim),
-                              kRotaryFlopsPerElement, 1.0));
+    ops.push_back(rotary(x, p + "attn.rope", c, static_cast<double>(x.t * (heads + 1) * d.qk_rope_head_dim)));
     if (x.attention == AttentionImpl::kUnfused) {
       add_unfused_attention_core(x, ops, p, c, heads, qk, d.v_head_dim);
     } else {
@@ -288,8 +362,10 @@ void add_attention(const Ctx& x, std::vector<Operator>& ops, const std::string& 
                        m.attention_bias ? n_qkv : 0));
     ops.back().fused_n = {heads * m.head_dim, kv * m.head_dim, kv * m.head_dim};
     if (m.position == model::PositionKind::kRotary) {
-      ops.push_back(elementwise(p + "attn.rope", c, static_cast<double>(x.t * (heads + kv) * m.head_dim),
-                                kRotaryFlopsPerElement, 1.0));
+      ops.push_back(rotary(x, p + "attn.rope", c, static_cast<double>(x.t * (heads + kv) * m.head_dim)));
+    }
+    if (x.elementwise == ElementwiseImpl::kEager && kv < heads) {
+      ops.push_back(repeat_kv(x, p + "attn.repeat_kv", c, heads, kv, m.head_dim));
     }
     if (x.attention == AttentionImpl::kUnfused) {
       add_unfused_attention_core(x, ops, p, c, heads, m.head_dim, m.head_dim);
@@ -314,7 +390,7 @@ void add_mlp(const Ctx& x, std::vector<Operator>& ops, const std::string& p, Com
   ops.push_back(gemm(p + (gated ? "up_gate" : "up"), c, RecomputeClass::kNone, rows, n_up, h,
                      m.mlp_bias ? n_up : 0));
   if (gated) ops.back().fused_n = {f, f};  // gate (w1), then up (w3): down(silu(gate(x)) * up(x))
-  ops.push_back(activation(p + "act", c, gated, rows, f));
+  ops.push_back(activation(x, p + "act", c, gated, rows, f));
   ops.push_back(gemm(p + "down", c, RecomputeClass::kNone, rows, h, f, m.mlp_bias ? h : 0));
 }
 
@@ -360,7 +436,7 @@ void add_moe(const Ctx& x, std::vector<Operator>& ops, const std::string& p, Com
   // t*EP*k/n_experts per expert.
   ops.push_back(grouped_gemm(p + "moe.experts.up_gate", comp(Component::kExperts), copies, groups,
                              gated ? 2 * f : f, h));
-  ops.push_back(activation(p + "moe.experts.act", comp(Component::kExperts), gated, copies, f));
+  ops.push_back(activation(x, p + "moe.experts.act", comp(Component::kExperts), gated, copies, f));
   ops.push_back(grouped_gemm(p + "moe.experts.down", comp(Component::kExperts), copies, groups, h, f));
   {
     Operator cb;
@@ -446,6 +522,14 @@ const char* to_string(AttentionImpl a) {
   switch (a) {
     case AttentionImpl::kFlash: return "flash";
     case AttentionImpl::kUnfused: return "unfused";
+  }
+  return "?";
+}
+
+const char* to_string(ElementwiseImpl e) {
+  switch (e) {
+    case ElementwiseImpl::kFused: return "fused";
+    case ElementwiseImpl::kEager: return "eager";
   }
   return "?";
 }
@@ -549,7 +633,7 @@ Flops Graph::train_flops(Component c) const {
 }
 
 Graph build_graph(const Model& m, int64_t seq_len, int64_t micro_batch, const Sharding& sharding,
-                  bool causal, bool include_mtp, AttentionImpl attention) {
+                  bool causal, bool include_mtp, AttentionImpl attention, ElementwiseImpl kernels) {
   TRAINSIM_CHECK(seq_len >= 1 && micro_batch >= 1, "seq_len {} micro_batch {}", seq_len, micro_batch);
   TRAINSIM_CHECK(sharding.tp >= 1 && sharding.ep >= 1 && sharding.cp >= 1, "tp {} ep {} cp {}",
                  sharding.tp, sharding.ep, sharding.cp);
@@ -559,7 +643,7 @@ Graph build_graph(const Model& m, int64_t seq_len, int64_t micro_batch, const Sh
   g.seq_len = seq_len;
   g.micro_batch = micro_batch;
   g.sharding = sharding;
-  Ctx x{m, micro_batch, seq_len, micro_batch * seq_len / sharding.cp, 0, 0, sharding, causal, attention};
+  Ctx x{m, micro_batch, seq_len, micro_batch * seq_len / sharding.cp, 0, 0, sharding, causal, attention, kernels};
   x.t_norm = sharding.sequence_parallel ? ceil_div(x.t, sharding.tp) : x.t;
   x.t_moe = ceil_div(x.t, sharding.tp);
 

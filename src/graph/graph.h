@@ -141,6 +141,24 @@ enum class AttentionImpl {
 };
 const char* to_string(AttentionImpl a);
 
+// How the memory-bound operators around the GEMMs run.
+enum class ElementwiseImpl {
+  // Fused kernels (Transformer Engine / Apex / Megatron, or torch.compile):
+  // a norm, an activation, a rotary embedding each read their inputs and
+  // write their outputs once per pass.
+  kFused,
+  // PyTorch eager mode running the reference Llama code (torchtitan's
+  // models/norms.py RMSNorm and models/llama/model.py): RMSNorm composed of
+  // separate FP32 kernels (cast, square, mean, rsqrt, multiply, cast back,
+  // weight), SiLU and the gate multiply as two kernels, rotary embedding as
+  // an FP32 complex multiply, and grouped-query keys and values materialised
+  // by repeat_kv; autograd runs one backward kernel per forward kernel.
+  // LayerNorm (F.layer_norm) and GELU (F.gelu) are single ATen kernels in
+  // eager mode too, so non-Llama models change less.
+  kEager,
+};
+const char* to_string(ElementwiseImpl e);
+
 // How the graph is cut across GPUs.
 struct Sharding {
   int tp = 1;  // tensor parallel (heads, FFN columns, vocab)
@@ -184,8 +202,11 @@ Flops train_flops_per_token(const model::Model& m, int64_t seq_len, bool causal,
 // `attention` picks the attention kernels (the unfused ones count the FLOPs
 // their GEMMs execute, the whole score matrix; model-FLOP conventions such as
 // MFU use the flash graph, whose counts are algorithmic).
+// `kernels` picks fused or eager memory-bound kernels (bytes only; the
+// FLOPs are the same).
 Graph build_graph(const model::Model& m, int64_t seq_len, int64_t micro_batch,
                   const Sharding& sharding = {}, bool causal = true, bool include_mtp = true,
-                  AttentionImpl attention = AttentionImpl::kFlash);
+                  AttentionImpl attention = AttentionImpl::kFlash,
+                  ElementwiseImpl kernels = ElementwiseImpl::kFused);
 
 }  // namespace trainsim::graph

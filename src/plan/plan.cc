@@ -84,6 +84,18 @@ graph::AttentionImpl parse_attention(const std::string& s) {
                                join(attention_names()), did_you_mean(s, attention_names())));
 }
 
+std::vector<std::string> elementwise_names() {
+  return {graph::to_string(graph::ElementwiseImpl::kFused), graph::to_string(graph::ElementwiseImpl::kEager)};
+}
+
+graph::ElementwiseImpl parse_elementwise(const std::string& s) {
+  for (const auto e : {graph::ElementwiseImpl::kFused, graph::ElementwiseImpl::kEager}) {
+    if (s == graph::to_string(e)) return e;
+  }
+  throw UsageError(fmt::format("unknown elementwise kernels \"{}\": expected one of {}{}", s,
+                               join(elementwise_names()), did_you_mean(s, elementwise_names())));
+}
+
 PrecisionPolicy bf16_policy() { return PrecisionPolicy{}; }
 
 PrecisionPolicy deepseek_fp8_policy() {
@@ -241,7 +253,7 @@ double cache_ratio(Precision p, int64_t elements_per_row) {
 }  // namespace
 
 graph::Graph plan_graph(const Plan& p, const model::Model& m, bool causal) {
-  graph::Graph g = graph::build_graph(m, p.seq_len, p.micro_batch, p.sharding(), causal, true, p.attention);
+  graph::Graph g = graph::build_graph(m, p.seq_len, p.micro_batch, p.sharding(), causal, true, p.attention, p.elementwise);
   const PrecisionPolicy& pol = p.precision;
   for (graph::Block& b : g.blocks) {
     for (graph::Operator& op : b.ops) {

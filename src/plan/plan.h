@@ -48,6 +48,8 @@ const char* to_string(Recompute r);
 Recompute parse_recompute(const std::string& s);  // recompute_names()
 graph::AttentionImpl parse_attention(const std::string& s);  // attention_names()
 std::vector<std::string> attention_names();                  // "flash", "unfused"
+graph::ElementwiseImpl parse_elementwise(const std::string& s);  // elementwise_names()
+std::vector<std::string> elementwise_names();                    // "fused", "eager"
 std::vector<std::string> recompute_names();
 
 // Precision per operator class (DeepSeek-V3 §3.3: FP8 Fprop/Dgrad/Wgrad for
@@ -90,6 +92,10 @@ struct Plan {
   // Attention kernels: flash (fused, the default) or Megatron's unfused
   // CoreAttention (what Megatron-LM ran before its flash-attention option).
   graph::AttentionImpl attention = graph::AttentionImpl::kFlash;
+  // Memory-bound kernels around the GEMMs: fused (Transformer Engine,
+  // Megatron, torch.compile; the default) or PyTorch eager running the
+  // reference Llama code (graph::ElementwiseImpl::kEager).
+  graph::ElementwiseImpl elementwise = graph::ElementwiseImpl::kFused;
   // How ZeRO stage 3 moves parameters and gradients: "fsdp" (one collective
   // per transformer layer, prefetched one layer ahead; the default) or the
   // name of a file in calibrate/frameworks/ (e.g. "deepspeed-zero3-2021").

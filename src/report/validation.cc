@@ -75,6 +75,12 @@ const std::vector<DefaultRule>& default_rules() {
        "softmax kernels, and Korthikanti 2022 §4-5 is built around the s^2 softmax and dropout tensors it "
        "writes. Later rows run fused attention (Transformer Engine, PyTorch SDPA, llm-foundry flash). A row "
        "with no year gets flash."},
+      {"elementwise", "(no column; from framework and name)",
+       "eager for torchtitan rows whose name and framework cells do not say torch.compile, else fused",
+       "Not a column. torchtitan runs PyTorch eager unless compiled (train_configs: compile = false; its "
+       "Llama RMSNorm is composed of separate FP32 kernels, models/norms.py), and its benchmark tables name "
+       "torch.compile where used. Megatron-LM, NeMo and Transformer Engine run fused norm, activation and "
+       "rotary kernels; llm-foundry's MPT uses F.layer_norm and F.gelu, one kernel each either way."},
       {"zero3_framework", "(no column; ZeRO-3 rows, from framework and year)",
        "deepspeed-zero3-2021 when the framework names DeepSpeed and year <= 2021, else fsdp",
        "Not a column. DeepSpeed's 2021 ZeRO-3 gathered one parameter tensor per blocking call and reduced "
@@ -539,6 +545,13 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
   constexpr int64_t kFirstFlashYear = 2023;
   p.attention = year && *year < kFirstFlashYear ? graph::AttentionImpl::kUnfused : graph::AttentionImpl::kFlash;
   row.defaults_used.push_back(fmt::format("attention={}", graph::to_string(p.attention)));
+
+  // Memory-bound kernels: not a column; eager for torchtitan rows whose name
+  // and framework cells do not say torch.compile (default_rules()).
+  const bool compiled = contains(to_lower(c.text("name")), "compile") || contains(framework, "compile");
+  p.elementwise = contains(framework, "torchtitan") && !compiled ? graph::ElementwiseImpl::kEager
+                                                                 : graph::ElementwiseImpl::kFused;
+  row.defaults_used.push_back(fmt::format("elementwise={}", graph::to_string(p.elementwise)));
 
   // Sequence parallelism (tp > 1): what the activation_recompute cell says
   // ("+ sequence parallelism", "(no sequence parallelism)"), else by year.

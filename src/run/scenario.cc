@@ -104,13 +104,14 @@ class Reader {
 const std::vector<std::string> kPatchKeys = {
     "tp", "pp", "vpp", "dp", "ep", "cp", "sequence_parallel", "zero", "micro_batch", "schedule",
     "recompute", "precision", "comm_sms", "max_nodes_per_token", "expert_load_imbalance", "attention",
-    "zero3_framework"};
+    "elementwise", "zero3_framework"};
 
 const std::vector<std::string> kSchedules = {"gpipe", "1f1b", "interleaved-1f1b", "zb-h1",
                                              "zero-bubble", "dualpipe", "dualpipev"};
 const std::vector<std::string> kRecomputes = plan::recompute_names();
 const std::vector<std::string> kPolicies = {"bf16", "deepseek-fp8"};
 const std::vector<std::string> kAttentionImpls = plan::attention_names();
+const std::vector<std::string> kElementwiseImpls = plan::elementwise_names();
 
 int as_int(int64_t v, const JsonView& where) {
   if (v > kMaxCount) where.fail(fmt::format("expected at most {}; found {}", kMaxCount, v));
@@ -145,6 +146,7 @@ PlanPatch read_patch(Reader& rd, const JsonView& v, std::vector<std::string> ext
   if (auto f = v.find("recompute")) p.recompute = plan::parse_recompute(rd.one_of(*f, kRecomputes));
   if (auto f = v.find("precision")) p.precision = rd.one_of(*f, kPolicies);
   if (auto f = v.find("attention")) p.attention = plan::parse_attention(rd.one_of(*f, kAttentionImpls));
+  if (auto f = v.find("elementwise")) p.elementwise = plan::parse_elementwise(rd.one_of(*f, kElementwiseImpls));
   if (auto f = v.find("zero3_framework")) {
     std::vector<std::string> names = calib::zero3_framework_names();
     names.insert(names.begin(), "fsdp");
@@ -174,6 +176,7 @@ void apply_patch(plan::Plan& p, const PlanPatch& q) {
   if (q.recompute) p.recompute = *q.recompute;
   if (q.precision) p.precision = precision_policy(*q.precision);
   if (q.attention) p.attention = *q.attention;
+  if (q.elementwise) p.elementwise = *q.elementwise;
   if (q.zero3_framework) p.zero3_framework = *q.zero3_framework;
   if (q.expert_load_imbalance) p.expert_load_imbalance = *q.expert_load_imbalance;
 }

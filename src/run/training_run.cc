@@ -36,7 +36,7 @@ std::string plan_key(const plan::Plan& p, double cs, double cm) {
   const auto& q = p.precision;
   return fmt::format(
       "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {:.17g} {} {} {} {} {} {} {} {} {} {:.17g} "
-      "{:.17g} {}",
+      "{:.17g} {} {}",
       p.tp, p.pp, p.vpp, p.dp, p.ep, p.cp, p.sequence_parallel, p.zero_stage, p.micro_batch,
       p.global_batch, p.seq_len, static_cast<int>(p.schedule), static_cast<int>(p.recompute),
       p.comm_sms, p.max_nodes_per_token, p.expert_load_imbalance,
@@ -45,7 +45,8 @@ std::string plan_key(const plan::Plan& p, double cs, double cm) {
       static_cast<int>(q.master_weights), static_cast<int>(q.gradients),
       static_cast<int>(q.optimizer_moments),
       static_cast<int>(q.dispatch) * 16 + static_cast<int>(q.combine),
-      static_cast<int>(p.tp_comm_overlap) * 16 + static_cast<int>(p.attention), cs, cm, p.zero3_framework);
+      static_cast<int>(p.tp_comm_overlap) * 16 + static_cast<int>(p.attention), cs, cm, p.zero3_framework,
+      static_cast<int>(p.elementwise));
 }
 
 }  // namespace

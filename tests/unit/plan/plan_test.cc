@@ -39,6 +39,11 @@ TEST_CASE("schedule and recompute words parse and reject typos", "[plan]") {
   CHECK(plan::attention_names() == std::vector<std::string>{"flash", "unfused"});
   for (const std::string& s : plan::attention_names()) CHECK(graph::to_string(plan::parse_attention(s)) == s);
   CHECK_THROWS_WITH(plan::parse_attention("unfsued"), Contains("did you mean \"unfused\""));
+  // Elementwise kernels: "fused" and "eager" likewise; fused is the plan default.
+  CHECK(plan::elementwise_names() == std::vector<std::string>{"fused", "eager"});
+  for (const std::string& s : plan::elementwise_names()) CHECK(graph::to_string(plan::parse_elementwise(s)) == s);
+  CHECK_THROWS_WITH(plan::parse_elementwise("eagre"), Contains("did you mean \"eager\""));
+  CHECK(plan::Plan{}.elementwise == graph::ElementwiseImpl::kFused);
 }
 
 TEST_CASE("precision policies", "[plan]") {

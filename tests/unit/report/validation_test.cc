@@ -144,6 +144,26 @@ TEST_CASE("validate: ZeRO-3 implementation by framework and year", "[report]") {
   CHECK_FALSE(has(pt.defaults_used, "zero3_framework=fsdp"));
 }
 
+TEST_CASE("validate: eager kernels for torchtitan rows that do not say torch.compile", "[report]") {
+  const ValidationReport r = validate_runs(read_csv(TRAINSIM_SOURCE_DIR "/tests/validation/public_runs.csv"),
+                                           fixed_two_seconds, Engine::kAnalytic, "test");
+  // framework "torchtitan", name "torchtitan Llama3.1-8B, 8x H100, FSDP": eager.
+  const RowResult& eager = row(r, "torchtitan-h100-llama3.1-8b-8gpu-fsdp");
+  REQUIRE(eager.plan);
+  CHECK(eager.plan->elementwise == graph::ElementwiseImpl::kEager);
+  CHECK(has(eager.defaults_used, "elementwise=eager"));
+  // The same run with "FSDP + torch.compile" in its name: fused.
+  const RowResult& compiled = row(r, "torchtitan-h100-llama3.1-8b-8gpu-fsdp-torch.compile");
+  REQUIRE(compiled.plan);
+  CHECK(compiled.plan->elementwise == graph::ElementwiseImpl::kFused);
+  CHECK(has(compiled.defaults_used, "elementwise=fused"));
+  // The A100 runs (train_configs compile = false; names do not say compile): eager.
+  CHECK(row(r, "torchtitan-a100-llama3-8b-lbs1-selectiveop").plan->elementwise == graph::ElementwiseImpl::kEager);
+  // Other frameworks: fused (NeMo, llm-foundry, Megatron-LM).
+  CHECK(row(r, "mosaic-mpt7b-128xh100_80gb").plan->elementwise == graph::ElementwiseImpl::kFused);
+  CHECK(row(r, "megatron21-t1-1.7B").plan->elementwise == graph::ElementwiseImpl::kFused);
+}
+
 TEST_CASE("validate: sequence parallelism and the distributed optimizer by the rows' text and year", "[report]") {
   const ValidationReport r = validate_runs(read_csv(TRAINSIM_SOURCE_DIR "/tests/validation/public_runs.csv"),
                                            fixed_two_seconds, Engine::kAnalytic, "test");
