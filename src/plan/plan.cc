@@ -72,28 +72,39 @@ Recompute parse_recompute(const std::string& s) {
                                join(recompute_names()), did_you_mean(s, recompute_names())));
 }
 
-std::vector<std::string> attention_names() {
-  return {graph::to_string(graph::AttentionImpl::kFlash), graph::to_string(graph::AttentionImpl::kUnfused)};
+// The names of enum values E (each to_string'd) and the parse back, with a
+// suggestion for a typo; `what` names the setting in the error.
+template <class E>
+std::vector<std::string> enum_names(std::initializer_list<E> all) {
+  std::vector<std::string> out;
+  for (const E e : all) out.emplace_back(graph::to_string(e));
+  return out;
 }
 
-graph::AttentionImpl parse_attention(const std::string& s) {
-  for (const auto a : {graph::AttentionImpl::kFlash, graph::AttentionImpl::kUnfused}) {
-    if (s == graph::to_string(a)) return a;
-  }
-  throw UsageError(fmt::format("unknown attention implementation \"{}\": expected one of {}{}", s,
-                               join(attention_names()), did_you_mean(s, attention_names())));
-}
-
-std::vector<std::string> elementwise_names() {
-  return {graph::to_string(graph::ElementwiseImpl::kFused), graph::to_string(graph::ElementwiseImpl::kEager)};
-}
-
-graph::ElementwiseImpl parse_elementwise(const std::string& s) {
-  for (const auto e : {graph::ElementwiseImpl::kFused, graph::ElementwiseImpl::kEager}) {
+template <class E>
+E parse_enum(const std::string& s, std::initializer_list<E> all, const char* what) {
+  for (const E e : all) {
     if (s == graph::to_string(e)) return e;
   }
-  throw UsageError(fmt::format("unknown elementwise kernels \"{}\": expected one of {}{}", s,
-                               join(elementwise_names()), did_you_mean(s, elementwise_names())));
+  const std::vector<std::string> names = enum_names(all);
+  throw UsageError(fmt::format("unknown {} \"{}\": expected one of {}{}", what, s, join(names), did_you_mean(s, names)));
+}
+
+constexpr std::initializer_list<graph::AttentionImpl> kAttentionImpls = {graph::AttentionImpl::kFlash,
+                                                                         graph::AttentionImpl::kUnfused};
+constexpr std::initializer_list<graph::ElementwiseImpl> kElementwiseImpls = {graph::ElementwiseImpl::kFused,
+                                                                             graph::ElementwiseImpl::kEager};
+
+std::vector<std::string> attention_names() { return enum_names(kAttentionImpls); }
+
+graph::AttentionImpl parse_attention(const std::string& s) {
+  return parse_enum(s, kAttentionImpls, "attention implementation");
+}
+
+std::vector<std::string> elementwise_names() { return enum_names(kElementwiseImpls); }
+
+graph::ElementwiseImpl parse_elementwise(const std::string& s) {
+  return parse_enum(s, kElementwiseImpls, "elementwise kernels");
 }
 
 PrecisionPolicy bf16_policy() { return PrecisionPolicy{}; }
