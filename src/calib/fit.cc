@@ -439,7 +439,11 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
       double factor = used_series > 0 ? sum / used_series : 1.0;
       if (cap_it != caps.end()) {
         double best = 0;
-        for (const auto* m : cap_it->second) best = std::max(best, (measurement_flops(*m) / measured_time(*m)) / peak_for(acc, p));
+        for (const auto* m : cap_it->second) {
+          // A shapeless sustained ceiling has only its rate (measurements.cc).
+          const FlopsPerSecond rate = m->achieved_flops ? *m->achieved_flops : measurement_flops(*m) / measured_time(*m);
+          best = std::max(best, rate / peak_for(acc, p));
+        }
         const double cap = best / g.eta_max;
         if (cap < factor) {
           parts.push_back(fmt::format("capped at {:.4g} = sustained ceiling {:.4g} of peak / eta_max {:.4g} ({})", cap,

@@ -91,10 +91,19 @@ Measurement read_row(const JsonView& row) {
     }
     m.precision = read_precision(row.at("precision"));
     if (grouped) m.groups = size_at(row, "groups");
-    m.m = size_at(row, "m");
-    m.n = size_at(row, "n");
-    m.k = size_at(row, "k");
+    // A sustained ceiling is a rate only (the fitter reads nothing else), so
+    // a source that states the rate but not the shape may leave out m, n and
+    // k together; then it must give "achieved", not a time.
+    const bool shapeless = m.sustained_ceiling && !row.has("m") && !row.has("n") && !row.has("k");
+    if (!shapeless) {
+      m.m = size_at(row, "m");
+      m.n = size_at(row, "n");
+      m.k = size_at(row, "k");
+    }
     require_one(row, {"time", "achieved"});
+    if (shapeless && row.has("time")) {
+      row.at("time").fail("a sustained ceiling without m, n and k gives \"achieved\"; expected no \"time\" here");
+    }
     if (auto t = row.find("time")) { m.time = t->quantity<Seconds>(); read_stats<Seconds>(row, m); }
     if (auto a = row.find("achieved")) { m.achieved_flops = a->quantity<FlopsPerSecond>(); read_stats<FlopsPerSecond>(row, m); }
   } else if (kind == "attention") {

@@ -219,6 +219,11 @@ std::string check_measurements(const calib::MeasurementFile& f) {
                           m.message.value(), m.gemm_fraction}) {
       if (!is_finite(v) || v < 0) return fmt::format("{}: a value is {}", m.pointer, v);
     }
+    if (m.sustained_ceiling && m.m == 0) {
+      // A shapeless sustained ceiling is a rate only: it must carry a positive one.
+      if (!m.achieved_flops || !(m.achieved_flops->value() > 0)) return fmt::format("{}: no rate", m.pointer);
+      continue;
+    }
     if (m.kind == calib::MeasurementKind::kGemm || m.kind == calib::MeasurementKind::kGroupedGemm ||
         m.kind == calib::MeasurementKind::kAttention) {
       const double fl = calib::measurement_flops(m).value();

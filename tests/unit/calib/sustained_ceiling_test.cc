@@ -121,4 +121,38 @@ TEST_CASE("A sustained ceiling replaces a base table's factor and its text", "[c
   CHECK(g.basis.find("replaces the factor 0.97 of the base table") != std::string::npos);
 }
 
+TEST_CASE("A sustained ceiling may leave out its shape when the source states only the rate", "[calib][sustained]") {
+  const std::string shapeless = "{\"kind\": \"gemm\", \"precision\": \"bf16\", \"bound\": \"sustained-ceiling\", ";
+  // 593.4 TFLOP/s = 0.6 of the 989 TFLOP/s peak; base eta_max 0.75: factor 0.6 / 0.75 = 0.8.
+  const MeasurementFile f = parse_measurements(file_text(shapeless + "\"achieved\": \"593.4 TFLOP/s\"}"), "ok.json");
+  CHECK(f.measurements.at(0).m == 0);
+  const FitResult r = fit_tables({f}, cap_gpu(), default_tables("test-gpu", "base"));
+  CHECK(*r.tables.gemm.at(Precision::kBF16).sustained == Approx(0.8).epsilon(1e-9));
+  // Without a shape a time cannot become a rate: "time" is refused at its path.
+  try {
+    parse_measurements(file_text(shapeless + "\"time\": \"1 ms\"}"), "bad.json");
+    FAIL("no error");
+  } catch (const ConfigError& e) {
+    CHECK(e.pointer() == "/measurements/0/time");
+  }
+  // A partial shape is still an error: m without n names the row and the missing "n".
+  try {
+    parse_measurements(file_text(shapeless + "\"m\": 64, \"achieved\": \"1 TFLOP/s\"}"), "bad.json");
+    FAIL("no error");
+  } catch (const ConfigError& e) {
+    CHECK(e.pointer() == "/measurements/0");
+    CHECK(std::string(e.what()).find("\"n\"") != std::string::npos);
+  }
+  // Other bounds keep the shape required.
+  try {
+    parse_measurements(file_text("{\"kind\": \"gemm\", \"precision\": \"bf16\", \"bound\": \"ceiling\", "
+                                 "\"achieved\": \"1 TFLOP/s\"}"),
+                       "bad.json");
+    FAIL("no error");
+  } catch (const ConfigError& e) {
+    CHECK(e.pointer() == "/measurements/0");
+    CHECK(std::string(e.what()).find("\"m\"") != std::string::npos);
+  }
+}
+
 }  // namespace trainsim::calib
