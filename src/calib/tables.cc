@@ -365,6 +365,28 @@ std::vector<std::string> list_tables() {
   return out;
 }
 
+std::vector<std::string> assumed_gemm_groups(const EfficiencyTables& t, const hardware::Accelerator& accelerator) {
+  std::vector<std::string> out;
+  const std::pair<Precision, hardware::Format> kinds[] = {{Precision::kBF16, hardware::Format::kBF16},
+                                                          {Precision::kFP8, hardware::Format::kFP8}};
+  for (const auto& [p, f] : kinds) {
+    if (!accelerator.dense_peak.count(f)) continue;
+    // A group's own origin is what its basis begins with, after any
+    // "carried from X: " (a carried measurement is still a measurement);
+    // "kept from: default (...)" further on describes only secondary parameters.
+    std::string_view basis = t.gemm_for(p).basis;
+    constexpr std::string_view kCarried = "carried from ";
+    while (basis.substr(0, kCarried.size()) == kCarried) {
+      const auto colon = basis.find(": ");
+      if (colon == std::string_view::npos) break;
+      basis.remove_prefix(colon + 2);
+    }
+    constexpr std::string_view kDefault = "default (";  // default_tables(): "default (<reason>): ..."
+    if (basis.substr(0, kDefault.size()) == kDefault) out.push_back(fmt::format("gemm/{}", to_string(p)));
+  }
+  return out;
+}
+
 EfficiencyTables load_tables_for(const hardware::Accelerator& accelerator) {
   const std::string path = tables_path_for(accelerator.name);
   if (file_exists(path)) return load_tables(path);

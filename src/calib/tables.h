@@ -188,4 +188,11 @@ EfficiencyTables load_tables_for(const hardware::Accelerator& accelerator);
 std::string tables_path_for(const std::string& profile);
 std::vector<std::string> list_tables();  // profiles with a table file
 
+// The dense GEMM groups ("gemm/bf16", "gemm/fp8") of the precisions the
+// accelerator has a peak for whose efficiency rests on a stated default
+// rather than a measurement (their basis, past any "carried from X: ", begins
+// "default (", as default_tables() writes it),
+// for reports on partly measured tables. Empty when every one is measured.
+std::vector<std::string> assumed_gemm_groups(const EfficiencyTables& t, const hardware::Accelerator& accelerator);
+
 }  // namespace trainsim::calib

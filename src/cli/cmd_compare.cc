@@ -78,6 +78,10 @@ std::string text_report(const planner::CompareReport& r, bool md) {
     if (c.error.empty() && c.tables.rfind("defaults", 0) == 0) {
       out += fmt::format("  {}: no calibration measurements; stated default efficiencies\n", c.accelerator);
     }
+    if (c.error.empty() && !c.assumed_gemm.empty()) {
+      out += fmt::format("  {}: {} efficiency a stated default (no measurement); the other GEMMs measured\n",
+                         c.accelerator, fmt::join(c.assumed_gemm, ", "));
+    }
   }
 
   out += "\nExport-control metrics and verdicts (not legal advice; rules from " + r.rules_file + ")\n";
@@ -138,6 +142,7 @@ json report_json(const planner::CompareReport& r, const std::vector<std::string>
                           {"step_time_s", run::sig(p.step.step_time.value())}});
       }
       j["tables"] = c.tables;
+      j["assumed_gemm"] = c.assumed_gemm;
       j["gpu_hours"] = run::sig(in_hours(c.run.total_gpu_time()));
       j["days"] = run::sig(in_days(c.run.total_wall()));
       j["rent_usd"] = c.has_rent ? json(run::sig(cost.rental.value())) : json(nullptr);

@@ -170,6 +170,7 @@ CompareReport make_compare(const CompareRequest& req) {
       row.classification = hardware::classify(cluster.accelerator, rules);
       const calib::EfficiencyTables tables = calib::load_tables_for(cluster.accelerator);
       row.tables = tables.is_default() ? "defaults (no measurement)" : tables.profile;
+      if (!tables.is_default()) row.assumed_gemm = calib::assumed_gemm_groups(tables, cluster.accelerator);
       const run::AnalyticStepModel steps(base.model, cluster, tables);
       run::Scenario s = retarget(base, cluster, steps, row);
       if (!row.error.empty()) {

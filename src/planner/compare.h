@@ -54,6 +54,7 @@ struct ChipRow {
   bool has_rent = false;
   std::vector<std::string> missing_prices;
   std::string tables;                     // calibration tables used
+  std::vector<std::string> assumed_gemm;  // measured tables' GEMM groups still at stated defaults
   hardware::Classification classification;
 };
 

@@ -156,3 +156,27 @@ TEST_CASE("A sustained ceiling may leave out its shape when the source states on
 }
 
 }  // namespace trainsim::calib
+
+namespace trainsim::calib {
+
+TEST_CASE("Partly measured tables name the GEMM groups still at stated defaults", "[calib]") {
+  // default_tables: every group's basis begins "default (no measurement ...)".
+  const hardware::Accelerator gpu = cap_gpu();  // BF16 and FP8 peaks
+  EfficiencyTables t = default_tables("test-gpu", "because");
+  CHECK(assumed_gemm_groups(t, gpu) == std::vector<std::string>{"gemm/bf16", "gemm/fp8"});
+  // A BF16 ceiling fit measures BF16 only; its basis still mentions the defaults it kept
+  // for tile and launch, which does not make the group assumed.
+  const FitResult r = fit(row("bf16", "ceiling", 791.2));
+  CHECK(r.tables.gemm.at(Precision::kBF16).basis.find("kept from: default (base)") != std::string::npos);
+  CHECK(assumed_gemm_groups(r.tables, gpu) == std::vector<std::string>{"gemm/fp8"});
+  // Carried groups count by what they were where they came from.
+  t.gemm[Precision::kFP8].basis = "carried from h100-sxm: fitted (eta_max) from x.json rows 0";
+  t.gemm[Precision::kBF16].basis = "carried from h100-sxm: default (no measurement for this parameter group): 0.75";
+  CHECK(assumed_gemm_groups(t, gpu) == std::vector<std::string>{"gemm/bf16"});
+  // A precision the accelerator lacks is not listed.
+  hardware::Accelerator no_fp8 = gpu;
+  no_fp8.dense_peak.erase(hardware::Format::kFP8);
+  CHECK(assumed_gemm_groups(default_tables("x", "y"), no_fp8) == std::vector<std::string>{"gemm/bf16"});
+}
+
+}  // namespace trainsim::calib
