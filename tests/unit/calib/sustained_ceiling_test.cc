@@ -38,6 +38,16 @@ std::string series(const std::vector<double>& tflops) {
   return rows;
 }
 
+// The JSON pointer and message of the ConfigError that parsing `text` throws; empty when none.
+std::pair<std::string, std::string> parse_failure(const std::string& text) {
+  try {
+    parse_measurements(text, "bad.json");
+  } catch (const ConfigError& e) {
+    return {e.pointer(), e.what()};
+  }
+  return {"", ""};
+}
+
 FitResult fit(const std::string& rows) {
   return fit_tables({parse_measurements(file_text(rows), "cap.json")}, cap_gpu(), default_tables("test-gpu", "base"));
 }
@@ -52,20 +62,16 @@ TEST_CASE("Sustained-ceiling rows parse; elapsed and grouped GEMMs refuse them",
   CHECK_FALSE(m.sustained);
   CHECK_FALSE(m.elapsed.has_value());
   // "elapsed" belongs to sustained windows only: the error points at the field.
-  try {
-    parse_measurements(file_text(row("bf16", "sustained-ceiling", 749, "\"elapsed\": \"2 s\", ")), "bad.json");
-    FAIL("no error");
-  } catch (const ConfigError& e) {
-    CHECK(e.pointer() == "/measurements/0/elapsed");
+  {
+    const auto failure = parse_failure(file_text(row("bf16", "sustained-ceiling", 749, "\"elapsed\": \"2 s\", ")));
+    CHECK(failure.first == "/measurements/0/elapsed");
   }
   // Grouped GEMMs know only "ceiling" and "shape".
-  try {
-    parse_measurements(file_text("{\"kind\": \"grouped_gemm\", \"precision\": \"bf16\", \"groups\": 8, \"m\": 64, "
-                                 "\"n\": 64, \"k\": 64, \"bound\": \"sustained-ceiling\", \"time\": \"1 ms\"}"),
-                       "bad.json");
-    FAIL("no error");
-  } catch (const ConfigError& e) {
-    CHECK(e.pointer() == "/measurements/0/bound");
+  {
+    const auto failure = parse_failure(file_text("{\"kind\": \"grouped_gemm\", \"precision\": \"bf16\", \"groups\": 8, "
+                                                 "\"m\": 64, \"n\": 64, \"k\": 64, \"bound\": \"sustained-ceiling\", "
+                                                 "\"time\": \"1 ms\"}"));
+    CHECK(failure.first == "/measurements/0/bound");
   }
 }
 
@@ -129,35 +135,24 @@ TEST_CASE("A sustained ceiling may leave out its shape when the source states on
   const FitResult r = fit_tables({f}, cap_gpu(), default_tables("test-gpu", "base"));
   CHECK(*r.tables.gemm.at(Precision::kBF16).sustained == Approx(0.8).epsilon(1e-9));
   // Without a shape a time cannot become a rate: "time" is refused at its path.
-  try {
-    parse_measurements(file_text(shapeless + "\"time\": \"1 ms\"}"), "bad.json");
-    FAIL("no error");
-  } catch (const ConfigError& e) {
-    CHECK(e.pointer() == "/measurements/0/time");
+  {
+    const auto failure = parse_failure(file_text(shapeless + "\"time\": \"1 ms\"}"));
+    CHECK(failure.first == "/measurements/0/time");
   }
   // A partial shape is still an error: m without n names the row and the missing "n".
-  try {
-    parse_measurements(file_text(shapeless + "\"m\": 64, \"achieved\": \"1 TFLOP/s\"}"), "bad.json");
-    FAIL("no error");
-  } catch (const ConfigError& e) {
-    CHECK(e.pointer() == "/measurements/0");
-    CHECK(std::string(e.what()).find("\"n\"") != std::string::npos);
+  {
+    const auto failure = parse_failure(file_text(shapeless + "\"m\": 64, \"achieved\": \"1 TFLOP/s\"}"));
+    CHECK(failure.first == "/measurements/0");
+    CHECK(failure.second.find("\"n\"") != std::string::npos);
   }
   // Other bounds keep the shape required.
-  try {
-    parse_measurements(file_text("{\"kind\": \"gemm\", \"precision\": \"bf16\", \"bound\": \"ceiling\", "
-                                 "\"achieved\": \"1 TFLOP/s\"}"),
-                       "bad.json");
-    FAIL("no error");
-  } catch (const ConfigError& e) {
-    CHECK(e.pointer() == "/measurements/0");
-    CHECK(std::string(e.what()).find("\"m\"") != std::string::npos);
+  {
+    const auto failure = parse_failure(file_text("{\"kind\": \"gemm\", \"precision\": \"bf16\", \"bound\": \"ceiling\", "
+                                                 "\"achieved\": \"1 TFLOP/s\"}"));
+    CHECK(failure.first == "/measurements/0");
+    CHECK(failure.second.find("\"m\"") != std::string::npos);
   }
 }
-
-}  // namespace trainsim::calib
-
-namespace trainsim::calib {
 
 TEST_CASE("Partly measured tables name the GEMM groups still at stated defaults", "[calib]") {
   // default_tables: every group's basis begins "default (no measurement ...)".
