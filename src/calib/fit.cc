@@ -1,9 +1,11 @@
 #include "calib/fit.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <set>
+#include <string_view>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -379,7 +381,6 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
       best.basis = fmt::format("fitted ({}) from {}", full ? "eta_max, k_overhead, launch_overhead, tile" :
                                "eta_max only; tile, k_overhead and launch_overhead kept from: " + start.basis,
                                rows_text(rows, file_of));
-      if (best.sustained) best.basis += fmt::format("; sustained {:.4g} kept from the base table", *best.sustained);
       if (!ceil_rows.empty()) {
         double cap = 0;
         for (const auto* m : ceil_rows) cap = std::max(cap, (measurement_flops(*m) / measured_time(*m)) / peak_for(acc, p));
@@ -388,6 +389,8 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
           best.basis += fmt::format("; eta_max capped at the best-of-search ceiling of {}", rows_text(ceil_rows, file_of));
         }
       }
+      // Last, so that step 2b can replace it (the sustained text always ends a basis).
+      if (best.sustained) best.basis += fmt::format("; sustained {:.4g} kept from the base table", *best.sustained);
       dst[p] = best;
       out.residuals.push_back(summarize(fmt::format("{}/{}", grouped ? "grouped_gemm" : "gemm", to_string(p)), relres(all_rows, t)));
     }
@@ -457,7 +460,16 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
       if (g.sustained) {
         // A new measurement replaces the base table's factor; so does its text.
         parts.push_back(fmt::format("replaces the factor {:.4g} of the base table", *g.sustained));
-        if (const auto cut = g.basis.find("; sustained "); cut != std::string::npos) g.basis.erase(cut);
+        // The factor's text ends the basis (step 2 appends it last; a carried
+        // basis keeps it last): the last "; sustained <number>".
+        constexpr std::string_view kMark = "; sustained ";
+        for (size_t at = g.basis.rfind(kMark); at != std::string::npos; at = at ? g.basis.rfind(kMark, at - 1) : std::string::npos) {
+          const size_t next = at + kMark.size();
+          if (next < g.basis.size() && std::isdigit(static_cast<unsigned char>(g.basis[next]))) {
+            g.basis.erase(at);
+            break;
+          }
+        }
       }
       g.sustained = factor;
       const std::string why = fmt::format("sustained {:.4g} ({}{})", factor,

@@ -127,6 +127,26 @@ TEST_CASE("A sustained ceiling replaces a base table's factor and its text", "[c
   CHECK(g.basis.find("replaces the factor 0.97 of the base table") != std::string::npos);
 }
 
+TEST_CASE("Replacing a base factor keeps the rest of a fitted basis", "[calib][sustained]") {
+  // Base BF16 factor 0.97. One 8192^3 shape row at 700 TFLOP/s fits eta_max above the burst
+  // ceiling of 593.4 TFLOP/s = 0.6 of peak, so eta_max is capped at 0.6 (said in the basis);
+  // the sustained ceiling 534.06 TFLOP/s = 0.54 of peak gives 0.54 / 0.6 = 0.9, replacing 0.97.
+  EfficiencyTables base = default_tables("test-gpu", "base");
+  base.gemm[Precision::kBF16].sustained = 0.97;
+  const std::string shape = "{\"kind\": \"gemm\", \"precision\": \"bf16\", \"m\": 8192, \"n\": 8192, \"k\": 8192, "
+                            "\"achieved\": \"700 TFLOP/s\"}";
+  const FitResult r = fit_tables({parse_measurements(file_text(shape + ", " + row("bf16", "ceiling", 593.4) + ", " +
+                                                               row("bf16", "sustained-ceiling", 534.06)),
+                                                     "cap.json")},
+                                 cap_gpu(), base);
+  const GemmParams& g = r.tables.gemm.at(Precision::kBF16);
+  CHECK(g.eta_max == Approx(0.6).epsilon(1e-9));
+  CHECK(*g.sustained == Approx(0.9).epsilon(1e-9));
+  CHECK(g.basis.find("eta_max capped at the best-of-search ceiling of cap.json rows 1") != std::string::npos);
+  CHECK(g.basis.find("kept from the base table") == std::string::npos);  // the old factor's text is gone
+  CHECK(g.basis.find("replaces the factor 0.97 of the base table") != std::string::npos);
+}
+
 TEST_CASE("A sustained ceiling may leave out its shape when the source states only the rate", "[calib][sustained]") {
   const std::string shapeless = "{\"kind\": \"gemm\", \"precision\": \"bf16\", \"bound\": \"sustained-ceiling\", ";
   // 593.4 TFLOP/s = 0.6 of the 989 TFLOP/s peak; base eta_max 0.75: factor 0.6 / 0.75 = 0.8.
