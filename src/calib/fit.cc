@@ -1,11 +1,9 @@
 #include "calib/fit.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <map>
 #include <set>
-#include <string_view>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -230,6 +228,23 @@ Seconds model_time(const Measurement& m, const EfficiencyTables& t, const hardwa
   return Seconds::zero();
 }
 
+namespace {
+
+// The best achieved fraction of the dense peak among best-of-search rows
+// (burst or sustained ceilings). A shapeless sustained ceiling has only its
+// rate (measurements.cc).
+double best_fraction_of_peak(const std::vector<const Measurement*>& rows, const hardware::Accelerator& acc,
+                             Precision p) {
+  double best = 0;
+  for (const auto* m : rows) {
+    const FlopsPerSecond rate = m->achieved_flops ? *m->achieved_flops : measurement_flops(*m) / measured_time(*m);
+    best = std::max(best, rate / peak_for(acc, p));
+  }
+  return best;
+}
+
+}  // namespace
+
 double sustained_factor(const std::vector<const Measurement*>& series, const std::string& file,
                         std::vector<const Measurement*>* used, const Measurement** earliest) {
   TRAINSIM_CHECK(series.size() >= kMinSustainedWindows, "sustained series of {} windows", series.size());
@@ -334,10 +349,8 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
         // Only ceilings: the model's efficiency eta_max * (wave fill) * K/(K + k_overhead)
         // never exceeds eta_max and approaches it for shapes with full waves and
         // long K, so the best a brute-force shape search finds is eta_max itself.
-        double cap = 0;
-        for (const auto* m : ceil_rows) cap = std::max(cap, (measurement_flops(*m) / measured_time(*m)) / peak_for(acc, p));
         GemmParams g = start;
-        g.eta_max = cap;
+        g.eta_max = best_fraction_of_peak(ceil_rows, acc, p);
         g.basis = fmt::format("eta_max = best achieved / dense peak of best-of-search ceiling rows (the supremum of the "
                               "tile model over shapes; typical shapes run below it through wave quantization and the "
                               "K prologue); tile, k_overhead and launch_overhead kept from: {}; from {}",
@@ -382,15 +395,12 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
                                "eta_max only; tile, k_overhead and launch_overhead kept from: " + start.basis,
                                rows_text(rows, file_of));
       if (!ceil_rows.empty()) {
-        double cap = 0;
-        for (const auto* m : ceil_rows) cap = std::max(cap, (measurement_flops(*m) / measured_time(*m)) / peak_for(acc, p));
+        const double cap = best_fraction_of_peak(ceil_rows, acc, p);
         if (best.eta_max > cap) {
           best.eta_max = cap;
           best.basis += fmt::format("; eta_max capped at the best-of-search ceiling of {}", rows_text(ceil_rows, file_of));
         }
       }
-      // Last, so that step 2b can replace it (the sustained text always ends a basis).
-      if (best.sustained) best.basis += fmt::format("; sustained {:.4g} kept from the base table", *best.sustained);
       dst[p] = best;
       out.residuals.push_back(summarize(fmt::format("{}/{}", grouped ? "grouped_gemm" : "gemm", to_string(p)), relres(all_rows, t)));
     }
@@ -441,12 +451,7 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
       GemmParams& g = t.gemm.count(p) ? t.gemm[p] : (t.gemm[p] = t.gemm_for(p));
       double factor = used_series > 0 ? sum / used_series : 1.0;
       if (cap_it != caps.end()) {
-        double best = 0;
-        for (const auto* m : cap_it->second) {
-          // A shapeless sustained ceiling has only its rate (measurements.cc).
-          const FlopsPerSecond rate = m->achieved_flops ? *m->achieved_flops : measurement_flops(*m) / measured_time(*m);
-          best = std::max(best, rate / peak_for(acc, p));
-        }
+        const double best = best_fraction_of_peak(cap_it->second, acc, p);
         const double cap = best / g.eta_max;
         if (cap < factor) {
           parts.push_back(fmt::format("capped at {:.4g} = sustained ceiling {:.4g} of peak / eta_max {:.4g} ({})", cap,
@@ -457,25 +462,13 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
                                       best, g.eta_max, factor, rows_text(cap_it->second, file_of)));
         }
       }
-      if (g.sustained) {
-        // A new measurement replaces the base table's factor; so does its text.
-        parts.push_back(fmt::format("replaces the factor {:.4g} of the base table", *g.sustained));
-        // The factor's text ends the basis (step 2 appends it last; a carried
-        // basis keeps it last): the last "; sustained <number>".
-        constexpr std::string_view kMark = "; sustained ";
-        for (size_t at = g.basis.rfind(kMark); at != std::string::npos; at = at ? g.basis.rfind(kMark, at - 1) : std::string::npos) {
-          const size_t next = at + kMark.size();
-          if (next < g.basis.size() && std::isdigit(static_cast<unsigned char>(g.basis[next]))) {
-            g.basis.erase(at);
-            break;
-          }
-        }
-      }
+      // A new measurement replaces the base table's factor and its basis.
+      if (g.sustained) parts.push_back(fmt::format("replaces the factor {:.4g} of the base table", *g.sustained));
       g.sustained = factor;
       const std::string why = fmt::format("sustained {:.4g} ({}{})", factor,
                                           used_series > 0 ? "windows with elapsed >= half the last window's; " : "",
                                           fmt::join(parts, "; "));
-      g.basis += "; " + why;
+      g.sustained_basis = why;
       out.sustained.push_back(fmt::format("gemm/{} {}", to_string(p), why));
     }
   }
@@ -621,17 +614,21 @@ EfficiencyTables carry_tables(const EfficiencyTables& source, const hardware::Ac
                                 "clock depends on the TDP, which differs ({} -> {})",
                                 to_string(p), *g.sustained, to_string(from.tdp), to_string(to.tdp)));
       g.sustained.reset();
+      g.sustained_basis.clear();
     }
   }
-  const std::string pre = "carried from " + from.name + ": ";
-  for (auto& [p, g] : t.gemm) g.basis = pre + g.basis;
-  for (auto& [p, g] : t.grouped_gemm) g.basis = pre + g.basis;
-  for (auto* a : {&t.attention_fwd, &t.attention_bwd}) a->basis = pre + a->basis;
-  t.memory.basis = pre + t.memory.basis;
-  for (auto* l : {&t.scale_up.collective, &t.scale_up.all_to_all, &t.scale_out.collective, &t.scale_out.all_to_all}) {
-    l->basis = pre + l->basis;
+  auto carried = [&](std::string& basis) { basis = carried_basis(from.name, basis); };
+  for (auto& [p, g] : t.gemm) {
+    carried(g.basis);
+    if (g.sustained) carried(g.sustained_basis);
   }
-  t.interference.basis = pre + t.interference.basis;
+  for (auto& [p, g] : t.grouped_gemm) carried(g.basis);
+  for (auto* a : {&t.attention_fwd, &t.attention_bwd}) carried(a->basis);
+  carried(t.memory.basis);
+  for (auto* l : {&t.scale_up.collective, &t.scale_up.all_to_all, &t.scale_out.collective, &t.scale_out.all_to_all}) {
+    carried(l->basis);
+  }
+  carried(t.interference.basis);
   return t;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -51,12 +52,14 @@ ojson gemm_json(const GemmParams& g) {
   j["launch_overhead"] = us(g.launch_overhead);
   if (g.sustained) j["sustained"] = round4(*g.sustained);  // absent = not measured
   j["basis"] = g.basis;
+  if (g.sustained) j["sustained_basis"] = g.sustained_basis;
   return j;
 }
 // `dense`: a gemm.<precision> entry, which may carry "sustained".
 GemmParams gemm_from(const JsonView& v, bool dense) {
   if (dense) {
-    v.check_keys({"eta_max", "tile_m", "tile_n", "k_overhead", "launch_overhead", "sustained", "basis"});
+    v.check_keys({"eta_max", "tile_m", "tile_n", "k_overhead", "launch_overhead", "sustained", "basis",
+                  "sustained_basis"});
   } else {
     v.check_keys({"eta_max", "tile_m", "tile_n", "k_overhead", "launch_overhead", "basis"});
   }
@@ -66,8 +69,14 @@ GemmParams gemm_from(const JsonView& v, bool dense) {
   g.tile_n = v.at("tile_n").positive_integer();
   g.k_overhead = v.at("k_overhead").non_negative_number();
   g.launch_overhead = v.at("launch_overhead").quantity<Seconds>();
-  if (dense && v.find("sustained")) g.sustained = fraction_at(v, "sustained");
   g.basis = v.at("basis").string();
+  // A factor carries its own basis, and a basis needs its factor.
+  if (dense && v.find("sustained")) {
+    g.sustained = fraction_at(v, "sustained");
+    g.sustained_basis = v.at("sustained_basis").string();
+  } else if (auto b = v.find("sustained_basis")) {
+    b->fail("\"sustained_basis\" is only for an entry with \"sustained\"; expected no \"sustained_basis\" here");
+  }
   return g;
 }
 
@@ -191,7 +200,7 @@ EfficiencyTables default_tables(const std::string& profile, const std::string& r
   t.provenance.is_default = true;
   t.provenance.default_reason = reason;
   t.provenance.gpu = profile;
-  const std::string why = "default (" + reason + ")";
+  const std::string why = default_basis(reason);
   GemmParams bf16;
   bf16.eta_max = 0.75;  // cuBLAS BF16 large GEMMs reach ~70-80% of dense peak on A100/H100
   bf16.basis = why + ": BF16 large-GEMM efficiency 0.75 assumed";
@@ -365,24 +374,33 @@ std::vector<std::string> list_tables() {
   return out;
 }
 
+namespace {
+constexpr std::string_view kDefaultPrefix = "default (";
+constexpr std::string_view kCarriedPrefix = "carried from ";
+}  // namespace
+
+std::string default_basis(const std::string& reason) { return std::string(kDefaultPrefix) + reason + ")"; }
+
+std::string carried_basis(const std::string& from, const std::string& basis) {
+  return std::string(kCarriedPrefix) + from + ": " + basis;
+}
+
 std::vector<std::string> assumed_gemm_groups(const EfficiencyTables& t, const hardware::Accelerator& accelerator) {
   std::vector<std::string> out;
   const std::pair<Precision, hardware::Format> kinds[] = {{Precision::kBF16, hardware::Format::kBF16},
                                                           {Precision::kFP8, hardware::Format::kFP8}};
   for (const auto& [p, f] : kinds) {
     if (!accelerator.dense_peak.count(f)) continue;
-    // A group's own origin is what its basis begins with, after any
-    // "carried from X: " (a carried measurement is still a measurement);
-    // "kept from: default (...)" further on describes only secondary parameters.
+    // A group's own origin is what its basis begins with past any carried_basis()
+    // prefixes (a carried measurement is still a measurement); a "kept from:
+    // default (...)" further on describes only secondary parameters.
     std::string_view basis = t.gemm_for(p).basis;
-    constexpr std::string_view kCarried = "carried from ";
-    while (basis.substr(0, kCarried.size()) == kCarried) {
+    while (basis.substr(0, kCarriedPrefix.size()) == kCarriedPrefix) {
       const auto colon = basis.find(": ");
       if (colon == std::string_view::npos) break;
       basis.remove_prefix(colon + 2);
     }
-    constexpr std::string_view kDefault = "default (";  // default_tables(): "default (<reason>): ..."
-    if (basis.substr(0, kDefault.size()) == kDefault) out.push_back(fmt::format("gemm/{}", to_string(p)));
+    if (basis.substr(0, kDefaultPrefix.size()) == kDefaultPrefix) out.push_back(fmt::format("gemm/{}", to_string(p)));
   }
   return out;
 }

@@ -77,6 +77,9 @@ struct GemmParams {
   // measurement, read as 1.0. Compute time is divided by it (see below).
   std::optional<double> sustained;
   std::string basis;                // where the values came from
+  std::string sustained_basis;      // where `sustained` came from; set exactly when it is
+  // Both bases in one line, for reports.
+  std::string full_basis() const { return sustained ? basis + "; " + sustained_basis : basis; }
 };
 
 struct AttentionParams {
@@ -194,5 +197,11 @@ std::vector<std::string> list_tables();  // profiles with a table file
 // "default (", as default_tables() writes it),
 // for reports on partly measured tables. Empty when every one is measured.
 std::vector<std::string> assumed_gemm_groups(const EfficiencyTables& t, const hardware::Accelerator& accelerator);
+
+// The basis texts the tables' provenance rests on: a stated default
+// ("default (<reason>)", what default_tables() writes) and a group carried
+// from another part ("carried from <part>: " before its own basis).
+std::string default_basis(const std::string& reason);
+std::string carried_basis(const std::string& from, const std::string& basis);
 
 }  // namespace trainsim::calib

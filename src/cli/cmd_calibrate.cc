@@ -45,7 +45,7 @@ std::string show_text(const calib::EfficiencyTables& t) {
                  fmt::format("eta {:.3f}, tile {}x{}, k_overhead {:.0f}, launch {}{}", g.eta_max, g.tile_m, g.tile_n,
                              g.k_overhead, us(g.launch_overhead),
                              g.sustained ? fmt::format(", sustained {:.3f}", *g.sustained) : std::string()),
-                 g.basis});
+                 g.full_basis()});
   }
   for (const auto& [prec, g] : t.grouped_gemm) {
     tab.add_row({fmt::format("grouped_gemm/{}", to_string(prec)),

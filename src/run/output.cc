@@ -157,7 +157,7 @@ json to_json(const calib::EfficiencyTables& t) {
   }
   if (p.is_default) j["default_reason"] = p.default_reason;
   json basis = json::object();
-  for (const auto& [prec, g] : t.gemm) basis[std::string("gemm/") + to_string(prec)] = g.basis;
+  for (const auto& [prec, g] : t.gemm) basis[std::string("gemm/") + to_string(prec)] = g.full_basis();
   for (const auto& [prec, g] : t.grouped_gemm) {
     basis[std::string("grouped_gemm/") + to_string(prec)] = g.basis;
   }

@@ -83,7 +83,7 @@ TEST_CASE("A sustained ceiling caps the best shape's sustained efficiency", "[ca
   CHECK(g.eta_max == Approx(0.8).epsilon(1e-9));  // the sustained ceiling is not a burst ceiling
   REQUIRE(g.sustained.has_value());
   CHECK(*g.sustained == Approx(0.9).epsilon(1e-9));
-  CHECK(g.basis.find("capped at 0.9 = sustained ceiling 0.72 of peak / eta_max 0.8 (cap.json rows 1)") !=
+  CHECK(g.sustained_basis.find("capped at 0.9 = sustained ceiling 0.72 of peak / eta_max 0.8 (cap.json rows 1)") !=
         std::string::npos);
   REQUIRE(r.sustained.size() == 1);
   CHECK(r.sustained[0].rfind("gemm/bf16 sustained 0.9 ", 0) == 0);
@@ -109,22 +109,24 @@ TEST_CASE("A sustained ceiling lowers a series factor but never raises it", "[ca
   const FitResult high = fit(s + ", " + row("bf16", "sustained-ceiling", 731.86));
   const GemmParams& g = high.tables.gemm.at(Precision::kBF16);
   CHECK(*g.sustained == Approx(0.95).epsilon(1e-9));
-  CHECK(g.basis.find("at or above eta_max 0.75 x 0.95: no cap") != std::string::npos);
+  CHECK(g.sustained_basis.find("at or above eta_max 0.75 x 0.95: no cap") != std::string::npos);
 }
 
 TEST_CASE("A sustained ceiling replaces a base table's factor and its text", "[calib][sustained]") {
-  // Base BF16: eta_max 0.75 with a carried factor 0.97 and its basis line. A sustained ceiling of
+  // Base BF16: eta_max 0.75 with a carried factor 0.97 and its own basis. A sustained ceiling of
   // 593.4 TFLOP/s = 0.6 of peak: cap 0.6 / 0.75 = 0.8 < 1 -> 0.8, replacing 0.97 (not 0.97 x 0.8).
   EfficiencyTables base = default_tables("test-gpu", "base");
   base.gemm[Precision::kBF16].sustained = 0.97;
-  base.gemm[Precision::kBF16].basis = "carried; sustained 0.97 (old run)";
+  base.gemm[Precision::kBF16].basis = "carried";
+  base.gemm[Precision::kBF16].sustained_basis = "sustained 0.97 (old run)";
   const FitResult r = fit_tables({parse_measurements(file_text(row("bf16", "sustained-ceiling", 593.4)), "cap.json")},
                                  cap_gpu(), base);
   const GemmParams& g = r.tables.gemm.at(Precision::kBF16);
   CHECK(*g.sustained == Approx(0.8).epsilon(1e-9));
-  CHECK(g.basis.rfind("carried; sustained 0.8 (", 0) == 0);  // the old line is gone
-  CHECK(g.basis.find("old run") == std::string::npos);
-  CHECK(g.basis.find("replaces the factor 0.97 of the base table") != std::string::npos);
+  CHECK(g.basis == "carried");                                 // the group's own basis is untouched
+  CHECK(g.sustained_basis.rfind("sustained 0.8 (", 0) == 0);  // the old factor's text is gone
+  CHECK(g.sustained_basis.find("old run") == std::string::npos);
+  CHECK(g.sustained_basis.find("replaces the factor 0.97 of the base table") != std::string::npos);
 }
 
 TEST_CASE("Replacing a base factor keeps the rest of a fitted basis", "[calib][sustained]") {
@@ -143,8 +145,8 @@ TEST_CASE("Replacing a base factor keeps the rest of a fitted basis", "[calib][s
   CHECK(g.eta_max == Approx(0.6).epsilon(1e-9));
   CHECK(*g.sustained == Approx(0.9).epsilon(1e-9));
   CHECK(g.basis.find("eta_max capped at the best-of-search ceiling of cap.json rows 1") != std::string::npos);
-  CHECK(g.basis.find("kept from the base table") == std::string::npos);  // the old factor's text is gone
-  CHECK(g.basis.find("replaces the factor 0.97 of the base table") != std::string::npos);
+  CHECK(g.basis.find("sustained") == std::string::npos);  // the factor's text lives in sustained_basis
+  CHECK(g.sustained_basis.find("replaces the factor 0.97 of the base table") != std::string::npos);
 }
 
 TEST_CASE("A sustained ceiling may leave out its shape when the source states only the rate", "[calib][sustained]") {

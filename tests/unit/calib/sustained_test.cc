@@ -99,9 +99,11 @@ TEST_CASE("Fitter forms the sustained factor from the late windows of a series",
   // Sustained rows never enter the shape fit: eta_max stays the base's 0.75 and no gemm residual.
   CHECK(g.eta_max == 0.75);
   CHECK(r.residuals.empty());
-  // The basis names the rows in the mean and the earliest window; the line is printed.
-  CHECK(g.basis.find("synthetic.json rows 2,3,4,5") != std::string::npos);
-  CHECK(g.basis.find("synthetic.json rows 0") != std::string::npos);
+  // The factor's own basis names the rows in the mean and the earliest window; the
+  // shape fit's basis does not mention it; the line is printed.
+  CHECK(g.sustained_basis.find("synthetic.json rows 2,3,4,5") != std::string::npos);
+  CHECK(g.sustained_basis.find("synthetic.json rows 0") != std::string::npos);
+  CHECK(g.basis.find("sustained") == std::string::npos);
   REQUIRE(r.sustained.size() == 1);
   CHECK(r.sustained[0].rfind("gemm/bf16 sustained 0.95 ", 0) == 0);
   // FP8 has no series: no factor (1.0).
@@ -147,14 +149,31 @@ TEST_CASE("Sustained factor round-trips through the table JSON; absent stays abs
   const std::string plain = tables_to_json(t);
   CHECK(plain.find("sustained") == std::string::npos);  // no measurement: no field, old bytes
   t.gemm[Precision::kBF16].sustained = 0.95;
+  t.gemm[Precision::kBF16].sustained_basis = "sustained 0.95 (a run)";
   const std::string text = tables_to_json(t);
   CHECK(text.find("\"sustained\": 0.95") != std::string::npos);
+  CHECK(text.find("\"sustained_basis\": \"sustained 0.95 (a run)\"") != std::string::npos);
   const std::string path = "/tmp/trainsim_calib_sustained_roundtrip_test.json";
   save_tables(t, path);
   const EfficiencyTables back = load_tables(path);
   CHECK(*back.gemm.at(Precision::kBF16).sustained == 0.95);
+  CHECK(back.gemm.at(Precision::kBF16).sustained_basis == "sustained 0.95 (a run)");
   CHECK(back.sustained_for(Precision::kFP16) == 0.95);  // FP16 reads BF16's entry
   CHECK(tables_to_json(back) == text);
+  // A factor without its basis, or a basis without its factor, is refused at the entry.
+  auto load_error = [&](const std::string& from, const std::string& to) {
+    std::string bad = text;
+    bad.replace(bad.find(from), from.size(), to);
+    write_file_atomic(path, bad);
+    try {
+      load_tables(path);
+    } catch (const ConfigError& e) {
+      return e.pointer();
+    }
+    return std::string();
+  };
+  CHECK(load_error(",\n      \"sustained_basis\": \"sustained 0.95 (a run)\"", "") == "/gemm/bf16");
+  CHECK(load_error("\"sustained\": 0.95,", "") == "/gemm/bf16/sustained_basis");
 }
 
 TEST_CASE("Carrying keeps the sustained factor only at the same TDP", "[calib][sustained]") {
@@ -170,13 +189,16 @@ TEST_CASE("Carrying keeps the sustained factor only at the same TDP", "[calib][s
   // Without a factor nothing is added: the 4 standard adjustment lines, as before.
   CHECK(carry_tables(src, from, lower).provenance.adjustments.size() == 4);
   src.gemm[Precision::kBF16].sustained = 0.9;
+  src.gemm[Precision::kBF16].sustained_basis = "sustained 0.9 (run)";
   const EfficiencyTables kept = carry_tables(src, from, same);
   CHECK(kept.sustained_for(Precision::kBF16) == 0.9);
+  CHECK(kept.gemm.at(Precision::kBF16).sustained_basis == "carried from h100-sxm: sustained 0.9 (run)");
   REQUIRE(kept.provenance.adjustments.size() == 5);
   CHECK(kept.provenance.adjustments[4].find("sustained factor bf16 0.9 kept") != std::string::npos);
   const EfficiencyTables dropped = carry_tables(src, from, lower);
   CHECK_FALSE(dropped.gemm.at(Precision::kBF16).sustained.has_value());
   CHECK(dropped.sustained_for(Precision::kBF16) == 1.0);
+  CHECK(dropped.gemm.at(Precision::kBF16).sustained_basis.empty());  // no text for a factor it does not have
   REQUIRE(dropped.provenance.adjustments.size() == 5);
   CHECK(dropped.provenance.adjustments[4].find("dropped to 1.0") != std::string::npos);
   CHECK(dropped.provenance.adjustments[4].find("TDP") != std::string::npos);
