@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "unit/fixtures.h"
+#include "unit/calib/measurement_text.h"
 
 #include <string>
 
@@ -18,35 +19,17 @@ namespace {
 // BF16 dense peak 989 TFLOP/s, FP8 1979 TFLOP/s.
 hardware::Accelerator cap_gpu() { return testing::test_accelerator({.fp8_tflops = 1979, .domain = 1}); }
 
-std::string file_text(const std::string& rows) {
-  return "{\"format\": \"trainsim-measurements/1\", \"provenance\": {\"gpu\": \"test\", \"profile\": \"test-gpu\", "
-         "\"source\": \"synthetic\", \"date\": \"2026-01-01\"}, \"measurements\": [" + rows + "]}";
-}
+std::string file_text(const std::string& rows) { return testing::measurement_file(rows); }
 
 std::string row(const std::string& precision, const std::string& bound, double tflops, const std::string& extra = "") {
   return "{\"kind\": \"gemm\", \"precision\": \"" + precision + "\", \"m\": 2816, \"n\": 1536, \"k\": 6144, "
          "\"bound\": \"" + bound + "\", " + extra + "\"achieved\": \"" + std::to_string(tflops) + " TFLOP/s\"}";
 }
 
-std::string series(const std::vector<double>& tflops) {
-  std::string rows;
-  for (size_t i = 0; i < tflops.size(); ++i) {
-    rows += std::string(i ? ", " : "") + "{\"kind\": \"gemm\", \"precision\": \"bf16\", \"m\": 8192, \"n\": 8192, "
-            "\"k\": 8192, \"bound\": \"sustained\", \"elapsed\": \"" + std::to_string(i + 1) + " s\", \"achieved\": \"" +
-            std::to_string(tflops[i]) + " TFLOP/s\"}";
-  }
-  return rows;
-}
+std::string series(const std::vector<double>& tflops) { return testing::sustained_series_rows(tflops); }
 
-// The JSON pointer and message of the ConfigError that parsing `text` throws; empty when none.
-std::pair<std::string, std::string> parse_failure(const std::string& text) {
-  try {
-    parse_measurements(text, "bad.json");
-  } catch (const ConfigError& e) {
-    return {e.pointer(), e.what()};
-  }
-  return {"", ""};
-}
+// The JSON pointer and message of the ConfigError that parsing `text` throws.
+testing::ParseFailure parse_failure(const std::string& text) { return testing::measurement_parse_failure(text); }
 
 FitResult fit(const std::string& rows) {
   return fit_tables({parse_measurements(file_text(rows), "cap.json")}, cap_gpu(), default_tables("test-gpu", "base"));
@@ -64,14 +47,14 @@ TEST_CASE("Sustained-ceiling rows parse; elapsed and grouped GEMMs refuse them",
   // "elapsed" belongs to sustained windows only: the error points at the field.
   {
     const auto failure = parse_failure(file_text(row("bf16", "sustained-ceiling", 749, "\"elapsed\": \"2 s\", ")));
-    CHECK(failure.first == "/measurements/0/elapsed");
+    CHECK(failure.pointer == "/measurements/0/elapsed");
   }
   // Grouped GEMMs know only "ceiling" and "shape".
   {
     const auto failure = parse_failure(file_text("{\"kind\": \"grouped_gemm\", \"precision\": \"bf16\", \"groups\": 8, "
                                                  "\"m\": 64, \"n\": 64, \"k\": 64, \"bound\": \"sustained-ceiling\", "
                                                  "\"time\": \"1 ms\"}"));
-    CHECK(failure.first == "/measurements/0/bound");
+    CHECK(failure.pointer == "/measurements/0/bound");
   }
 }
 
@@ -159,20 +142,20 @@ TEST_CASE("A sustained ceiling may leave out its shape when the source states on
   // Without a shape a time cannot become a rate: "time" is refused at its path.
   {
     const auto failure = parse_failure(file_text(shapeless + "\"time\": \"1 ms\"}"));
-    CHECK(failure.first == "/measurements/0/time");
+    CHECK(failure.pointer == "/measurements/0/time");
   }
   // A partial shape is still an error: m without n names the row and the missing "n".
   {
     const auto failure = parse_failure(file_text(shapeless + "\"m\": 64, \"achieved\": \"1 TFLOP/s\"}"));
-    CHECK(failure.first == "/measurements/0");
-    CHECK(failure.second.find("\"n\"") != std::string::npos);
+    CHECK(failure.pointer == "/measurements/0");
+    CHECK(failure.message.find("\"n\"") != std::string::npos);
   }
   // Other bounds keep the shape required.
   {
     const auto failure = parse_failure(file_text("{\"kind\": \"gemm\", \"precision\": \"bf16\", \"bound\": \"ceiling\", "
                                                  "\"achieved\": \"1 TFLOP/s\"}"));
-    CHECK(failure.first == "/measurements/0");
-    CHECK(failure.second.find("\"m\"") != std::string::npos);
+    CHECK(failure.pointer == "/measurements/0");
+    CHECK(failure.message.find("\"m\"") != std::string::npos);
   }
 }
 

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "unit/fixtures.h"
+#include "unit/calib/measurement_text.h"
 
 #include <string>
 #include <vector>
@@ -21,27 +22,14 @@ hardware::Accelerator test_gpu() { return testing::test_accelerator({.fp8_tflops
 
 // One measurement file: 8192^3 BF16 windows at 1..6 s achieving the given TFLOP/s.
 std::string series_text(const std::vector<double>& tflops, const std::string& extra_row = "") {
-  std::string rows;
-  for (size_t i = 0; i < tflops.size(); ++i) {
-    rows += std::string(i ? ",\n" : "") +
-            "{\"kind\": \"gemm\", \"precision\": \"bf16\", \"m\": 8192, \"n\": 8192, \"k\": 8192, "
-            "\"bound\": \"sustained\", \"elapsed\": \"" + std::to_string(i + 1) + " s\", \"achieved\": \"" +
-            std::to_string(static_cast<int>(tflops[i])) + " TFLOP/s\"}";
-  }
-  if (!extra_row.empty()) rows += ",\n" + extra_row;
-  return "{\"format\": \"trainsim-measurements/1\", \"provenance\": {\"gpu\": \"test\", \"profile\": \"test-gpu\", "
-         "\"source\": \"synthetic\", \"date\": \"2026-01-01\"}, \"measurements\": [" + rows + "]}";
+  return testing::measurement_file(testing::sustained_series_rows(tflops) + (extra_row.empty() ? "" : ",\n" + extra_row));
 }
 
 // The JSON pointer of the ConfigError parsing `text` throws ("" if none).
 std::string error_pointer(const std::string& text) {
-  try {
-    parse_measurements(text, "bad.json");
-  } catch (const ConfigError& e) {
-    CHECK(e.file() == "bad.json");
-    return e.pointer();
-  }
-  return "";
+  const testing::ParseFailure f = testing::measurement_parse_failure(text);
+  if (!f.pointer.empty()) CHECK(f.file == "bad.json");
+  return f.pointer;
 }
 
 const char* kRow = "{\"kind\": \"gemm\", \"precision\": \"bf16\", \"m\": 8192, \"n\": 8192, \"k\": 8192, ";
