@@ -93,7 +93,7 @@ class Estimator {
     tokens_ = p.micro_batch * p.seq_len / p.cp;
     // TP collective of one layer boundary: all-reduce, or RS + AG under SP.
     tp_one_ = tp_boundary_time(m, p, cost_, apn_);
-    if (p.zero_stage == 3 && p.zero3_framework != "fsdp") zero3_fw_ = calib::load_zero3_framework(p.zero3_framework);
+    if (p.zero3_per_tensor()) zero3_fw_ = calib::load_zero3_framework(p.zero3_framework);
     pp_one_ = pipeline_send_time(m, p, cost_, apn_);
   }
 
@@ -512,7 +512,7 @@ StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cos
                                                 "max(0, TP comm - compute)); "
                                               : "TP, "));
   }
-  if (p.zero_stage == 3 && p.zero3_framework != "fsdp") {
+  if (p.zero3_per_tensor()) {
     n.push_back(fmt::format("ZeRO-3 as {} (calibrate/frameworks/{}.json): one all-gather per parameter tensor before "
                             "each forward and backward use, every micro-batch, blocking the compute stream; one "
                             "reduce-scatter per tensor, overlapping the backward; each call with one copy kernel per "

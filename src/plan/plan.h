@@ -69,6 +69,9 @@ struct PrecisionPolicy {
 PrecisionPolicy bf16_policy();          // everything BF16; FP32 master, gradients, moments (Megatron default)
 PrecisionPolicy deepseek_fp8_policy();  // V3TR §3.3 (see PrecisionPolicy)
 
+// plan.zero3_framework of the FSDP-style default (per-layer collectives, prefetched).
+inline constexpr const char* kFsdpZero3 = "fsdp";
+
 struct Plan {
   int tp = 1;
   int pp = 1;
@@ -99,13 +102,15 @@ struct Plan {
   // How ZeRO stage 3 moves parameters and gradients: "fsdp" (one collective
   // per transformer layer, prefetched one layer ahead; the default) or the
   // name of a file in calibrate/frameworks/ (e.g. "deepspeed-zero3-2021").
-  std::string zero3_framework = "fsdp";
+  std::string zero3_framework = kFsdpZero3;
   int max_nodes_per_token = 0; // node-limited routing M (0 = unlimited)
   // Routing imbalance: tokens on the busiest expert GPU / the mean (1 = balanced).
   // Expert GEMMs and all-to-all of a step run at the pace of the busiest GPU.
   double expert_load_imbalance = 1.0;
 
   int gpus() const { return tp * pp * dp * cp; }
+  // ZeRO-3 by parameter tensor: stage 3 run by a calibrate/frameworks/ file, not FSDP.
+  bool zero3_per_tensor() const { return zero_stage == 3 && zero3_framework != kFsdpZero3; }
   int64_t micro_batches_per_replica() const;  // global_batch / (dp * micro_batch)
   graph::Sharding sharding() const;
 };

@@ -149,7 +149,7 @@ PlanPatch read_patch(Reader& rd, const JsonView& v, std::vector<std::string> ext
   if (auto f = v.find("elementwise")) p.elementwise = plan::parse_elementwise(rd.one_of(*f, kElementwiseImpls));
   if (auto f = v.find("zero3_framework")) {
     std::vector<std::string> names = calib::zero3_framework_names();
-    names.insert(names.begin(), "fsdp");
+    names.insert(names.begin(), plan::kFsdpZero3);
     p.zero3_framework = rd.one_of(*f, names);
   }
   if (auto f = v.find("expert_load_imbalance")) {

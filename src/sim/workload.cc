@@ -154,7 +154,7 @@ class Builder {
       }
     }
     tp_one_ = analytic::tp_boundary_time(m, p, cost_, apn_);
-    if (zero3_ && p.zero3_framework != "fsdp") framework_ = calib::load_zero3_framework(p.zero3_framework);
+    if (p.zero3_per_tensor()) framework_ = calib::load_zero3_framework(p.zero3_framework);
     pp_one_ = analytic::pipeline_send_time(m, p, cost_, apn_);
   }
 

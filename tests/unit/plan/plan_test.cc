@@ -44,6 +44,15 @@ TEST_CASE("schedule and recompute words parse and reject typos", "[plan]") {
   for (const std::string& s : plan::elementwise_names()) CHECK(graph::to_string(plan::parse_elementwise(s)) == s);
   CHECK_THROWS_WITH(plan::parse_elementwise("eagre"), Contains("did you mean \"eager\""));
   CHECK(plan::Plan{}.elementwise == graph::ElementwiseImpl::kFused);
+  // ZeRO-3 by parameter tensor only at stage 3 with a framework file, not the FSDP default.
+  plan::Plan z;
+  CHECK(z.zero3_framework == plan::kFsdpZero3);
+  z.zero_stage = 3;
+  CHECK_FALSE(z.zero3_per_tensor());
+  z.zero3_framework = "deepspeed-zero3-2021";
+  CHECK(z.zero3_per_tensor());
+  z.zero_stage = 1;
+  CHECK_FALSE(z.zero3_per_tensor());
 }
 
 TEST_CASE("precision policies", "[plan]") {
