@@ -57,43 +57,35 @@ const char* to_string(Recompute r) {
   return "?";
 }
 
-std::vector<std::string> recompute_names() {
-  return {"none", "selective", "deepseek", "full", "selective-op", "every-other-layer"};
-}
-
-Recompute parse_recompute(const std::string& s) {
-  if (s == "none") return Recompute::kNone;
-  if (s == "selective") return Recompute::kSelective;
-  if (s == "deepseek") return Recompute::kDeepSeek;
-  if (s == "full") return Recompute::kFull;
-  if (s == "selective-op") return Recompute::kSelectiveOp;
-  if (s == "every-other-layer") return Recompute::kEveryOtherLayer;
-  throw UsageError(fmt::format("unknown recompute policy \"{}\": expected one of {}{}", s,
-                               join(recompute_names()), did_you_mean(s, recompute_names())));
-}
-
 // The names of enum values E (each to_string'd) and the parse back, with a
 // suggestion for a typo; `what` names the setting in the error.
 template <class E>
 std::vector<std::string> enum_names(std::initializer_list<E> all) {
   std::vector<std::string> out;
-  for (const E e : all) out.emplace_back(graph::to_string(e));
+  for (const E e : all) out.emplace_back(to_string(e));  // graph:: or plan:: by argument lookup
   return out;
 }
 
 template <class E>
 E parse_enum(const std::string& s, std::initializer_list<E> all, const char* what) {
   for (const E e : all) {
-    if (s == graph::to_string(e)) return e;
+    if (s == to_string(e)) return e;
   }
   const std::vector<std::string> names = enum_names(all);
   throw UsageError(fmt::format("unknown {} \"{}\": expected one of {}{}", what, s, join(names), did_you_mean(s, names)));
 }
 
+constexpr std::initializer_list<Recompute> kRecomputes = {Recompute::kNone,     Recompute::kSelective,
+                                                         Recompute::kDeepSeek, Recompute::kFull,
+                                                         Recompute::kSelectiveOp, Recompute::kEveryOtherLayer};
 constexpr std::initializer_list<graph::AttentionImpl> kAttentionImpls = {graph::AttentionImpl::kFlash,
                                                                          graph::AttentionImpl::kUnfused};
 constexpr std::initializer_list<graph::ElementwiseImpl> kElementwiseImpls = {graph::ElementwiseImpl::kFused,
                                                                              graph::ElementwiseImpl::kEager};
+
+std::vector<std::string> recompute_names() { return enum_names(kRecomputes); }
+
+Recompute parse_recompute(const std::string& s) { return parse_enum(s, kRecomputes, "recompute policy"); }
 
 std::vector<std::string> attention_names() { return enum_names(kAttentionImpls); }
 
