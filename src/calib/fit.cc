@@ -211,7 +211,7 @@ Seconds model_time(const Measurement& m, const EfficiencyTables& t, const hardwa
                              gemm_min_bytes(m), a.hbm_bandwidth, t.memory.eta);
     }
     case MeasurementKind::kAttention: {
-      const AttentionParams& p = m.backward ? t.attention_bwd : t.attention_fwd;
+      const AttentionParams& p = t.attention_for(m.flash2 ? AttentionKernel::kFlash2 : AttentionKernel::kFastest, m.backward);
       // Causal: a query block visits on average half the keys.
       const double keys = static_cast<double>(m.seq) * (m.causal ? 0.5 : 1.0);
       const double eff = attention_efficiency(p, keys, mean_head_dim(m));
@@ -473,38 +473,58 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
     }
   }
 
-  // 3. Attention per direction.
-  for (const bool bwd : {false, true}) {
-    const auto rows = select([&](const Measurement& m) { return m.kind == MeasurementKind::kAttention && m.backward == bwd; });
-    if (rows.empty()) continue;
-    AttentionParams& a = bwd ? t.attention_bwd : t.attention_fwd;
-    std::set<int64_t> seqs;
-    std::set<double> dims;
-    for (const auto* m : rows) { seqs.insert(m->seq); dims.insert(mean_head_dim(*m)); }
-    const bool fit_seq = seqs.size() >= 3, fit_dim = dims.size() >= 2;
-    auto apply = [&](AttentionParams& x, const std::vector<double>& th) {
-      size_t i = 0;
-      x.eta_max = th[i++];
-      if (fit_seq) x.seq_half = th[i++];
-      if (fit_dim) x.head_dim_half = th[i++];
-    };
-    auto res = [&](const std::vector<double>& th) {
-      EfficiencyTables x = t;
-      apply(bwd ? x.attention_bwd : x.attention_fwd, th);
-      return relres(rows, x);
-    };
-    std::vector<double> th{a.eta_max}, lb{0.05}, ub{1.2};
-    if (fit_seq) { th.push_back(a.seq_half); lb.push_back(0); ub.push_back(65536); }
-    if (fit_dim) { th.push_back(a.head_dim_half); lb.push_back(0); ub.push_back(1024); }
-    const std::string kept = a.basis;
-    const auto r = levenberg_marquardt(res, th, lb, ub);
-    apply(a, r.theta);
-    std::string what = "eta_max";
-    if (fit_seq) what += ", seq_half";
-    if (fit_dim) what += ", head_dim_half";
-    if (!fit_seq || !fit_dim) what += std::string("; ") + (!fit_seq ? "seq_half " : "") + (!fit_dim ? "head_dim_half " : "") + "kept from: " + kept;
-    a.basis = fmt::format("fitted ({}) from {}", what, rows_text(rows, file_of));
-    out.residuals.push_back(summarize(bwd ? "attention/bwd" : "attention/fwd", relres(rows, t)));
+  // 3. Attention per kernel and direction. FlashAttention-2 rows ("kernel":
+  // "flash2") fit the FlashAttention-2 group; rows without "kernel" fit the
+  // fastest-kernel group. A part measured only with FlashAttention-2 (Ampere,
+  // where it is the fastest kernel there is) takes that fit for both. A group
+  // without rows keeps the base table's values (carried or default).
+  for (const AttentionKernel kernel : {AttentionKernel::kFlash2, AttentionKernel::kFastest}) {
+    const bool flash2 = kernel == AttentionKernel::kFlash2;
+    for (const bool bwd : {false, true}) {
+      const auto rows = select([&](const Measurement& m) {
+        return m.kind == MeasurementKind::kAttention && m.backward == bwd && m.flash2 == flash2;
+      });
+      const std::string group = fmt::format("attention{}/{}", flash2 ? "-flash2" : "", bwd ? "bwd" : "fwd");
+      AttentionParams& a = t.attention_for(kernel, bwd);
+      if (rows.empty()) {
+        const bool any_flash2 = !select([&](const Measurement& m) {
+                                   return m.kind == MeasurementKind::kAttention && m.backward == bwd && m.flash2;
+                                 }).empty();
+        if (!flash2 && any_flash2) {
+          a = t.attention_for(AttentionKernel::kFlash2, bwd);
+          a.basis = fmt::format("as attention-flash2/{} (FlashAttention-2 is the fastest kernel measured on this part): {}",
+                                bwd ? "bwd" : "fwd", a.basis);
+        }
+        continue;
+      }
+      std::set<int64_t> seqs;
+      std::set<double> dims;
+      for (const auto* m : rows) { seqs.insert(m->seq); dims.insert(mean_head_dim(*m)); }
+      const bool fit_seq = seqs.size() >= 3, fit_dim = dims.size() >= 2;
+      auto apply = [&](AttentionParams& x, const std::vector<double>& th) {
+        size_t i = 0;
+        x.eta_max = th[i++];
+        if (fit_seq) x.seq_half = th[i++];
+        if (fit_dim) x.head_dim_half = th[i++];
+      };
+      auto res = [&](const std::vector<double>& th) {
+        EfficiencyTables x = t;
+        apply(x.attention_for(kernel, bwd), th);
+        return relres(rows, x);
+      };
+      std::vector<double> th{a.eta_max}, lb{0.05}, ub{1.2};
+      if (fit_seq) { th.push_back(a.seq_half); lb.push_back(0); ub.push_back(65536); }
+      if (fit_dim) { th.push_back(a.head_dim_half); lb.push_back(0); ub.push_back(1024); }
+      const std::string kept = a.basis;
+      const auto r = levenberg_marquardt(res, th, lb, ub);
+      apply(a, r.theta);
+      std::string what = "eta_max";
+      if (fit_seq) what += ", seq_half";
+      if (fit_dim) what += ", head_dim_half";
+      if (!fit_seq || !fit_dim) what += std::string("; ") + (!fit_seq ? "seq_half " : "") + (!fit_dim ? "head_dim_half " : "") + "kept from: " + kept;
+      a.basis = fmt::format("fitted ({}) from {}", what, rows_text(rows, file_of));
+      out.residuals.push_back(summarize(group, relres(rows, t)));
+    }
   }
 
   // 4. Links per tier and class.
@@ -623,7 +643,7 @@ EfficiencyTables carry_tables(const EfficiencyTables& source, const hardware::Ac
     if (g.sustained) carried(g.sustained_basis);
   }
   for (auto& [p, g] : t.grouped_gemm) carried(g.basis);
-  for (auto* a : {&t.attention_fwd, &t.attention_bwd}) carried(a->basis);
+  for (auto* a : {&t.attention_fwd, &t.attention_bwd, &t.flash2_fwd, &t.flash2_bwd}) carried(a->basis);
   carried(t.memory.basis);
   for (auto* l : {&t.scale_up.collective, &t.scale_up.all_to_all, &t.scale_out.collective, &t.scale_out.all_to_all}) {
     carried(l->basis);

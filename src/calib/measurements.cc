@@ -109,8 +109,9 @@ Measurement read_row(const JsonView& row) {
   } else if (kind == "attention") {
     m.kind = MeasurementKind::kAttention;
     keys({"direction", "precision", "batch", "seq", "heads", "qk_head_dim", "v_head_dim", "causal", "time",
-          "achieved"});
+          "achieved", "kernel"});
     m.backward = row.at("direction").one_of({"fwd", "bwd"}) == "bwd";
+    if (auto k = row.find("kernel")) m.flash2 = k->one_of({"flash2"}) == "flash2";
     m.precision = read_precision(row.at("precision"));
     m.batch = size_at(row, "batch");
     m.seq = size_at(row, "seq");

@@ -51,6 +51,10 @@ struct Measurement {
   bool sustained_ceiling = false;
   // kAttention
   bool backward = false;
+  // kAttention: true for "kernel": "flash2", a FlashAttention-2 kernel
+  // (calib::AttentionKernel::kFlash2); without "kernel" the row measures the
+  // fastest fused kernel of the part (kFastest).
+  bool flash2 = false;
   int64_t batch = 0, seq = 0, heads = 0, qk_head_dim = 0, v_head_dim = 0;
   bool causal = true;
   // kMemory: op in copy, rmsnorm, swiglu, adamw, quantize, other

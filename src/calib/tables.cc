@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <string_view>
+#include <utility>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -191,6 +192,22 @@ const GemmParams& EfficiencyTables::grouped_gemm_for(Precision p) const {
   return gemm_for(p);
 }
 
+const char* to_string(AttentionKernel k) {
+  switch (k) {
+    case AttentionKernel::kFastest: return "fastest";
+    case AttentionKernel::kFlash2: return "flash2";
+  }
+  return "?";
+}
+
+const AttentionParams& EfficiencyTables::attention_for(AttentionKernel k, bool backward) const {
+  if (k == AttentionKernel::kFlash2) return backward ? flash2_bwd : flash2_fwd;
+  return backward ? attention_bwd : attention_fwd;
+}
+AttentionParams& EfficiencyTables::attention_for(AttentionKernel k, bool backward) {
+  return const_cast<AttentionParams&>(std::as_const(*this).attention_for(k, backward));
+}
+
 EfficiencyTables default_tables(const std::string& profile, const std::string& reason) {
   // Generic values for a part never measured. Each is a round figure inside
   // the range the published measurements in calibrate/measurements/ show for
@@ -220,6 +237,12 @@ EfficiencyTables default_tables(const std::string& profile, const std::string& r
   t.attention_fwd.basis = why + ": flash-attention forward at 0.6 of BF16 peak at long sequences";
   t.attention_bwd.eta_max = 0.45;
   t.attention_bwd.basis = why + ": flash-attention backward at 0.45 of BF16 peak at long sequences";
+  // No FlashAttention-2 figure either: the same round values (a part never
+  // measured gets no kernel distinction).
+  t.flash2_fwd = t.attention_fwd;
+  t.flash2_fwd.basis = why + ": FlashAttention-2 forward at 0.6 of BF16 peak at long sequences (as any fused kernel)";
+  t.flash2_bwd = t.attention_bwd;
+  t.flash2_bwd.basis = why + ": FlashAttention-2 backward at 0.45 of BF16 peak at long sequences (as any fused kernel)";
   t.memory.basis = why + ": streaming kernels at 0.85 of datasheet HBM bandwidth, 4 us per kernel";
   t.scale_up.collective.basis = why + ": scale-up collectives at 0.8 of datasheet per-direction bandwidth, 5 us per step";
   t.scale_up.all_to_all.eta = 0.7;
@@ -255,6 +278,7 @@ std::string tables_to_json(const EfficiencyTables& t) {
   for (const auto& [p, g] : t.grouped_gemm) grouped[precision_key(p)] = gemm_json(g);
   j["grouped_gemm"] = grouped;
   j["attention"] = {{"fwd", attention_json(t.attention_fwd)}, {"bwd", attention_json(t.attention_bwd)}};
+  j["attention_flash2"] = {{"fwd", attention_json(t.flash2_fwd)}, {"bwd", attention_json(t.flash2_bwd)}};
   j["memory"] = {{"eta", round4(t.memory.eta)}, {"latency", us(t.memory.latency)}, {"basis", t.memory.basis}};
   j["collectives"] = {{"scale_up", tier_json(t.scale_up)}, {"scale_out", tier_json(t.scale_out)}};
   ojson pts = ojson::array();
@@ -279,7 +303,7 @@ void save_tables(const EfficiencyTables& t, const std::string& path) {
 EfficiencyTables load_tables(const std::string& path) {
   const JsonDocument doc = JsonDocument::load(path);
   const JsonView root = doc.root();
-  root.check_keys({"format", "profile", "provenance", "gemm", "grouped_gemm", "attention", "memory",
+  root.check_keys({"format", "profile", "provenance", "gemm", "grouped_gemm", "attention", "attention_flash2", "memory",
                    "collectives", "interference", "residuals"});
   if (root.at("format").string() != kTablesFormat) {
     root.at("format").fail_expected(fmt::format("\"{}\"", kTablesFormat));
@@ -307,11 +331,11 @@ EfficiencyTables load_tables(const std::string& path) {
     for (const auto& key : g.keys()) dst[precision_from(g.at(key), key)] = gemm_from(g.at(key), section == "gemm");
     if (!dst.count(Precision::kBF16)) g.fail("expected a \"bf16\" entry");
   }
-  {
-    const JsonView a = root.at("attention");
+  for (const AttentionKernel k : {AttentionKernel::kFastest, AttentionKernel::kFlash2}) {
+    const JsonView a = root.at(k == AttentionKernel::kFlash2 ? "attention_flash2" : "attention");
     a.check_keys({"fwd", "bwd"});
-    t.attention_fwd = attention_from(a.at("fwd"));
-    t.attention_bwd = attention_from(a.at("bwd"));
+    t.attention_for(k, false) = attention_from(a.at("fwd"));
+    t.attention_for(k, true) = attention_from(a.at("bwd"));
   }
   {
     const JsonView m = root.at("memory");

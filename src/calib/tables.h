@@ -89,6 +89,19 @@ struct AttentionParams {
   std::string basis;
 };
 
+// Which fused attention kernel an attention group describes.
+enum class AttentionKernel {
+  // The fastest fused kernel measured on the part: FlashAttention-3 or cuDNN
+  // on Hopper (Transformer Engine's fused attention), FlashAttention-2 on
+  // Ampere, where it is the best there is. Measurement rows without "kernel".
+  kFastest,
+  // FlashAttention-2 (flash-attn 2.x; PyTorch SDPA's flash backend), which
+  // uses no Hopper-specific instructions (WGMMA, TMA) and so runs well below
+  // FlashAttention-3 on Hopper. Rows with "kernel": "flash2".
+  kFlash2,
+};
+const char* to_string(AttentionKernel k);
+
 struct MemoryParams {
   double eta = 0.85;                      // achieved / datasheet HBM bandwidth, large transfers
   Seconds latency = microseconds(4);      // per kernel (launch + ramp)
@@ -143,8 +156,10 @@ struct EfficiencyTables {
   Provenance provenance;
   std::map<Precision, GemmParams> gemm;          // at least kBF16
   std::map<Precision, GemmParams> grouped_gemm;  // at least kBF16
-  AttentionParams attention_fwd;
+  AttentionParams attention_fwd;  // AttentionKernel::kFastest
   AttentionParams attention_bwd;
+  AttentionParams flash2_fwd;     // AttentionKernel::kFlash2
+  AttentionParams flash2_bwd;
   MemoryParams memory;
   TierParams scale_up;
   TierParams scale_out;
@@ -159,6 +174,8 @@ struct EfficiencyTables {
   // Sustained factor of a precision: the dense GEMM entry's (gemm_for(p)),
   // 1.0 when not measured. Grouped GEMMs and attention use it too.
   double sustained_for(Precision p) const { return gemm_for(p).sustained.value_or(1.0); }
+  const AttentionParams& attention_for(AttentionKernel k, bool backward) const;
+  AttentionParams& attention_for(AttentionKernel k, bool backward);
 };
 
 // --- The parametric forms, shared by the cost model and the fitter -------

@@ -53,7 +53,9 @@ std::string show_text(const calib::EfficiencyTables& t) {
                              g.k_overhead, us(g.launch_overhead)),
                  g.basis});
   }
-  for (const auto& [name, a] : {std::pair{"attention/fwd", &t.attention_fwd}, std::pair{"attention/bwd", &t.attention_bwd}}) {
+  for (const auto& [name, a] : {std::pair{"attention/fwd", &t.attention_fwd}, std::pair{"attention/bwd", &t.attention_bwd},
+                                std::pair{"attention-flash2/fwd", &t.flash2_fwd},
+                                std::pair{"attention-flash2/bwd", &t.flash2_bwd}}) {
     tab.add_row({name, fmt::format("eta {:.3f}, seq_half {:.0f}, head_dim_half {:.1f}", a->eta_max, a->seq_half,
                                    a->head_dim_half),
                  a->basis});

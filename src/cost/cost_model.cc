@@ -159,7 +159,10 @@ Seconds CostModel::op_time(const graph::Operator& op, Pass pass, const OpContext
              fp8_cast_time(op.gemm, p, pass);
     }
     case graph::OpKind::kAttention: {
-      const calib::AttentionParams& a = pass == Pass::kForward ? tables_.attention_fwd : tables_.attention_bwd;
+      const calib::AttentionParams& a =
+          tables_.attention_for(op.attention.impl == graph::AttentionImpl::kFlash2 ? calib::AttentionKernel::kFlash2
+                                                                                  : calib::AttentionKernel::kFastest,
+                                pass != Pass::kForward);
       const double d = 0.5 * static_cast<double>(op.attention.qk_head_dim + op.attention.v_head_dim);
       // Causal: a query block visits on average half the keys.
       const double keys = static_cast<double>(op.attention.seq_kv) * (op.attention.causal ? 0.5 : 1.0);

@@ -240,7 +240,7 @@ Operator attention_core(const Ctx& x, const std::string& name, Component c, int6
   op.recompute_class = RecomputeClass::kAttentionCore;
   const int64_t s_q = x.s / x.sh.cp;
   const int64_t s_kv = x.s;
-  op.attention = {x.b, s_q, s_kv, heads, kv_heads, d_qk, d_v, x.causal};
+  op.attention = {x.b, s_q, s_kv, heads, kv_heads, d_qk, d_v, x.causal, x.attention};
   // Causal counts half the score matrix (see the file comment).
   const double frac = x.causal ? 0.5 : 1.0;
   const double pairs = static_cast<double>(x.b * heads * s_q) * static_cast<double>(s_kv) * frac;
@@ -521,6 +521,7 @@ void add_head(const Ctx& x, std::vector<Operator>& ops, const std::string& p, Co
 const char* to_string(AttentionImpl a) {
   switch (a) {
     case AttentionImpl::kFlash: return "flash";
+    case AttentionImpl::kFlash2: return "flash2";
     case AttentionImpl::kUnfused: return "unfused";
   }
   return "?";

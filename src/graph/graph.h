@@ -61,6 +61,25 @@ struct GemmShape {
   int64_t total_m = 0; // rows over all groups, exact (FLOPs use this: 2 * total_m * n * k)
 };
 
+// How the attention core runs.
+enum class AttentionImpl {
+  // One fused kernel that never writes the score matrix to HBM: a single
+  // kAttention operator, at the fastest fused kernel's rates (FlashAttention-3
+  // or cuDNN on Hopper, FlashAttention-2 on Ampere; calib::AttentionKernel).
+  kFlash,
+  // The same single operator run by FlashAttention-2 (flash-attn 2.x, PyTorch
+  // SDPA's flash backend) on every part: its own efficiency tables, which on
+  // Hopper sit well below FlashAttention-3's (Shah et al. 2024, Figs. 5-6).
+  kFlash2,
+  // Megatron-LM's CoreAttention before flash attention (Narayanan et al.
+  // SC'21; Korthikanti et al. MLSys'23 §4.1 lists its parts): batched QK^T,
+  // fused scale-mask-softmax, attention dropout, batched PV. The b*h*s*s
+  // score matrix passes through HBM several times and the GEMMs compute all
+  // of it even when causal (the mask is applied in the softmax).
+  kUnfused,
+};
+const char* to_string(AttentionImpl a);
+
 struct AttentionShape {
   int64_t batch = 0;        // sequences in the micro-batch
   int64_t seq_q = 0;        // query length on this GPU (seq / CP)
@@ -70,6 +89,7 @@ struct AttentionShape {
   int64_t qk_head_dim = 0;  // MLA: 192 = 128 nope + 64 rope
   int64_t v_head_dim = 0;   // MLA: 128
   bool causal = true;
+  AttentionImpl impl = AttentionImpl::kFlash;  // kFlash or kFlash2: whose efficiency tables time it
 };
 
 // What a recompute policy may choose to recompute.
@@ -127,19 +147,6 @@ struct Block {
   std::vector<Operator> ops;
 };
 
-// How the attention core runs.
-enum class AttentionImpl {
-  // One fused kernel that never writes the score matrix to HBM
-  // (FlashAttention-2/3, cuDNN SDPA): a single kAttention operator.
-  kFlash,
-  // Megatron-LM's CoreAttention before flash attention (Narayanan et al.
-  // SC'21; Korthikanti et al. MLSys'23 §4.1 lists its parts): batched QK^T,
-  // fused scale-mask-softmax, attention dropout, batched PV. The b*h*s*s
-  // score matrix passes through HBM several times and the GEMMs compute all
-  // of it even when causal (the mask is applied in the softmax).
-  kUnfused,
-};
-const char* to_string(AttentionImpl a);
 
 // How the memory-bound operators around the GEMMs run.
 enum class ElementwiseImpl {

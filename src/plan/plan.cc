@@ -78,8 +78,8 @@ E parse_enum(const std::string& s, std::initializer_list<E> all, const char* wha
 constexpr std::initializer_list<Recompute> kRecomputes = {Recompute::kNone,     Recompute::kSelective,
                                                          Recompute::kDeepSeek, Recompute::kFull,
                                                          Recompute::kSelectiveOp, Recompute::kEveryOtherLayer};
-constexpr std::initializer_list<graph::AttentionImpl> kAttentionImpls = {graph::AttentionImpl::kFlash,
-                                                                         graph::AttentionImpl::kUnfused};
+constexpr std::initializer_list<graph::AttentionImpl> kAttentionImpls = {
+    graph::AttentionImpl::kFlash, graph::AttentionImpl::kFlash2, graph::AttentionImpl::kUnfused};
 constexpr std::initializer_list<graph::ElementwiseImpl> kElementwiseImpls = {graph::ElementwiseImpl::kFused,
                                                                              graph::ElementwiseImpl::kEager};
 

@@ -69,12 +69,19 @@ const std::vector<DefaultRule>& default_rules() {
        "divides their activation memory by TP."},
       {"expert_load_imbalance", "(no column; MoE models)", "1.0 (balanced)",
        "Not a column. NVIDIA's MoE benchmarks force-balance tokens across experts (training_runs.md)."},
-      {"attention", "(no column; from year)", "unfused when year < 2023, else flash",
+      {"attention", "(no column; from year and framework)",
+       "unfused when year < 2023; else flash2 (FlashAttention-2) for torchtitan and llm-foundry, flash "
+       "(the fastest fused kernel) otherwise",
        "Not a column. FlashAttention appeared in May 2022 (Dao et al., arXiv:2205.14135). The pre-2023 rows "
        "all ran Megatron-LM's unfused core attention: Narayanan 2021 §4.2 describes its fused scale-mask-"
        "softmax kernels, and Korthikanti 2022 §4-5 is built around the s^2 softmax and dropout tensors it "
-       "writes. Later rows run fused attention (Transformer Engine, PyTorch SDPA, llm-foundry flash). A row "
-       "with no year gets flash."},
+       "writes. Later rows run fused attention. Megatron-Core and NeMo run Transformer Engine's cuDNN fused "
+       "attention, near FlashAttention-3 on Hopper (flash). torchtitan calls F.scaled_dot_product_attention, "
+       "whose flash backend is FlashAttention-2: PyTorch made its cuDNN backend opt-in in October 2024 "
+       "(pytorch/pytorch#138522), and torchtitan#1042 (April 2025) reports SDPA dispatching "
+       "SDPBackend.FLASH_ATTENTION on H100. llm-foundry's MPT runs flash-attn 2.x or its Triton kernel "
+       "(attn_impl flash | triton); its benchmark tables predate FlashAttention-3 (July 2024), so flash2 is "
+       "the fastest it could have run. On Ampere the two are the same kernel. A row with no year gets flash."},
       {"elementwise", "(no column; from framework and name)",
        "eager for torchtitan rows whose name and framework cells do not say torch.compile, else fused",
        "Not a column. torchtitan runs PyTorch eager unless compiled (train_configs: compile = false; its "
@@ -541,9 +548,12 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
   }
   p.precision = pol;
 
-  // Attention kernels: not a column; by year (default_rules()).
+  // Attention kernels: not a column; by year and framework (default_rules()).
   constexpr int64_t kFirstFlashYear = 2023;
-  p.attention = year && *year < kFirstFlashYear ? graph::AttentionImpl::kUnfused : graph::AttentionImpl::kFlash;
+  const bool pytorch_native = contains(framework, "torchtitan") || contains(framework, "llm-foundry");
+  p.attention = year && *year < kFirstFlashYear ? graph::AttentionImpl::kUnfused
+                : pytorch_native                ? graph::AttentionImpl::kFlash2
+                                                : graph::AttentionImpl::kFlash;
   row.defaults_used.push_back(fmt::format("attention={}", graph::to_string(p.attention)));
 
   // Memory-bound kernels: not a column; eager for torchtitan rows whose name

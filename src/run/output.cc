@@ -163,6 +163,8 @@ json to_json(const calib::EfficiencyTables& t) {
   }
   basis["attention_fwd"] = t.attention_fwd.basis;
   basis["attention_bwd"] = t.attention_bwd.basis;
+  basis["attention_flash2_fwd"] = t.flash2_fwd.basis;
+  basis["attention_flash2_bwd"] = t.flash2_bwd.basis;
   basis["memory"] = t.memory.basis;
   basis["scale_up/collective"] = t.scale_up.collective.basis;
   basis["scale_up/all_to_all"] = t.scale_up.all_to_all.basis;

@@ -64,7 +64,7 @@ struct PlanPatch {
   std::optional<plan::Recompute> recompute;
   std::optional<std::string> precision;  // "bf16" | "deepseek-fp8"
   std::optional<double> expert_load_imbalance;
-  std::optional<graph::AttentionImpl> attention;  // "flash" | "unfused"
+  std::optional<graph::AttentionImpl> attention;  // "flash" | "flash2" | "unfused"
   std::optional<graph::ElementwiseImpl> elementwise;  // "fused" | "eager"
   std::optional<std::string> zero3_framework;     // "fsdp" | a calibrate/frameworks/ file
 };

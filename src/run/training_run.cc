@@ -17,8 +17,9 @@ calib::EfficiencyTables scaled(const calib::EfficiencyTables& t, double compute_
   calib::EfficiencyTables s = t;
   for (auto& [precision, g] : s.gemm) g.eta_max *= compute_scale;
   for (auto& [precision, g] : s.grouped_gemm) g.eta_max *= compute_scale;
-  s.attention_fwd.eta_max *= compute_scale;
-  s.attention_bwd.eta_max *= compute_scale;
+  for (calib::AttentionParams* a : {&s.attention_fwd, &s.attention_bwd, &s.flash2_fwd, &s.flash2_bwd}) {
+    a->eta_max *= compute_scale;
+  }
   for (calib::TierParams* tier : {&s.scale_up, &s.scale_out}) {
     tier->collective.eta *= comm_scale;
     tier->all_to_all.eta *= comm_scale;

@@ -109,3 +109,22 @@ TEST_CASE("elementwise implementation names", "[graph][eager]") {
   CHECK(std::string(to_string(ElementwiseImpl::kFused)) == "fused");
   CHECK(std::string(to_string(ElementwiseImpl::kEager)) == "eager");
 }
+
+TEST_CASE("a FlashAttention-2 graph differs only in the attention core's kernel tag", "[graph][attention]") {
+  // Same single fused operator, same FLOPs and bytes; only op.attention.impl
+  // tells the cost model which efficiency group times it.
+  const model::Model m = model::load_model("llama3_8b");
+  const Graph fa = build_graph(m, 2048, 1);
+  const Graph fa2 = build_graph(m, 2048, 1, {}, true, true, AttentionImpl::kFlash2);
+  const Operator* a = find(fa, "attn.core");
+  const Operator* b = find(fa2, "attn.core");
+  REQUIRE(a != nullptr);
+  REQUIRE(b != nullptr);
+  CHECK(a->attention.impl == AttentionImpl::kFlash);
+  CHECK(b->attention.impl == AttentionImpl::kFlash2);
+  CHECK(b->fwd.flops.value() == a->fwd.flops.value());
+  CHECK(b->bwd_input.bytes.value() == a->bwd_input.bytes.value());
+  CHECK(total(fa2, true) == total(fa, true));
+  CHECK(total(fa2, false) == total(fa, false));
+  CHECK(std::string(to_string(AttentionImpl::kFlash2)) == "flash2");
+}

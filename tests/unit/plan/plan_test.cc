@@ -35,8 +35,8 @@ TEST_CASE("schedule and recompute words parse and reject typos", "[plan]") {
   CHECK_THROWS_AS(plan::parse_schedule("dualpip"), UsageError);
   CHECK_THROWS_WITH(plan::parse_schedule("dualpip"), Contains("did you mean \"dualpipe\""));
   CHECK_THROWS_WITH(plan::parse_recompute("ful"), Contains("unknown recompute policy") && Contains("full"));
-  // Attention kernels: "flash" and "unfused" round-trip; a typo gets a suggestion.
-  CHECK(plan::attention_names() == std::vector<std::string>{"flash", "unfused"});
+  // Attention kernels: "flash", "flash2" and "unfused" round-trip; a typo gets a suggestion.
+  CHECK(plan::attention_names() == std::vector<std::string>{"flash", "flash2", "unfused"});
   for (const std::string& s : plan::attention_names()) CHECK(graph::to_string(plan::parse_attention(s)) == s);
   CHECK_THROWS_WITH(plan::parse_attention("unfsued"), Contains("did you mean \"unfused\""));
   // Elementwise kernels: "fused" and "eager" likewise; fused is the plan default.

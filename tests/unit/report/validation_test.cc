@@ -144,6 +144,28 @@ TEST_CASE("validate: ZeRO-3 implementation by framework and year", "[report]") {
   CHECK_FALSE(has(pt.defaults_used, "zero3_framework=fsdp"));
 }
 
+TEST_CASE("validate: FlashAttention-2 for the PyTorch-native frameworks", "[report]") {
+  const ValidationReport r = validate_runs(read_csv(TRAINSIM_SOURCE_DIR "/tests/validation/public_runs.csv"),
+                                           fixed_two_seconds, Engine::kAnalytic, "test");
+  // torchtitan (2025, framework "torchtitan"): SDPA's flash backend, FlashAttention-2.
+  const RowResult& tt = row(r, "torchtitan-h100-llama3.1-8b-8gpu-fsdp-torch.compile");
+  REQUIRE(tt.plan);
+  CHECK(tt.plan->attention == graph::AttentionImpl::kFlash2);
+  CHECK(has(tt.defaults_used, "attention=flash2"));
+  // llm-foundry (framework "Composer / llm-foundry", 2023-2024): flash-attn 2.x.
+  const RowResult& mo = row(r, "mosaic-mpt7b-128xh100_80gb");
+  REQUIRE(mo.plan);
+  CHECK(mo.plan->attention == graph::AttentionImpl::kFlash2);
+  // NeMo (DGX Cloud, 2024): Transformer Engine's cuDNN attention, the fastest kernel.
+  const RowResult& nemo = row(r, "dgxc-grok1-314b-2048gpu-fp8");
+  REQUIRE(nemo.plan);
+  CHECK(nemo.plan->attention == graph::AttentionImpl::kFlash);
+  CHECK(has(nemo.defaults_used, "attention=flash"));
+  // Before 2023 the framework does not matter: Megatron's unfused core.
+  const RowResult& old = row(r, "megatron21-t1-1.7B");
+  CHECK(old.plan->attention == graph::AttentionImpl::kUnfused);
+}
+
 TEST_CASE("validate: eager kernels for torchtitan rows that do not say torch.compile", "[report]") {
   const ValidationReport r = validate_runs(read_csv(TRAINSIM_SOURCE_DIR "/tests/validation/public_runs.csv"),
                                            fixed_two_seconds, Engine::kAnalytic, "test");
