@@ -14,6 +14,17 @@ namespace trainsim::calib {
 
 namespace {
 
+bool has_peak(const hardware::Accelerator& a, Precision p) {
+  using hardware::Format;
+  switch (p) {
+    case Precision::kFP8: return a.dense_peak.count(Format::kFP8) > 0;
+    case Precision::kBF16:
+    case Precision::kFP16: return a.dense_peak.count(Format::kBF16) > 0 || a.dense_peak.count(Format::kFP16) > 0;
+    case Precision::kFP32: return a.dense_peak.count(Format::kTF32) > 0 || a.dense_peak.count(Format::kFP32) > 0;
+  }
+  return false;
+}
+
 FlopsPerSecond peak_for(const hardware::Accelerator& a, Precision p) {
   using hardware::Format;
   auto get = [&](Format f) -> double {
@@ -598,7 +609,7 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
 }
 
 EfficiencyTables carry_tables(const EfficiencyTables& source, const hardware::Accelerator& from,
-                              const hardware::Accelerator& to) {
+                              const hardware::Accelerator& to, const PowerElasticity* power) {
   EfficiencyTables t = source;
   t.profile = to.name;
   t.provenance.carried_from = from.name;
@@ -623,12 +634,28 @@ EfficiencyTables carry_tables(const EfficiencyTables& source, const hardware::Ac
   adj.push_back(fmt::format("scale-out efficiencies kept as fractions of the NIC bandwidth ({} -> {})",
                             to_string(from.nic_per_accelerator), to_string(to.nic_per_accelerator)));
   // Sustained factors measure clocks settling under the power limit, so they
-  // hold only for a part with the same TDP. Lines only when the source has one.
+  // hold as measured only for a part with the same TDP. A part of the same die
+  // (SM count and dense peak of the precision equal) with a lower limit takes
+  // the factor scaled by the measured power elasticity; any other part drops
+  // it. Lines only when the source has one.
   for (auto& [p, g] : t.gemm) {
     if (!g.sustained) continue;
+    const bool same_die = from.sm_count == to.sm_count && to.dense_peak.size() > 0 &&
+                          has_peak(to, p) && has_peak(from, p) && peak_for(from, p) == peak_for(to, p);
     if (from.tdp.value() == to.tdp.value()) {
       adj.push_back(fmt::format("GEMM sustained factor {} {:.4g} kept: source and target have the same TDP ({})",
                                 to_string(p), *g.sustained, to_string(to.tdp)));
+    } else if (power && same_die && to.tdp < from.tdp) {
+      const double r = power->ratio(from.tdp, to.tdp);
+      const double before = *g.sustained;
+      g.sustained = before * r;
+      g.sustained_basis = fmt::format("{}; x {:.4g} = ({} / {})^{:.3f} for the lower power limit of the same die, {}",
+                                      g.sustained_basis, r, to_string(to.tdp), to_string(from.tdp),
+                                      power->elasticity, power->basis());
+      adj.push_back(fmt::format("GEMM sustained factor {} {:.4g} scaled to {:.4g} for the lower power limit of the "
+                                "same die ({} -> {}; power elasticity {:.3f}, calibrate/power/gemm-power-elasticity.json)",
+                                to_string(p), before, *g.sustained, to_string(from.tdp), to_string(to.tdp),
+                                power->elasticity));
     } else {
       adj.push_back(fmt::format("GEMM sustained factor {} {:.4g} dropped to 1.0 (no measurement): the power-limited "
                                 "clock depends on the TDP, which differs ({} -> {})",

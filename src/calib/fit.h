@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "calib/measurements.h"
+#include "calib/power.h"
 #include "calib/tables.h"
 #include "hardware/hardware.h"
 
@@ -60,9 +61,12 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
                      EfficiencyTables base);
 
 // Carries a table fitted on `from` to `to`: efficiencies stay fractions of the
-// target's datasheet rates; each adjustment is recorded in provenance.
+// target's datasheet rates; each adjustment is recorded in provenance. A
+// sustained GEMM factor is kept at the same TDP; with `power`, scaled by its
+// elasticity for a part of the same die (SM count and dense peak) with a lower
+// TDP; otherwise dropped (no measurement).
 EfficiencyTables carry_tables(const EfficiencyTables& source, const hardware::Accelerator& from,
-                              const hardware::Accelerator& to);
+                              const hardware::Accelerator& to, const PowerElasticity* power = nullptr);
 
 // Model time of one measurement row under `tables` (for residuals and tests).
 Seconds model_time(const Measurement& m, const EfficiencyTables& tables, const hardware::Accelerator& a);

@@ -111,7 +111,8 @@ int fit(const std::vector<std::string>& args, Io& io) {
     const std::string from = vm["carry-from"].as<std::string>();
     const std::string path = calib::tables_path_for(from);
     if (!file_exists(path)) throw UsageError(fmt::format("--carry-from {}: no fitted table {}", from, path));
-    base = calib::carry_tables(calib::load_tables(path), hardware::load_accelerator(from), acc);
+    const calib::PowerElasticity power = calib::load_power_elasticity(calib::power_elasticity_path());
+    base = calib::carry_tables(calib::load_tables(path), hardware::load_accelerator(from), acc, &power);
   } else {
     base = calib::default_tables(profile, "no measurement for this parameter group");
     base.provenance.is_default = false;
@@ -147,8 +148,9 @@ int carry(const std::vector<std::string>& args, Io& io) {
   const std::string from = vm["from"].as<std::string>();
   const std::string path = calib::tables_path_for(from);
   if (!file_exists(path)) throw UsageError(fmt::format("--from {}: no fitted table {}", from, path));
+  const calib::PowerElasticity power = calib::load_power_elasticity(calib::power_elasticity_path());
   calib::EfficiencyTables t = calib::carry_tables(calib::load_tables(path), hardware::load_accelerator(from),
-                                                  hardware::load_accelerator(vm["profile"].as<std::string>()));
+                                                  hardware::load_accelerator(vm["profile"].as<std::string>()), &power);
   std::string cmd = "trainsim calibrate carry";
   for (const auto& a : args) cmd += " " + a;
   t.provenance.command = cmd;
