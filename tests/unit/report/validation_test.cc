@@ -37,6 +37,18 @@ bool has(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
 
+// The plan validate built for row `id`, which must have simulated; with
+// `listed`, that default must be among the ones the row used.
+const plan::Plan& plan_of(const ValidationReport& r, const std::string& id, const std::string& listed = "") {
+  const RowResult& x = row(r, id);
+  REQUIRE(x.plan);
+  if (!listed.empty()) {
+    INFO(id << " lists " << listed);
+    CHECK(has(x.defaults_used, listed));
+  }
+  return *x.plan;
+}
+
 ValidationReport small_report() {
   return validate_runs(read_csv(kData + "runs_small.csv"), fixed_two_seconds, Engine::kAnalytic, "test");
 }
@@ -148,37 +160,25 @@ TEST_CASE("validate: FlashAttention-2 for the PyTorch-native frameworks", "[repo
   const ValidationReport r = validate_runs(read_csv(TRAINSIM_SOURCE_DIR "/tests/validation/public_runs.csv"),
                                            fixed_two_seconds, Engine::kAnalytic, "test");
   // torchtitan (2025, framework "torchtitan"): SDPA's flash backend, FlashAttention-2.
-  const RowResult& tt = row(r, "torchtitan-h100-llama3.1-8b-8gpu-fsdp-torch.compile");
-  REQUIRE(tt.plan);
-  CHECK(tt.plan->attention == graph::AttentionImpl::kFlash2);
-  CHECK(has(tt.defaults_used, "attention=flash2"));
+  CHECK(plan_of(r, "torchtitan-h100-llama3.1-8b-8gpu-fsdp-torch.compile", "attention=flash2").attention ==
+        graph::AttentionImpl::kFlash2);
   // llm-foundry (framework "Composer / llm-foundry", 2023-2024): flash-attn 2.x.
-  const RowResult& mo = row(r, "mosaic-mpt7b-128xh100_80gb");
-  REQUIRE(mo.plan);
-  CHECK(mo.plan->attention == graph::AttentionImpl::kFlash2);
+  CHECK(plan_of(r, "mosaic-mpt7b-128xh100_80gb", "attention=flash2").attention == graph::AttentionImpl::kFlash2);
   // NeMo (DGX Cloud, 2024): Transformer Engine's cuDNN attention, the fastest kernel.
-  const RowResult& nemo = row(r, "dgxc-grok1-314b-2048gpu-fp8");
-  REQUIRE(nemo.plan);
-  CHECK(nemo.plan->attention == graph::AttentionImpl::kFlash);
-  CHECK(has(nemo.defaults_used, "attention=flash"));
+  CHECK(plan_of(r, "dgxc-grok1-314b-2048gpu-fp8", "attention=flash").attention == graph::AttentionImpl::kFlash);
   // Before 2023 the framework does not matter: Megatron's unfused core.
-  const RowResult& old = row(r, "megatron21-t1-1.7B");
-  CHECK(old.plan->attention == graph::AttentionImpl::kUnfused);
+  CHECK(plan_of(r, "megatron21-t1-1.7B", "attention=unfused").attention == graph::AttentionImpl::kUnfused);
 }
 
 TEST_CASE("validate: eager kernels for torchtitan rows that do not say torch.compile", "[report]") {
   const ValidationReport r = validate_runs(read_csv(TRAINSIM_SOURCE_DIR "/tests/validation/public_runs.csv"),
                                            fixed_two_seconds, Engine::kAnalytic, "test");
   // framework "torchtitan", name "torchtitan Llama3.1-8B, 8x H100, FSDP": eager.
-  const RowResult& eager = row(r, "torchtitan-h100-llama3.1-8b-8gpu-fsdp");
-  REQUIRE(eager.plan);
-  CHECK(eager.plan->elementwise == graph::ElementwiseImpl::kEager);
-  CHECK(has(eager.defaults_used, "elementwise=eager"));
+  CHECK(plan_of(r, "torchtitan-h100-llama3.1-8b-8gpu-fsdp", "elementwise=eager").elementwise ==
+        graph::ElementwiseImpl::kEager);
   // The same run with "FSDP + torch.compile" in its name: fused.
-  const RowResult& compiled = row(r, "torchtitan-h100-llama3.1-8b-8gpu-fsdp-torch.compile");
-  REQUIRE(compiled.plan);
-  CHECK(compiled.plan->elementwise == graph::ElementwiseImpl::kFused);
-  CHECK(has(compiled.defaults_used, "elementwise=fused"));
+  CHECK(plan_of(r, "torchtitan-h100-llama3.1-8b-8gpu-fsdp-torch.compile", "elementwise=fused").elementwise ==
+        graph::ElementwiseImpl::kFused);
   // The A100 runs (train_configs compile = false; names do not say compile): eager.
   CHECK(row(r, "torchtitan-a100-llama3-8b-lbs1-selectiveop").plan->elementwise == graph::ElementwiseImpl::kEager);
   // Other frameworks: fused (NeMo, llm-foundry, Megatron-LM).
