@@ -45,12 +45,14 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 struct StageTimes {
   Seconds f, bi, w, rc;
   Seconds tp_f, tp_b, ep_f, ep_b, pp_f, pp_b;
+  Seconds cp_f, cp_b;  // context-parallel KV ring: the part not hidden under the attention (cp_exchange)
   double layers = 0;  // transformer layer instances (ZeRO-3 gathers one at a time)
   Seconds compute() const { return f + bi + w + rc; }
-  Seconds comm() const { return tp_f + tp_b + ep_f + ep_b + pp_f + pp_b; }
+  Seconds comm() const { return tp_f + tp_b + ep_f + ep_b + pp_f + pp_b + cp_f + cp_b; }
   StageTimes& operator+=(const StageTimes& o) {
     f += o.f; bi += o.bi; w += o.w; rc += o.rc;
     tp_f += o.tp_f; tp_b += o.tp_b; ep_f += o.ep_f; ep_b += o.ep_b; pp_f += o.pp_f; pp_b += o.pp_b;
+    cp_f += o.cp_f; cp_b += o.cp_b;
     layers += o.layers;
     return *this;
   }
@@ -58,6 +60,7 @@ struct StageTimes {
     StageTimes t;
     t.f = f * s; t.bi = bi * s; t.w = w * s; t.rc = rc * s;
     t.tp_f = tp_f * s; t.tp_b = tp_b * s; t.ep_f = ep_f * s; t.ep_b = ep_b * s; t.pp_f = pp_f * s; t.pp_b = pp_b * s;
+    t.cp_f = cp_f * s; t.cp_b = cp_b * s;
     t.layers = layers * s;
     return t;
   }
@@ -122,6 +125,9 @@ class Estimator {
         t.bi += cost_.op_time(op, cost::Pass::kBackwardInput, ctx) * scale * n;
         t.w += cost_.op_time(op, cost::Pass::kBackwardWeight, ctx) * scale * n;
         t.rc += f * (rc * n);
+        const CpExchange cpx = cp_exchange(op, p_, cost_, apn_, ctx);
+        t.cp_f += cpx.forward * n;
+        t.cp_b += (cpx.backward + cpx.forward * rc) * n;  // a recomputed core exchanges its KV again
       }
       // TP collectives per block instance.
       double tp_f = 0, tp_b = 0;
@@ -168,13 +174,14 @@ class Estimator {
     t.backward_weight = per_mb.w * mb;
     t.recompute = per_mb.rc * mb;
     t.tp_comm = (per_mb.tp_f + per_mb.tp_b) * mb;
+    t.cp_comm = (per_mb.cp_f + per_mb.cp_b) * mb;
     t.ep_comm = (per_mb.ep_f + per_mb.ep_b) * mb;
     t.pp_comm = (per_mb.pp_f + per_mb.pp_b) * mb;
     const StageTimes c = per_mb.scaled(1.0 / chunks);  // one chunk
     if (overlapped(p_.schedule)) {
       t.exposed_comm = max(Seconds::zero(), per_mb.comm() - per_mb.compute()) * mb;
-      t.chunk_f = c.f + c.tp_f + c.ep_f + c.pp_f;  // unpaired: its communication is exposed
-      t.chunk_b = c.bi + c.rc + c.w + c.tp_b + c.ep_b + c.pp_b;
+      t.chunk_f = c.f + c.tp_f + c.ep_f + c.pp_f + c.cp_f;  // unpaired: its communication is exposed
+      t.chunk_b = c.bi + c.rc + c.w + c.tp_b + c.ep_b + c.pp_b + c.cp_b;
       t.chunk_w = c.w;
       t.chunk_fb = max(c.compute(), c.comm());
       const int stages = p_.schedule == Schedule::kDualPipeV ? 2 * pp : pp;
@@ -186,8 +193,8 @@ class Estimator {
       t.exposed_comm = p_.tp_comm_overlap
                            ? (per_mb.comm() - per_mb.tp_f - per_mb.tp_b + (tp_f + tp_b) * chunks) * mb
                            : per_mb.comm() * mb;
-      t.chunk_f = c.f + tp_f + c.ep_f + c.pp_f;
-      t.chunk_b = c.bi + c.rc + c.w + tp_b + c.ep_b + c.pp_b;
+      t.chunk_f = c.f + tp_f + c.ep_f + c.pp_f + c.cp_f;
+      t.chunk_b = c.bi + c.rc + c.w + tp_b + c.ep_b + c.pp_b + c.cp_b;
       t.chunk_w = c.w;
       t.chunk_fb = t.chunk_f + t.chunk_b;
       if (p_.schedule == Schedule::kZeroBubbleH1) {
@@ -362,6 +369,25 @@ Seconds tp_boundary_time(const model::Model& m, const plan::Plan& p, const cost:
                              : cost.collective_time(cost::CollectiveOp::kAllReduce, msg, grp);
 }
 
+CpExchange cp_exchange(const graph::Operator& op, const plan::Plan& p, const cost::CostModel& cost,
+                       int accelerators_per_node, const cost::OpContext& ctx) {
+  CpExchange x;
+  if (p.cp <= 1 || op.kind != graph::OpKind::kAttention) return x;
+  const graph::AttentionShape& a = op.attention;
+  // K and V of the local chunk in BF16 (MLA: the up-projected per-head K and V).
+  const Bytes kv(static_cast<double>(a.batch * a.seq_q * a.kv_heads * (a.qk_head_dim + a.v_head_dim)) *
+                 bytes_per_element(Precision::kBF16));
+  const Seconds step = cost.p2p_time(kv, p.tp * p.cp > std::max(1, accelerators_per_node));
+  const double steps = p.cp - 1;
+  const Seconds chunk_f = cost.op_time(op, cost::Pass::kForward, ctx) / static_cast<double>(p.cp);
+  const Seconds chunk_b = cost.op_time(op, cost::Pass::kBackwardInput, ctx) / static_cast<double>(p.cp);
+  x.forward_total = step * steps;
+  x.backward_total = step * (2.0 * steps);
+  x.forward = max(Seconds::zero(), step - chunk_f) * steps;
+  x.backward = max(Seconds::zero(), step * 2.0 - chunk_b) * steps;
+  return x;
+}
+
 Seconds pipeline_send_time(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost,
                            int accelerators_per_node) {
   if (p.pp <= 1) return Seconds::zero();
@@ -503,7 +529,7 @@ StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cos
   n.push_back(fmt::format("step time is pipeline rank {}'s (the slowest) of {}; micro-batches per replica {}",
                           e.critical_rank, p.pp, e.micro_batches));
   if (overlapped(p.schedule)) {
-    n.push_back(fmt::format("{}: TP/EP/PP communication overlapped with the paired chunk's computation, exposed = "
+    n.push_back(fmt::format("{}: TP/EP/PP/CP communication overlapped with the paired chunk's computation, exposed = "
                             "max(0, comm - compute) per micro-batch; compute runs with {} SMs lent to communication",
                             plan::to_string(p.schedule), p.comm_sms));
   } else {
@@ -511,6 +537,15 @@ StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cos
                             p.tp_comm_overlap ? "TP collectives overlapped with the pass's GEMMs (exposed = "
                                                 "max(0, TP comm - compute)); "
                                               : "TP, "));
+  }
+  if (p.cp > 1) {
+    n.push_back(fmt::format("CP {}: each attention core's K and V travel the context-parallel ring in {} p2p steps "
+                            "per forward (K, V and their gradients, twice the bytes, per backward){}, each step under "
+                            "one chunk's attention (1/{} of the core); only the excess is exposed",
+                            p.cp, p.cp - 1,
+                            p.tp * p.cp > std::max(1, cost.cluster().scale_up_domain()) ? " across nodes"
+                                                                                         : " inside the scale-up domain",
+                            p.cp));
   }
   if (p.zero3_per_tensor()) {
     n.push_back(fmt::format("ZeRO-3 as {} (calibrate/frameworks/{}.json): one all-gather per parameter tensor before "

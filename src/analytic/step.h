@@ -23,7 +23,7 @@ namespace trainsim::analytic {
 struct StepBreakdown {
   Seconds compute;            // forward + backward (+ recompute) of all micro-batches, slowest stage
   Seconds recompute;          // part of compute spent recomputing
-  Seconds exposed_comm;       // TP/EP/PP communication not hidden
+  Seconds exposed_comm;       // TP/EP/PP/CP communication not hidden
   Seconds bubble;             // pipeline bubble
   Seconds dp_exposed;         // DP gradient reduce-scatter/all-reduce + all-gather not hidden
   Seconds optimizer;
@@ -38,9 +38,10 @@ struct RankTimes {
   Seconds backward_weight;  // m x weight-gradient chunks
   Seconds recompute;        // m x recomputation in backward
   Seconds tp_comm;          // m x TP collectives (before overlap)
+  Seconds cp_comm;          // m x the CP KV ring's part not hidden under the attention (cp_exchange)
   Seconds ep_comm;          // m x MoE dispatch + combine, forward and backward (before overlap)
   Seconds pp_comm;          // m x pipeline sends (before overlap)
-  Seconds exposed_comm;     // what of the three is not hidden
+  Seconds exposed_comm;     // what of the four is not hidden
   Seconds bubble;
   Seconds dp_comm;          // gradient reduction + parameter gather (before hiding)
   Seconds dp_exposed;
@@ -95,6 +96,22 @@ cost::ExpertAllToAll expert_all_to_all_request(const model::Model& m, const plan
 // parallelism (Korthikanti et al. 2022 §4.2.2). Zero without TP.
 Seconds tp_boundary_time(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost,
                          int accelerators_per_node);
+
+// Context parallelism's key/value ring around one attention core (Megatron-
+// Core / Transformer Engine, cp_comm_type "p2p"; Liu et al., Ring Attention,
+// 2023): each of the cp ranks holds seq/cp tokens; in the forward the K and V
+// of its chunk travel the ring in cp-1 steps, each sent while the attention of
+// the chunk already received runs, and the backward circulates K, V and their
+// gradients (twice the bytes) the same way. A step's exposed time is what its
+// transfer exceeds one chunk's attention (1/cp of the core's time); the ring
+// crosses nodes when tp x cp exceeds the scale-up domain. Zero without CP or
+// for operators other than a fused attention core. `ctx` as the core is timed.
+struct CpExchange {
+  Seconds forward, backward;                  // exposed, per attention core and micro-batch
+  Seconds forward_total, backward_total;      // all transfers, before overlap
+};
+CpExchange cp_exchange(const graph::Operator& attention, const plan::Plan& p, const cost::CostModel& cost,
+                       int accelerators_per_node, const cost::OpContext& ctx);
 
 // One pipeline send of one micro-batch's activation (or its gradient) to the
 // next stage. Megatron's scatter/gather optimisation (Narayanan et al. SC'21

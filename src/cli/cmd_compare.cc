@@ -120,7 +120,7 @@ std::string text_report(const planner::CompareReport& r, bool md) {
     }
     out += md ? s.to_markdown() : s.to_text();
     out += fmt::format("  us-2022-10 controls a chip with TPP >= its threshold AND I/O >= {:.0f} GB/s "
-                       "(bidirectional); exposed comm = (exposed TP/EP/PP + exposed DP) / step time\n",
+                       "(bidirectional); exposed comm = (exposed TP/EP/PP/CP + exposed DP) / step time\n",
                        r.io_threshold_2022 / units::kGiga);
   }
   return out;

@@ -16,7 +16,7 @@
 // Scale-up sweep: the scenario reloaded with the hardware override
 // "<chip>.scale_up.bandwidth_per_direction=<value>" (so reports list it), the
 // plan kept; GPU-hours and the exposed-communication share of the main step
-// ((exposed TP/EP/PP + exposed DP) / step time), and the us-2022-10 verdict
+// ((exposed TP/EP/PP/CP + exposed DP) / step time), and the us-2022-10 verdict
 // of the capped chip (its I/O prong: aggregate bidirectional I/O against the
 // rule's threshold).
 // Units: Seconds (GPU-seconds), Dollars, BytesPerSecond. Invariants: rows in

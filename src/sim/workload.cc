@@ -49,9 +49,9 @@ namespace {
 using plan::Schedule;
 
 // Labels of segments, for traces.
-enum Label : uint16_t { kLabelCompute = 0, kLabelDispatch, kLabelExperts, kLabelCombine, kLabelTp, kLabelDp, kLabelOptimizer, kLabelGather };
+enum Label : uint16_t { kLabelCompute = 0, kLabelDispatch, kLabelExperts, kLabelCombine, kLabelTp, kLabelDp, kLabelOptimizer, kLabelGather, kLabelCp };
 const std::vector<std::string> kLabels = {"compute", "dispatch", "experts", "combine", "tp-collective",
-                                          "dp-grad-sync", "optimizer", "param-all-gather"};
+                                          "dp-grad-sync", "optimizer", "param-all-gather", "cp-kv-ring"};
 
 bool overlapped(Schedule s) { return s == Schedule::kDualPipe || s == Schedule::kDualPipeV; }
 bool is_expert_op(const graph::Operator& op) { return op.name.rfind("moe.experts.", 0) == 0; }
@@ -340,7 +340,15 @@ class Builder {
       Seconds br = cost_.op_time(op, cost::Pass::kBackwardInput, reduced) * scale;
       bf += ff * rc;
       br += fr * rc;
+      // Context parallelism: the KV ring's excess over the attention it
+      // overlaps (analytic::cp_exchange), after the core in forward, before
+      // it in backward (plus the recomputed forward's exchange).
+      const analytic::CpExchange cpx = analytic::cp_exchange(op, p_, cost_, apn_, full);
+      f.comm(cpx.forward, Seconds::zero(), Seconds::zero(), false, kLabelCp);
       back.push_back(Back{false, bf, br, {}, {}, {}, expert, label});
+      if (cpx.forward_total.value() > 0) {
+        back.push_back(Back{true, {}, {}, cpx.backward + cpx.forward * rc, {}, {}, false, uint16_t{kLabelCp}});
+      }
       w.compute(cost_.op_time(op, cost::Pass::kBackwardWeight, full) * scale,
                 cost_.op_time(op, cost::Pass::kBackwardWeight, reduced) * scale, expert, label);
     }

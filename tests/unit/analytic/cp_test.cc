@@ -1,0 +1,126 @@
+// Context parallelism's key/value ring (analytic::cp_exchange) and what the
+// step estimate and the simulator make of it; expected values derived by hand
+// beside each check.
+#include <catch2/catch.hpp>
+
+#include "unit/fixtures.h"
+#include "analytic/step.h"
+#include "calib/tables.h"
+#include "cost/cost_model.h"
+#include "graph/graph.h"
+#include "plan/plan.h"
+#include "sim/simulator.h"
+
+using namespace trainsim;
+
+namespace {
+
+// An attention core of one micro-batch: 1 x 8192 tokens on this GPU, 8 KV
+// heads, head dims 128/128 (Llama 3 8B's GQA core at CP 2, seq 16384).
+graph::Operator core(double fwd_flops) {
+  graph::Operator op;
+  op.kind = graph::OpKind::kAttention;
+  op.attention = {1, 8192, 16384, 32, 8, 128, 128, true, graph::AttentionImpl::kFlash};
+  op.fwd.flops = Flops(fwd_flops);
+  op.fwd.bytes = Bytes(1e6);
+  op.bwd_input.flops = Flops(2.0 * fwd_flops);
+  op.bwd_input.bytes = Bytes(1e6);
+  return op;
+}
+
+plan::Plan cp_plan(int tp, int cp) {
+  plan::Plan p;
+  p.tp = tp;
+  p.cp = cp;
+  p.dp = 1;
+  p.seq_len = 16384;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("the KV ring: cp-1 steps of the chunk's K and V, hidden under one chunk's attention each",
+          "[analytic][cp]") {
+  // Default tables: scale-up 0.8 x 450 GB/s = 360 GB/s and 5 us per message;
+  // scale-out 0.8 x 50 GB/s = 40 GB/s and 8 us.
+  const cost::CostModel cost(testing::test_cluster({}, 4), calib::default_tables("test-gpu", "test"));
+  // K and V of 8192 tokens x 8 heads x (128 + 128) x 2 B = 33,554,432 B per step.
+  const double kv = 8192.0 * 8 * 256 * 2;
+  const double up_step = 5e-6 + kv / 360e9;  // 98.21 us inside the node
+  const double out_step = 8e-6 + kv / 40e9;  // 846.9 us across nodes
+  // A light core (1 GFLOP forward): its time is the cost model's own (tested
+  // elsewhere); the ring's exposed part is what a step exceeds 1/cp of it.
+  const graph::Operator light = core(1e9);
+  const Seconds t_f = cost.op_time(light, cost::Pass::kForward, {});
+  const Seconds t_b = cost.op_time(light, cost::Pass::kBackwardInput, {});
+  // CP 2, TP 1: one step inside the node. Forward exposed = step - t_f / 2;
+  // backward moves K, V and dK, dV, twice the bytes: 2 x step - t_b / 2.
+  const analytic::CpExchange two = analytic::cp_exchange(light, cp_plan(1, 2), cost, 8, {});
+  CHECK(two.forward_total.value() == Approx(up_step));
+  CHECK(two.backward_total.value() == Approx(2 * up_step));
+  CHECK(two.forward.value() == Approx(up_step - t_f.value() / 2));
+  CHECK(two.backward.value() == Approx(2 * up_step - t_b.value() / 2));
+  // CP 4 with TP 4: 16 ranks > 8 per node, the ring crosses nodes: 3 steps at NIC speed.
+  const analytic::CpExchange four = analytic::cp_exchange(light, cp_plan(4, 4), cost, 8, {});
+  CHECK(four.forward_total.value() == Approx(3 * out_step));
+  CHECK(four.forward.value() == Approx(3 * (out_step - t_f.value() / 4)));
+  // A heavy core (1 PFLOP forward) hides every transfer: nothing exposed.
+  const analytic::CpExchange hidden = analytic::cp_exchange(core(1e15), cp_plan(1, 2), cost, 8, {});
+  CHECK(hidden.forward.value() == 0);
+  CHECK(hidden.backward.value() == 0);
+  CHECK(hidden.forward_total.value() == Approx(up_step));
+  // No CP, or not an attention core: nothing.
+  CHECK(analytic::cp_exchange(light, cp_plan(1, 1), cost, 8, {}).forward_total.value() == 0);
+  graph::Operator gemm = light;
+  gemm.kind = graph::OpKind::kGemm;
+  CHECK(analytic::cp_exchange(gemm, cp_plan(1, 2), cost, 8, {}).forward_total.value() == 0);
+}
+
+TEST_CASE("a CP step costs its exposed ring time in both engines", "[analytic][cp]") {
+  // Llama-style toy (4 layers, 16 heads of 64, hidden 1024) at seq 16384 over
+  // 2 nodes x 8 GPUs; CP 16 with TP 1 crosses the node boundary. A second
+  // cluster with a 1000x faster NIC hides the ring; the step difference is
+  // the ring's exposed time.
+  const model::Model m = testing::toy_llama(4, 16, 16384);
+  const cost::CostModel slow(testing::test_cluster({}, 2), calib::default_tables("test-gpu", "test"));
+  const cost::CostModel fast(testing::test_cluster({.nic_gbps = 50000}, 2), calib::default_tables("test-gpu", "test"));
+  plan::Plan p = cp_plan(1, 16);
+  p.micro_batch = 1;
+  p.global_batch = 1;
+  const analytic::StepEstimate a = analytic::estimate_step(m, p, slow);
+  const analytic::StepEstimate b = analytic::estimate_step(m, p, fast);
+  REQUIRE(a.ranks.size() == 1);
+  // The ring is reported on its own, counts as exposed communication, and is
+  // what makes the slow-NIC step longer (compute is the same).
+  CHECK(a.ranks[0].cp_comm.value() > 0);
+  CHECK(a.breakdown.compute.value() == Approx(b.breakdown.compute.value()));
+  // (The slow NIC also slows the gradient reduction over the 16 CP ranks, so
+  // compare the exposed communication, which holds the ring alone.)
+  const double ring = a.ranks[0].cp_comm.value() - b.ranks[0].cp_comm.value();
+  CHECK(a.breakdown.exposed_comm.value() - b.breakdown.exposed_comm.value() == Approx(ring).epsilon(1e-9));
+  bool noted = false;
+  for (const auto& n : a.notes) noted = noted || n.find("CP 16") != std::string::npos;
+  CHECK(noted);
+  // The simulator charges the ring on its chunks too: its step grows by at
+  // least the ring (plus its own gradient sync), and each simulated step
+  // stays within 10% of the analytic one.
+  const sim::SimReport sa = sim::simulate(m, p, slow, sim::SimulateOptions{});
+  const sim::SimReport sb = sim::simulate(m, p, fast, sim::SimulateOptions{});
+  CHECK(sa.step_time.value() - sb.step_time.value() >= 0.95 * ring);
+  CHECK(sa.step_time.value() == Approx(a.step_time.value()).epsilon(0.10));
+  CHECK(sb.step_time.value() == Approx(b.step_time.value()).epsilon(0.10));
+}
+
+TEST_CASE("context parallelism needs a fused attention kernel", "[analytic][cp]") {
+  const model::Model m = testing::toy_llama(4, 16, 16384);
+  plan::Plan p = cp_plan(1, 2);
+  p.dp = 4;
+  p.micro_batch = 1;
+  p.global_batch = 4;
+  p.attention = graph::AttentionImpl::kUnfused;
+  hardware::Cluster c = testing::test_cluster({}, 1);
+  c.accelerator.hbm_capacity = gigabytes(80);
+  CHECK_THROWS_WITH(plan::validate_plan(p, m, c), Catch::Contains("cp 2 needs a fused attention kernel"));
+  p.attention = graph::AttentionImpl::kFlash2;
+  CHECK_NOTHROW(plan::validate_plan(p, m, c));
+}
