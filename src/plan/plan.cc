@@ -597,9 +597,24 @@ std::vector<MemoryBreakdown> memory_per_rank(const Plan& p, const model::Model& 
     // layer's dispatch and combine for one micro-batch (two under DualPipe,
     // whose overlapped chunk pair has two all-to-alls in flight), scaled by
     // the routing imbalance; pipeline send/receive buffers for activations
-    // and gradients (both directions under DualPipe). DP reductions run in
+    // and gradients (both directions under DualPipe); under context
+    // parallelism the key/value ring's buffers of one attention core: the
+    // chunk being attended and the one arriving, and in backward their
+    // gradients travelling with them (four K+V chunks). DP reductions run in
     // place on the gradient buffer (Megatron's contiguous grad buffer).
     Bytes comm;
+    if (p.cp > 1) {
+      Bytes kv;
+      for (const graph::Block& b : g.blocks) {
+        for (const graph::Operator& op : b.ops) {
+          if (op.kind != graph::OpKind::kAttention) continue;
+          const graph::AttentionShape& a = op.attention;
+          kv = max(kv, Bytes(static_cast<double>(a.batch * a.seq_q * a.kv_heads * (a.qk_head_dim + a.v_head_dim)) *
+                             bytes_per_element(Precision::kBF16)));
+        }
+      }
+      comm += kv * 4.0;
+    }
     if (has_moe && p.ep > 1 && m.moe) {
       const double copies = static_cast<double>(ceil_div(tokens, p.tp) * m.moe->experts_per_token);
       const Bytes per_copy = graph::token_bytes(m.hidden, p.precision.dispatch) +

@@ -124,3 +124,20 @@ TEST_CASE("context parallelism needs a fused attention kernel", "[analytic][cp]"
   p.attention = graph::AttentionImpl::kFlash2;
   CHECK_NOTHROW(plan::validate_plan(p, m, c));
 }
+
+TEST_CASE("the KV ring's buffers count in the memory per GPU", "[analytic][cp]") {
+  // Toy Llama (16 heads of 64, all of them KV heads) at seq 16384, CP 2:
+  // 8192 tokens per GPU; one K+V chunk = 8192 x 16 x (64 + 64) x 2 B =
+  // 33,554,432 B; four of them (attended, arriving, and their gradients in
+  // backward) = 134,217,728 B over the plan without CP's buffers.
+  const model::Model m = testing::toy_llama(4, 16, 16384);
+  plan::Plan p = cp_plan(1, 2);
+  p.micro_batch = 1;
+  p.global_batch = 1;
+  const Bytes with = plan::memory_per_gpu(p, m).communication_buffers;
+  p.cp = 1;
+  p.dp = 2;
+  p.global_batch = 2;
+  const Bytes without = plan::memory_per_gpu(p, m).communication_buffers;
+  CHECK((with - without).value() == Approx(4.0 * 8192 * 16 * 128 * 2));
+}
