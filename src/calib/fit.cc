@@ -640,8 +640,8 @@ EfficiencyTables carry_tables(const EfficiencyTables& source, const hardware::Ac
   // it. Lines only when the source has one.
   for (auto& [p, g] : t.gemm) {
     if (!g.sustained) continue;
-    const bool same_die = from.sm_count == to.sm_count && to.dense_peak.size() > 0 &&
-                          has_peak(to, p) && has_peak(from, p) && peak_for(from, p) == peak_for(to, p);
+    const bool same_die = from.sm_count == to.sm_count && has_peak(to, p) && has_peak(from, p) &&
+                          peak_for(from, p) == peak_for(to, p);
     if (from.tdp.value() == to.tdp.value()) {
       adj.push_back(fmt::format("GEMM sustained factor {} {:.4g} kept: source and target have the same TDP ({})",
                                 to_string(p), *g.sustained, to_string(to.tdp)));
