@@ -635,13 +635,14 @@ EfficiencyTables carry_tables(const EfficiencyTables& source, const hardware::Ac
                             to_string(from.nic_per_accelerator), to_string(to.nic_per_accelerator)));
   // Sustained factors measure clocks settling under the power limit, so they
   // hold as measured only for a part with the same TDP. A part of the same die
-  // (SM count and dense peak of the precision equal) with a lower limit takes
+  // (SM count and dense peak of the precision equal, which fixes the boost
+  // clock too) with a lower limit takes
   // the factor scaled by the measured power elasticity; any other part drops
   // it. Lines only when the source has one.
   for (auto& [p, g] : t.gemm) {
     if (!g.sustained) continue;
-    const bool same_die = from.sm_count == to.sm_count && has_peak(to, p) && has_peak(from, p) &&
-                          peak_for(from, p) == peak_for(to, p);
+    const bool same_die = from.sm_count > 0 && from.sm_count == to.sm_count && has_peak(to, p) &&
+                          has_peak(from, p) && peak_for(from, p) == peak_for(to, p);
     if (from.tdp.value() == to.tdp.value()) {
       adj.push_back(fmt::format("GEMM sustained factor {} {:.4g} kept: source and target have the same TDP ({})",
                                 to_string(p), *g.sustained, to_string(to.tdp)));

@@ -1,6 +1,7 @@
 // How a GEMM's sustained throughput changes with the power limit, read from
 // calibrate/power/gemm-power-elasticity.json: pairs of parts with the same die
-// (same SM count, boost clock and dense peak) and different power limits,
+// (same SM count, boost clock and dense peak; carry_tables() checks the SM
+// count and the dense peak, which with it fixes the clock) and different power limits,
 // each with a measured best-of-search GEMM rate and its source.
 //
 // The elasticity e = ln(rate_low / rate_high) / ln(tdp_low / tdp_high), the

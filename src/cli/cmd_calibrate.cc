@@ -9,6 +9,7 @@
 // named profile's fitted table, carried by calib::carry_tables().
 // `show` prints the table the cost model uses for a profile (a fitted file or
 // the stated default).
+#include <algorithm>
 #include <ostream>
 
 #include <fmt/format.h>
@@ -83,6 +84,18 @@ std::string show_text(const calib::EfficiencyTables& t) {
   return out;
 }
 
+// calib::carry_tables with the GEMM power elasticity, read only when a
+// sustained factor meets a different power limit (the only use it has).
+calib::EfficiencyTables carried(const calib::EfficiencyTables& source, const hardware::Accelerator& from,
+                                const hardware::Accelerator& to) {
+  const bool needs_power = from.tdp != to.tdp && std::any_of(source.gemm.begin(), source.gemm.end(), [](const auto& g) {
+                             return g.second.sustained.has_value();
+                           });
+  if (!needs_power) return calib::carry_tables(source, from, to);
+  const calib::PowerElasticity power = calib::load_power_elasticity(calib::power_elasticity_path());
+  return calib::carry_tables(source, from, to, &power);
+}
+
 int fit(const std::vector<std::string>& args, Io& io) {
   po::options_description desc("calibrate fit options");
   desc.add_options()("measurements", po::value<std::vector<std::string>>()->multitoken(), "measurement files")(
@@ -111,8 +124,7 @@ int fit(const std::vector<std::string>& args, Io& io) {
     const std::string from = vm["carry-from"].as<std::string>();
     const std::string path = calib::tables_path_for(from);
     if (!file_exists(path)) throw UsageError(fmt::format("--carry-from {}: no fitted table {}", from, path));
-    const calib::PowerElasticity power = calib::load_power_elasticity(calib::power_elasticity_path());
-    base = calib::carry_tables(calib::load_tables(path), hardware::load_accelerator(from), acc, &power);
+    base = carried(calib::load_tables(path), hardware::load_accelerator(from), acc);
   } else {
     base = calib::default_tables(profile, "no measurement for this parameter group");
     base.provenance.is_default = false;
@@ -148,9 +160,8 @@ int carry(const std::vector<std::string>& args, Io& io) {
   const std::string from = vm["from"].as<std::string>();
   const std::string path = calib::tables_path_for(from);
   if (!file_exists(path)) throw UsageError(fmt::format("--from {}: no fitted table {}", from, path));
-  const calib::PowerElasticity power = calib::load_power_elasticity(calib::power_elasticity_path());
-  calib::EfficiencyTables t = calib::carry_tables(calib::load_tables(path), hardware::load_accelerator(from),
-                                                  hardware::load_accelerator(vm["profile"].as<std::string>()), &power);
+  calib::EfficiencyTables t = carried(calib::load_tables(path), hardware::load_accelerator(from),
+                                      hardware::load_accelerator(vm["profile"].as<std::string>()));
   std::string cmd = "trainsim calibrate carry";
   for (const auto& a : args) cmd += " " + a;
   t.provenance.command = cmd;

@@ -47,7 +47,7 @@ enum class Recompute { kNone, kSelective, kDeepSeek, kFull, kSelectiveOp, kEvery
 const char* to_string(Recompute r);
 Recompute parse_recompute(const std::string& s);  // recompute_names()
 graph::AttentionImpl parse_attention(const std::string& s);  // attention_names()
-std::vector<std::string> attention_names();                  // "flash", "unfused"
+std::vector<std::string> attention_names();                  // "flash", "flash2", "unfused"
 graph::ElementwiseImpl parse_elementwise(const std::string& s);  // elementwise_names()
 std::vector<std::string> elementwise_names();                    // "fused", "eager"
 std::vector<std::string> recompute_names();
@@ -92,8 +92,10 @@ struct Plan {
   // consume them (Transformer Engine/NeMo "tp_comm_overlap" userbuffers;
   // Wang et al., ASPLOS'23). Default false: fully exposed TP communication.
   bool tp_comm_overlap = false;
-  // Attention kernels: flash (fused, the default) or Megatron's unfused
-  // CoreAttention (what Megatron-LM ran before its flash-attention option).
+  // Attention kernels: flash (the part's fastest fused kernel, the default),
+  // flash2 (FlashAttention-2, PyTorch SDPA's flash backend) or Megatron's
+  // unfused CoreAttention (what Megatron-LM ran before its flash-attention
+  // option).
   graph::AttentionImpl attention = graph::AttentionImpl::kFlash;
   // Memory-bound kernels around the GEMMs: fused (Transformer Engine,
   // Megatron, torch.compile; the default) or PyTorch eager running the

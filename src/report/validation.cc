@@ -81,7 +81,8 @@ const std::vector<DefaultRule>& default_rules() {
        "(pytorch/pytorch#138522), and torchtitan#1042 (April 2025) reports SDPA dispatching "
        "SDPBackend.FLASH_ATTENTION on H100. llm-foundry's MPT runs flash-attn 2.x or its Triton kernel "
        "(attn_impl flash | triton); its benchmark tables predate FlashAttention-3 (July 2024), so flash2 is "
-       "the fastest it could have run. On Ampere the two are the same kernel. A row with no year gets flash."},
+       "the fastest it could have run. On Ampere the two are the same kernel. A row with no year gets its "
+       "framework's kernel (flash2 for torchtitan and llm-foundry, else flash)."},
       {"elementwise", "(no column; from framework and name)",
        "eager for torchtitan rows whose name and framework cells do not say torch.compile, else fused",
        "Not a column. torchtitan runs PyTorch eager unless compiled (train_configs: compile = false; its "
