@@ -383,8 +383,16 @@ CpExchange cp_exchange(const graph::Operator& op, const plan::Plan& p, const cos
   const Seconds chunk_b = cost.op_time(op, cost::Pass::kBackwardInput, ctx) / static_cast<double>(p.cp);
   x.forward_total = step * steps;
   x.backward_total = step * (2.0 * steps);
-  x.forward = max(Seconds::zero(), step - chunk_f) * steps;
-  x.backward = max(Seconds::zero(), step * 2.0 - chunk_b) * steps;
+  if (overlapped(p.schedule)) {
+    // DualPipe pairs this chunk with another whose all-to-alls share the
+    // links: the ring is communication of its own, hidden (or not) under the
+    // paired chunk's computation with the rest, never under its own attention.
+    x.forward = x.forward_total;
+    x.backward = x.backward_total;
+  } else {
+    x.forward = max(Seconds::zero(), step - chunk_f) * steps;
+    x.backward = max(Seconds::zero(), step * 2.0 - chunk_b) * steps;
+  }
   return x;
 }
 
@@ -540,12 +548,15 @@ StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cos
   }
   if (p.cp > 1) {
     n.push_back(fmt::format("CP {}: each attention core's K and V travel the context-parallel ring in {} p2p steps "
-                            "per forward (K, V and their gradients, twice the bytes, per backward){}, each step under "
-                            "one chunk's attention (1/{} of the core); only the excess is exposed",
+                            "per forward (K, V and their gradients, twice the bytes, per backward){}, {}",
                             p.cp, p.cp - 1,
                             p.tp * p.cp > std::max(1, cost.cluster().scale_up_domain()) ? " across nodes"
                                                                                          : " inside the scale-up domain",
-                            p.cp));
+                            overlapped(p.schedule)
+                                ? "charged whole as communication that the paired chunk's computation hides"
+                                : fmt::format("each step under one chunk's attention (1/{} of the core); only the "
+                                              "excess is exposed",
+                                              p.cp)));
   }
   if (p.zero3_per_tensor()) {
     n.push_back(fmt::format("ZeRO-3 as {} (calibrate/frameworks/{}.json): one all-gather per parameter tensor before "

@@ -104,10 +104,13 @@ Seconds tp_boundary_time(const model::Model& m, const plan::Plan& p, const cost:
 // the chunk already received runs, and the backward circulates K, V and their
 // gradients (twice the bytes) the same way. A step's exposed time is what its
 // transfer exceeds one chunk's attention (1/cp of the core's time); the ring
-// crosses nodes when tp x cp exceeds the scale-up domain. Zero without CP or
-// for operators other than a fused attention core. `ctx` as the core is timed.
+// crosses nodes when tp x cp exceeds the scale-up domain. Under DualPipe the
+// whole ring is charged as communication (the paired chunk's computation
+// hides it, as it hides the all-to-alls on the same links). Zero without CP
+// or for operators other than a fused attention core. `ctx` as the core is
+// timed.
 struct CpExchange {
-  Seconds forward, backward;                  // exposed, per attention core and micro-batch
+  Seconds forward, backward;                  // charged: exposed (whole under DualPipe), per core and micro-batch
   Seconds forward_total, backward_total;      // all transfers, before overlap
 };
 CpExchange cp_exchange(const graph::Operator& attention, const plan::Plan& p, const cost::CostModel& cost,

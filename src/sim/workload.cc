@@ -340,9 +340,10 @@ class Builder {
       Seconds br = cost_.op_time(op, cost::Pass::kBackwardInput, reduced) * scale;
       bf += ff * rc;
       br += fr * rc;
-      // Context parallelism: the KV ring's excess over the attention it
-      // overlaps (analytic::cp_exchange), after the core in forward, before
-      // it in backward (plus the recomputed forward's exchange).
+      // Context parallelism: the KV ring as analytic::cp_exchange charges it
+      // (its excess over the attention it overlaps; whole under DualPipe),
+      // after the core in forward, before it in backward (plus the
+      // recomputed forward's exchange).
       const analytic::CpExchange cpx = analytic::cp_exchange(op, p_, cost_, apn_, full);
       f.comm(cpx.forward, Seconds::zero(), Seconds::zero(), false, kLabelCp);
       back.push_back(Back{false, bf, br, {}, {}, {}, expert, label});
@@ -364,7 +365,7 @@ class Builder {
     bi.comm(tp_one_ * tp_b, Seconds::zero(), Seconds::zero(), false, kLabelTp);
     for (auto it = back.rbegin(); it != back.rend(); ++it) {
       if (it->comm) {
-        bi.comm(it->time, it->out, it->up, true, it->label);
+        bi.comm(it->time, it->out, it->up, it->expert, it->label);
       } else {
         bi.compute(it->full, it->reduced, it->expert, it->label);
       }

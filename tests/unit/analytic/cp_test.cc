@@ -69,6 +69,14 @@ TEST_CASE("the KV ring: cp-1 steps of the chunk's K and V, hidden under one chun
   CHECK(hidden.forward.value() == 0);
   CHECK(hidden.backward.value() == 0);
   CHECK(hidden.forward_total.value() == Approx(up_step));
+  // Under DualPipe the ring is charged whole: the paired chunk's computation,
+  // not the core's own attention, is what hides it (with the all-to-alls on
+  // the same links).
+  plan::Plan dual = cp_plan(1, 2);
+  dual.schedule = plan::Schedule::kDualPipe;
+  const analytic::CpExchange paired = analytic::cp_exchange(core(1e15), dual, cost, 8, {});
+  CHECK(paired.forward.value() == Approx(up_step));
+  CHECK(paired.backward.value() == Approx(2 * up_step));
   // No CP, or not an attention core: nothing.
   CHECK(analytic::cp_exchange(light, cp_plan(1, 1), cost, 8, {}).forward_total.value() == 0);
   graph::Operator gemm = light;
