@@ -373,10 +373,9 @@ CpExchange cp_exchange(const graph::Operator& op, const plan::Plan& p, const cos
                        int accelerators_per_node, const cost::OpContext& ctx) {
   CpExchange x;
   if (p.cp <= 1 || op.kind != graph::OpKind::kAttention) return x;
-  const graph::AttentionShape& a = op.attention;
-  // K and V of the local chunk in BF16 (MLA: the up-projected per-head K and V).
-  const Bytes kv(static_cast<double>(a.batch * a.seq_q * a.kv_heads * (a.qk_head_dim + a.v_head_dim)) *
-                 bytes_per_element(Precision::kBF16));
+  // K and V of the local chunk in BF16 (MLA: the up-projected per-head K and
+  // V, or under a latent ring the compressed latent and rotary key).
+  const Bytes kv = plan::cp_ring_chunk_bytes(op, p);
   const Seconds step = cost.p2p_time(kv, p.tp * p.cp > std::max(1, accelerators_per_node));
   const double steps = p.cp - 1;
   const Seconds chunk_f = cost.op_time(op, cost::Pass::kForward, ctx) / static_cast<double>(p.cp);

@@ -344,7 +344,10 @@ void add_attention(const Ctx& x, std::vector<Operator>& ops, const std::string& 
     ops.push_back(gemm(p + "attn.kv_a_proj_with_mqa", c, RecomputeClass::kNone, x.t,
                        d.kv_lora_rank + d.qk_rope_head_dim, h, 0));
     ops.push_back(norm(x, p + "attn.kv_a_norm", nc, d.kv_lora_rank, x.t));
-    ops.push_back(gemm(p + "attn.kv_b_proj", c, RecomputeClass::kMlaUpProj, x.t,
+    // Under a latent CP ring every GPU up-projects the latents of all cp
+    // chunks it attends to (its own and the cp - 1 it receives).
+    const int64_t up_tokens = x.sh.cp_ring == CpRing::kLatent ? x.t * x.sh.cp : x.t;
+    ops.push_back(gemm(p + "attn.kv_b_proj", c, RecomputeClass::kMlaUpProj, up_tokens,
                        heads * (d.qk_nope_head_dim + d.v_head_dim), d.kv_lora_rank, 0));
     // Rotary on the decoupled query (heads x rope) and shared key (rope) parts.
     ops.push_back(rotary(x, p + "attn.rope", c, static_cast<double>(x.t * (heads + 1) * d.qk_rope_head_dim)));
@@ -352,6 +355,7 @@ void add_attention(const Ctx& x, std::vector<Operator>& ops, const std::string& 
       add_unfused_attention_core(x, ops, p, c, heads, qk, d.v_head_dim);
     } else {
       ops.push_back(attention_core(x, p + "attn.core", c, heads, heads, qk, d.v_head_dim));
+      ops.back().attention.latent_dim = d.kv_lora_rank + d.qk_rope_head_dim;
     }
     ops.push_back(gemm(p + "attn.o_proj", c, RecomputeClass::kNone, x.t, h, heads * d.v_head_dim,
                        o_bias(m) ? h : 0));
@@ -517,6 +521,14 @@ void add_head(const Ctx& x, std::vector<Operator>& ops, const std::string& p, Co
 }
 
 }  // namespace
+
+const char* to_string(CpRing r) {
+  switch (r) {
+    case CpRing::kKeyValue: return "kv";
+    case CpRing::kLatent: return "latent";
+  }
+  return "?";
+}
 
 const char* to_string(AttentionImpl a) {
   switch (a) {

@@ -90,6 +90,7 @@ struct AttentionShape {
   int64_t v_head_dim = 0;   // MLA: 128
   bool causal = true;
   AttentionImpl impl = AttentionImpl::kFlash;  // kFlash or kFlash2: whose efficiency tables time it
+  int64_t latent_dim = 0;  // MLA: kv_lora_rank + qk_rope_head_dim, the compressed K/V per token; 0 otherwise
 };
 
 // What a recompute policy may choose to recompute.
@@ -167,11 +168,25 @@ enum class ElementwiseImpl {
 const char* to_string(ElementwiseImpl e);
 
 // How the graph is cut across GPUs.
+// What context parallelism's key/value ring carries for an MLA layer.
+enum class CpRing {
+  // The keys and values the attention kernel takes (Transformer Engine's p2p
+  // ring; MLA: up-projected, heads x (qk_head_dim + v_head_dim) per token).
+  kKeyValue,
+  // MLA only: the compressed latent and the shared rotary key (kv_lora_rank +
+  // qk_rope_head_dim per token, for all heads at once); every GPU then
+  // up-projects each chunk it receives, so its kv_b_proj runs over all cp
+  // chunks of the sequence.
+  kLatent,
+};
+const char* to_string(CpRing r);  // "kv", "latent"
+
 struct Sharding {
   int tp = 1;  // tensor parallel (heads, FFN columns, vocab)
   int ep = 1;  // expert parallel (n_routed_experts / ep experts per GPU)
   int cp = 1;  // context parallel (sequence split)
   bool sequence_parallel = false;  // Megatron SP: norms/dropout split over TP
+  CpRing cp_ring = CpRing::kKeyValue;  // with cp > 1
 };
 
 struct Graph {

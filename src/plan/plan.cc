@@ -82,6 +82,7 @@ constexpr std::initializer_list<graph::AttentionImpl> kAttentionImpls = {
     graph::AttentionImpl::kFlash, graph::AttentionImpl::kFlash2, graph::AttentionImpl::kUnfused};
 constexpr std::initializer_list<graph::ElementwiseImpl> kElementwiseImpls = {graph::ElementwiseImpl::kFused,
                                                                              graph::ElementwiseImpl::kEager};
+constexpr std::initializer_list<graph::CpRing> kCpRings = {graph::CpRing::kKeyValue, graph::CpRing::kLatent};
 
 std::vector<std::string> recompute_names() { return enum_names(kRecomputes); }
 
@@ -98,6 +99,10 @@ std::vector<std::string> elementwise_names() { return enum_names(kElementwiseImp
 graph::ElementwiseImpl parse_elementwise(const std::string& s) {
   return parse_enum(s, kElementwiseImpls, "elementwise kernels");
 }
+
+std::vector<std::string> cp_ring_names() { return enum_names(kCpRings); }
+
+graph::CpRing parse_cp_ring(const std::string& s) { return parse_enum(s, kCpRings, "context-parallel ring"); }
 
 PrecisionPolicy bf16_policy() { return PrecisionPolicy{}; }
 
@@ -124,8 +129,17 @@ int64_t Plan::micro_batches_per_replica() const {
   return per > 0 ? global_batch / per : 0;
 }
 
+Bytes cp_ring_chunk_bytes(const graph::Operator& op, const Plan& p) {
+  if (p.cp <= 1 || op.kind != graph::OpKind::kAttention) return Bytes(0);
+  const graph::AttentionShape& a = op.attention;
+  const int64_t per_token = p.cp_ring == graph::CpRing::kLatent && a.latent_dim > 0
+                                ? a.latent_dim
+                                : a.kv_heads * (a.qk_head_dim + a.v_head_dim);
+  return Bytes(static_cast<double>(a.batch * a.seq_q * per_token) * bytes_per_element(Precision::kBF16));
+}
+
 graph::Sharding Plan::sharding() const {
-  return graph::Sharding{tp, ep, cp, sequence_parallel && tp > 1};
+  return graph::Sharding{tp, ep, cp, sequence_parallel && tp > 1, cp_ring};
 }
 
 Bytes MemoryBreakdown::total() const {
@@ -606,12 +620,7 @@ std::vector<MemoryBreakdown> memory_per_rank(const Plan& p, const model::Model& 
     if (p.cp > 1) {
       Bytes kv;
       for (const graph::Block& b : g.blocks) {
-        for (const graph::Operator& op : b.ops) {
-          if (op.kind != graph::OpKind::kAttention) continue;
-          const graph::AttentionShape& a = op.attention;
-          kv = max(kv, Bytes(static_cast<double>(a.batch * a.seq_q * a.kv_heads * (a.qk_head_dim + a.v_head_dim)) *
-                             bytes_per_element(Precision::kBF16)));
-        }
+        for (const graph::Operator& op : b.ops) kv = max(kv, cp_ring_chunk_bytes(op, p));
       }
       comm += kv * 4.0;
     }

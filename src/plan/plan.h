@@ -50,6 +50,8 @@ graph::AttentionImpl parse_attention(const std::string& s);  // attention_names(
 std::vector<std::string> attention_names();                  // "flash", "flash2", "unfused"
 graph::ElementwiseImpl parse_elementwise(const std::string& s);  // elementwise_names()
 std::vector<std::string> elementwise_names();                    // "fused", "eager"
+graph::CpRing parse_cp_ring(const std::string& s);  // cp_ring_names()
+std::vector<std::string> cp_ring_names();           // "kv", "latent"
 std::vector<std::string> recompute_names();
 
 // Precision per operator class (DeepSeek-V3 §3.3: FP8 Fprop/Dgrad/Wgrad for
@@ -101,6 +103,10 @@ struct Plan {
   // Megatron, torch.compile; the default) or PyTorch eager running the
   // reference Llama code (graph::ElementwiseImpl::kEager).
   graph::ElementwiseImpl elementwise = graph::ElementwiseImpl::kFused;
+  // What the context-parallel ring carries (cp > 1): the attention kernel's
+  // keys and values ("kv", Transformer Engine's p2p ring; the default) or,
+  // for MLA, the compressed latent that each GPU up-projects ("latent").
+  graph::CpRing cp_ring = graph::CpRing::kKeyValue;
   // How ZeRO stage 3 moves parameters and gradients: "fsdp" (one collective
   // per transformer layer, prefetched one layer ahead; the default) or the
   // name of a file in calibrate/frameworks/ (e.g. "deepspeed-zero3-2021").
@@ -233,6 +239,13 @@ MemoryBreakdown memory_per_gpu(const Plan& p, const model::Model& m);
 // Every pipeline rank (size pp).
 std::vector<MemoryBreakdown> memory_per_rank(const Plan& p, const model::Model& m);
 // validate_plan() also checks memory_per_gpu().total() <= accelerator HBM capacity.
+
+// One step of the context-parallel ring around attention core `op` under
+// plan p: the chunk's keys and values in BF16 (b x seq/cp tokens x kv heads
+// x (qk + v head dims); MLA under plan.cp_ring "latent": the compressed
+// latent and rotary key, kv_lora_rank + qk_rope_head_dim per token). Zero
+// without CP or for other operators.
+Bytes cp_ring_chunk_bytes(const graph::Operator& op, const Plan& p);
 
 // Parameter counts of one pipeline rank: on this GPU (sharded) and unique
 // (unsharded) for expert (grouped-GEMM) and other parameters, and the size of

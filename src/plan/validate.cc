@@ -50,6 +50,9 @@ void validate_plan(const Plan& p, const model::Model& m, const hardware::Cluster
     reject(fmt::format("dense FFN width {} is not divisible by tp {}", m.ffn, p.tp));
   }
   if (p.seq_len % p.cp != 0) reject(fmt::format("seq_len {} is not divisible by cp {}", p.seq_len, p.cp));
+  if (p.cp_ring == graph::CpRing::kLatent && m.attention != model::AttentionKind::kMla) {
+    reject(fmt::format("cp_ring \"latent\" needs multi-head latent attention (MLA); {} has none", m.name));
+  }
   if (p.cp > 1 && p.attention == graph::AttentionImpl::kUnfused) {
     reject(fmt::format("cp {} needs a fused attention kernel (attention \"flash\" or \"flash2\"): context "
                        "parallelism runs the attention core as a ring of fused kernels over key/value chunks, "

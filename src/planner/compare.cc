@@ -27,6 +27,7 @@ run::PlanPatch full_patch(const plan::Plan& p, const std::string& precision,
   q.dp = p.dp;
   q.ep = p.ep;
   q.cp = p.cp;
+  q.cp_ring = p.cp_ring;
   q.zero_stage = p.zero_stage;
   q.comm_sms = p.comm_sms;
   q.max_nodes_per_token = p.max_nodes_per_token;
@@ -102,6 +103,7 @@ run::Scenario retarget(const run::Scenario& base, const hardware::Cluster& clust
     o.seq_len = ph.seq_len;
     o.global_batch = ph.global_batch;
     o.cp = original.cp;
+    o.cp_ring = original.cp_ring;
     o.micro_batches = {original.micro_batch};
     o.precisions = {prec};
     if (prec == "deepseek-fp8" && !cluster.accelerator.peak(Precision::kFP8)) o.precisions = {"bf16"};

@@ -70,7 +70,7 @@ std::string layout_string(const plan::Plan& p) {
   if (p.vpp > 1) s += fmt::format(" (vpp {})", p.vpp);
   s += fmt::format(" dp {}", p.dp);
   if (p.ep > 1) s += fmt::format(" ep {}", p.ep);
-  if (p.cp > 1) s += fmt::format(" cp {}", p.cp);
+  if (p.cp > 1) s += fmt::format(" cp {}{}", p.cp, p.cp_ring == graph::CpRing::kLatent ? " latent-ring" : "");
   if (p.sequence_parallel) s += " sp";
   s += fmt::format(" zero-{} mb {}", p.zero_stage, p.micro_batch);
   return s;
@@ -144,6 +144,7 @@ SearchResult search_layouts(const model::Model& m, const hardware::Cluster& c,
     p.dp = dp;
     p.ep = ep;
     p.cp = o.cp;
+    p.cp_ring = o.cp_ring;
     p.sequence_parallel = tp > 1;
     p.global_batch = o.global_batch;
     p.seq_len = o.seq_len;

@@ -58,6 +58,7 @@ struct SearchOptions {
   int64_t seq_len = 4096;
   int64_t global_batch = 1024;          // sequences per step
   int cp = 1;                           // context parallelism, fixed
+  graph::CpRing cp_ring = graph::CpRing::kKeyValue;  // what its ring carries, fixed
   std::vector<int64_t> micro_batches = {1, 2, 4};
   bool allow_fp8 = true;                // try deepseek-fp8 where the chip has FP8
   bool only_bf16 = false;               // never try FP8

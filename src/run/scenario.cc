@@ -104,7 +104,7 @@ class Reader {
 const std::vector<std::string> kPatchKeys = {
     "tp", "pp", "vpp", "dp", "ep", "cp", "sequence_parallel", "zero", "micro_batch", "schedule",
     "recompute", "precision", "comm_sms", "max_nodes_per_token", "expert_load_imbalance", "attention",
-    "elementwise", "zero3_framework"};
+    "elementwise", "zero3_framework", "cp_ring"};
 
 const std::vector<std::string> kSchedules = {"gpipe", "1f1b", "interleaved-1f1b", "zb-h1",
                                              "zero-bubble", "dualpipe", "dualpipev"};
@@ -112,6 +112,7 @@ const std::vector<std::string> kRecomputes = plan::recompute_names();
 const std::vector<std::string> kPolicies = {"bf16", "deepseek-fp8"};
 const std::vector<std::string> kAttentionImpls = plan::attention_names();
 const std::vector<std::string> kElementwiseImpls = plan::elementwise_names();
+const std::vector<std::string> kCpRings = plan::cp_ring_names();
 
 int as_int(int64_t v, const JsonView& where) {
   if (v > kMaxCount) where.fail(fmt::format("expected at most {}; found {}", kMaxCount, v));
@@ -147,6 +148,7 @@ PlanPatch read_patch(Reader& rd, const JsonView& v, std::vector<std::string> ext
   if (auto f = v.find("precision")) p.precision = rd.one_of(*f, kPolicies);
   if (auto f = v.find("attention")) p.attention = plan::parse_attention(rd.one_of(*f, kAttentionImpls));
   if (auto f = v.find("elementwise")) p.elementwise = plan::parse_elementwise(rd.one_of(*f, kElementwiseImpls));
+  if (auto f = v.find("cp_ring")) p.cp_ring = plan::parse_cp_ring(rd.one_of(*f, kCpRings));
   if (auto f = v.find("zero3_framework")) {
     std::vector<std::string> names = calib::zero3_framework_names();
     names.insert(names.begin(), plan::kFsdpZero3);
@@ -177,6 +179,7 @@ void apply_patch(plan::Plan& p, const PlanPatch& q) {
   if (q.precision) p.precision = precision_policy(*q.precision);
   if (q.attention) p.attention = *q.attention;
   if (q.elementwise) p.elementwise = *q.elementwise;
+  if (q.cp_ring) p.cp_ring = *q.cp_ring;
   if (q.zero3_framework) p.zero3_framework = *q.zero3_framework;
   if (q.expert_load_imbalance) p.expert_load_imbalance = *q.expert_load_imbalance;
 }

@@ -66,6 +66,7 @@ struct PlanPatch {
   std::optional<double> expert_load_imbalance;
   std::optional<graph::AttentionImpl> attention;  // "flash" | "flash2" | "unfused"
   std::optional<graph::ElementwiseImpl> elementwise;  // "fused" | "eager"
+  std::optional<graph::CpRing> cp_ring;               // "kv" | "latent"
   std::optional<std::string> zero3_framework;     // "fsdp" | a calibrate/frameworks/ file
 };
 

@@ -8,6 +8,7 @@
 #include "calib/tables.h"
 #include "cost/cost_model.h"
 #include "graph/graph.h"
+#include "model/model.h"
 #include "plan/plan.h"
 #include "sim/simulator.h"
 
@@ -148,4 +149,55 @@ TEST_CASE("the KV ring's buffers count in the memory per GPU", "[analytic][cp]")
   p.global_batch = 2;
   const Bytes without = plan::memory_per_gpu(p, m).communication_buffers;
   CHECK((with - without).value() == Approx(4.0 * 8192 * 16 * 128 * 2));
+}
+
+TEST_CASE("an MLA latent ring passes the compressed latent and up-projects every chunk", "[analytic][cp]") {
+  // DeepSeek-V2-Lite: 16 heads, qk 128 + 64, v 128, kv_lora_rank 512; seq
+  // 8192 over CP 4: 2048 tokens per GPU.
+  const model::Model m = model::load_model("deepseek_v2_lite");
+  plan::Plan p = cp_plan(1, 4);
+  p.seq_len = 8192;
+  p.micro_batch = 1;
+  p.global_batch = 1;
+  auto find = [](const graph::Graph& g, const std::string& name) -> const graph::Operator* {
+    for (const graph::Block& b : g.blocks) {
+      for (const graph::Operator& op : b.ops) {
+        if (op.name == name) return &op;
+      }
+    }
+    return nullptr;
+  };
+  const graph::Graph kv_graph = plan::plan_graph(p, m, true);
+  p.cp_ring = graph::CpRing::kLatent;
+  const graph::Graph latent_graph = plan::plan_graph(p, m, true);
+  const graph::Operator* core = find(latent_graph, "attn.core");
+  const graph::Operator* up_kv = find(kv_graph, "attn.kv_b_proj");
+  const graph::Operator* up_latent = find(latent_graph, "attn.kv_b_proj");
+  REQUIRE(core != nullptr);
+  REQUIRE(up_kv != nullptr);
+  REQUIRE(up_latent != nullptr);
+  // The core knows its latent: 512 + 64 = 576 values per token.
+  CHECK(core->attention.latent_dim == 576);
+  // Every GPU up-projects all 4 chunks: kv_b_proj over 8192 rows, not 2048,
+  // so 4x the FLOPs (2 x 8192 x 512 x 16 x (128 + 128) forward).
+  CHECK(up_kv->gemm.m == 2048);
+  CHECK(up_latent->gemm.m == 8192);
+  CHECK(up_latent->fwd.flops.value() == Approx(2.0 * 8192 * 512 * 16 * 256));
+  // One ring step: latent 2048 x 576 x 2 B = 2,359,296 B, against the
+  // up-projected 2048 x 16 x (192 + 128) x 2 B = 20,971,520 B (8.9x more).
+  CHECK(plan::cp_ring_chunk_bytes(*core, p).value() == Approx(2048.0 * 576 * 2));
+  p.cp_ring = graph::CpRing::kKeyValue;
+  CHECK(plan::cp_ring_chunk_bytes(*core, p).value() == Approx(2048.0 * 16 * 320 * 2));
+  // Names round-trip; a latent ring needs MLA.
+  CHECK(plan::cp_ring_names() == std::vector<std::string>{"kv", "latent"});
+  CHECK(plan::parse_cp_ring("latent") == graph::CpRing::kLatent);
+  plan::Plan llama = cp_plan(1, 2);
+  llama.cp_ring = graph::CpRing::kLatent;
+  llama.micro_batch = 1;
+  llama.global_batch = 4;
+  llama.dp = 4;
+  hardware::Cluster c = testing::test_cluster({}, 1);
+  c.accelerator.hbm_capacity = gigabytes(80);
+  CHECK_THROWS_WITH(plan::validate_plan(llama, testing::toy_llama(4, 16, 16384), c),
+                    Catch::Contains("cp_ring \"latent\" needs multi-head latent attention"));
 }
