@@ -167,7 +167,6 @@ enum class ElementwiseImpl {
 };
 const char* to_string(ElementwiseImpl e);
 
-// How the graph is cut across GPUs.
 // What context parallelism's key/value ring carries for an MLA layer.
 enum class CpRing {
   // The keys and values the attention kernel takes (Transformer Engine's p2p
@@ -181,6 +180,7 @@ enum class CpRing {
 };
 const char* to_string(CpRing r);  // "kv", "latent"
 
+// How the graph is cut across GPUs.
 struct Sharding {
   int tp = 1;  // tensor parallel (heads, FFN columns, vocab)
   int ep = 1;  // expert parallel (n_routed_experts / ep experts per GPU)
