@@ -340,6 +340,26 @@ Flops recompute_flops(const model::Model& m, const plan::Plan& p) {
   return f;
 }
 
+// What a latent context-parallel ring adds to the hardware FLOPs of one
+// micro-batch (whole model): each of the cp GPUs up-projects the whole
+// sequence's latents instead of its 1/cp, so every MLA kv_b_proj runs cp - 1
+// more times its CP = 1 work (forward, both backward GEMMs, and the
+// recomputed forward where the policy drops it).
+Flops latent_ring_flops(const model::Model& m, const plan::Plan& p) {
+  if (p.cp <= 1 || p.cp_ring != graph::CpRing::kLatent) return Flops::zero();
+  const graph::Graph g = graph::build_graph(m, p.seq_len, p.micro_batch, graph::Sharding{}, true, true);
+  Flops f;
+  for (const graph::Block& b : g.blocks) {
+    for (const graph::Operator& op : b.ops) {
+      if (!ends_with(op.name, "attn.kv_b_proj")) continue;
+      const double rc = plan::recompute_fraction(op, b, p.recompute);
+      f += (op.fwd.flops * (1.0 + rc) + op.bwd_input.flops + op.bwd_weight.flops) *
+           (static_cast<double>(p.cp - 1) * static_cast<double>(b.count));
+    }
+  }
+  return f;
+}
+
 }  // namespace
 
 cost::ExpertAllToAll expert_all_to_all_request(const model::Model& m, const plan::Plan& p,
@@ -515,7 +535,8 @@ StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cos
   e.model_flops_per_step = graph::train_flops_per_token(m, p.seq_len, true, true) * tokens;
   const Flops noncausal = graph::train_flops_per_token(m, p.seq_len, false, true) * tokens;
   const double micro_batches_global = static_cast<double>(p.global_batch / p.micro_batch);
-  e.hardware_flops_per_step = e.model_flops_per_step + recompute_flops(m, p) * micro_batches_global;
+  e.hardware_flops_per_step =
+      e.model_flops_per_step + (recompute_flops(m, p) + latent_ring_flops(m, p)) * micro_batches_global;
   const auto peak = cost.cluster().accelerator.peak(Precision::kBF16);
   if (peak && peak->value() > 0) {
     const Flops capacity = (*peak * e.step_time) * gpus;

@@ -100,7 +100,8 @@ Seconds tp_boundary_time(const model::Model& m, const plan::Plan& p, const cost:
 // Context parallelism's key/value ring around one attention core (Megatron-
 // Core / Transformer Engine, cp_comm_type "p2p"; Liu et al., Ring Attention,
 // 2023): each of the cp ranks holds seq/cp tokens; in the forward the K and V
-// of its chunk travel the ring in cp-1 steps, each sent while the attention of
+// of its chunk (or, under plan.cp_ring "latent", its MLA latent; bytes per
+// plan::cp_ring_chunk_bytes) travel the ring in cp-1 steps, each sent while the attention of
 // the chunk already received runs, and the backward circulates K, V and their
 // gradients (twice the bytes) the same way. A step's exposed time is what its
 // transfer exceeds one chunk's attention (1/cp of the core's time); the ring

@@ -245,9 +245,10 @@ std::string md_report(const Inputs& in) {
     const bool stated = p.amount == run::PhaseAmount::kStatedGpuHours;
     pt.add_row({p.name, std::to_string(p.gpus),
                 stated ? "-"
-                       : fmt::format("PP{} DP{} EP{} CP{}, mb {}, batch {} x {}", p.plan.pp, p.plan.dp,
-                                     p.plan.ep, p.plan.cp, p.plan.micro_batch, p.plan.global_batch,
-                                     p.plan.seq_len),
+                       : fmt::format("PP{} DP{} EP{} CP{}{}, mb {}, batch {} x {}", p.plan.pp, p.plan.dp,
+                                     p.plan.ep, p.plan.cp,
+                                     p.plan.cp > 1 && p.plan.cp_ring == graph::CpRing::kLatent ? " (latent ring)" : "",
+                                     p.plan.micro_batch, p.plan.global_batch, p.plan.seq_len),
                 stated ? "-" : fmt::format("{:.4g}", p.tokens), stated ? "-" : mh(p.steps),
                 stated ? "stated" : report::fixed(p.step.step_time.value(), 2),
                 stated ? "-" : report::percent(p.step.mfu_causal), mh(in_hours(p.ideal_gpu_time)),

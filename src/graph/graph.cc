@@ -254,7 +254,10 @@ Operator attention_core(const Ctx& x, const std::string& name, Component c, int6
   const double lse = static_cast<double>(x.b * heads * s_q) * kFp32;
   op.fwd.bytes = bytes(q + k + v + o + lse);
   op.bwd_input.bytes = bytes(2.0 * (q + k + v) + 2.0 * o + lse);  // read Q K V O dO lse, write dQ dK dV
-  op.activation_bytes_saved = bytes(q + k + v + o + lse);
+  // Saved for backward: the GPU's own chunk of K and V; under CP the ring
+  // brings the other chunks round again in backward (cp_ring_chunk_bytes).
+  const double own = static_cast<double>(s_q) / static_cast<double>(s_kv);
+  op.activation_bytes_saved = bytes(q + (k + v) * own + o + lse);
   return op;
 }
 
@@ -349,6 +352,9 @@ void add_attention(const Ctx& x, std::vector<Operator>& ops, const std::string& 
     const int64_t up_tokens = x.sh.cp_ring == CpRing::kLatent ? x.t * x.sh.cp : x.t;
     ops.push_back(gemm(p + "attn.kv_b_proj", c, RecomputeClass::kMlaUpProj, up_tokens,
                        heads * (d.qk_nope_head_dim + d.v_head_dim), d.kv_lora_rank, 0));
+    // It keeps only its own chunk's latent: the ring brings the others round
+    // again in backward, one chunk at a time.
+    ops.back().activation_bytes_saved = bytes(static_cast<double>(x.t * d.kv_lora_rank) * kBf16);
     // Rotary on the decoupled query (heads x rope) and shared key (rope) parts.
     ops.push_back(rotary(x, p + "attn.rope", c, static_cast<double>(x.t * (heads + 1) * d.qk_rope_head_dim)));
     if (x.attention == AttentionImpl::kUnfused) {

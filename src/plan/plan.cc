@@ -10,10 +10,6 @@
 namespace trainsim::plan {
 namespace {
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 }  // namespace
@@ -132,9 +128,10 @@ int64_t Plan::micro_batches_per_replica() const {
 Bytes cp_ring_chunk_bytes(const graph::Operator& op, const Plan& p) {
   if (p.cp <= 1 || op.kind != graph::OpKind::kAttention) return Bytes(0);
   const graph::AttentionShape& a = op.attention;
-  const int64_t per_token = p.cp_ring == graph::CpRing::kLatent && a.latent_dim > 0
-                                ? a.latent_dim
-                                : a.kv_heads * (a.qk_head_dim + a.v_head_dim);
+  TRAINSIM_CHECK(p.cp_ring != graph::CpRing::kLatent || a.latent_dim > 0,
+                 "a latent context-parallel ring around {}, which has no latent (validate_plan rejects this)", op.name);
+  const int64_t per_token =
+      p.cp_ring == graph::CpRing::kLatent ? a.latent_dim : a.kv_heads * (a.qk_head_dim + a.v_head_dim);
   return Bytes(static_cast<double>(a.batch * a.seq_q * per_token) * bytes_per_element(Precision::kBF16));
 }
 
@@ -612,9 +609,10 @@ std::vector<MemoryBreakdown> memory_per_rank(const Plan& p, const model::Model& 
     // whose overlapped chunk pair has two all-to-alls in flight), scaled by
     // the routing imbalance; pipeline send/receive buffers for activations
     // and gradients (both directions under DualPipe); under context
-    // parallelism the key/value ring's buffers of one attention core: the
-    // chunk being attended and the one arriving, and in backward their
-    // gradients travelling with them (four K+V chunks). DP reductions run in
+    // parallelism the ring's buffers of one attention core: the chunk being
+    // attended and the one arriving, and in backward their gradients
+    // travelling with them (four chunks of K+V, or of latents under a latent
+    // ring; cp_ring_chunk_bytes). DP reductions run in
     // place on the gradient buffer (Megatron's contiguous grad buffer).
     Bytes comm;
     if (p.cp > 1) {

@@ -28,6 +28,9 @@ run::PlanPatch full_patch(const plan::Plan& p, const std::string& precision,
   q.ep = p.ep;
   q.cp = p.cp;
   q.cp_ring = p.cp_ring;
+  q.attention = p.attention;
+  q.elementwise = p.elementwise;
+  q.zero3_framework = p.zero3_framework;
   q.zero_stage = p.zero_stage;
   q.comm_sms = p.comm_sms;
   q.max_nodes_per_token = p.max_nodes_per_token;
@@ -104,6 +107,9 @@ run::Scenario retarget(const run::Scenario& base, const hardware::Cluster& clust
     o.global_batch = ph.global_batch;
     o.cp = original.cp;
     o.cp_ring = original.cp_ring;
+    o.attention = original.attention;
+    o.elementwise = original.elementwise;
+    o.zero3_framework = original.zero3_framework;
     o.micro_batches = {original.micro_batch};
     o.precisions = {prec};
     if (prec == "deepseek-fp8" && !cluster.accelerator.peak(Precision::kFP8)) o.precisions = {"bf16"};

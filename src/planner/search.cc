@@ -145,6 +145,9 @@ SearchResult search_layouts(const model::Model& m, const hardware::Cluster& c,
     p.ep = ep;
     p.cp = o.cp;
     p.cp_ring = o.cp_ring;
+    p.attention = o.attention;
+    p.elementwise = o.elementwise;
+    p.zero3_framework = o.zero3_framework;
     p.sequence_parallel = tp > 1;
     p.global_batch = o.global_batch;
     p.seq_len = o.seq_len;

@@ -59,6 +59,11 @@ struct SearchOptions {
   int64_t global_batch = 1024;          // sequences per step
   int cp = 1;                           // context parallelism, fixed
   graph::CpRing cp_ring = graph::CpRing::kKeyValue;  // what its ring carries, fixed
+  // Kernels and ZeRO-3 implementation every candidate runs with (a re-plan
+  // keeps its scenario's).
+  graph::AttentionImpl attention = graph::AttentionImpl::kFlash;
+  graph::ElementwiseImpl elementwise = graph::ElementwiseImpl::kFused;
+  std::string zero3_framework = plan::kFsdpZero3;
   std::vector<int64_t> micro_batches = {1, 2, 4};
   bool allow_fp8 = true;                // try deepseek-fp8 where the chip has FP8
   bool only_bf16 = false;               // never try FP8

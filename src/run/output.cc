@@ -72,7 +72,7 @@ json to_json(const PhaseResult& p) {
                {"dp", p.plan.dp},       {"ep", p.plan.ep},
                {"cp", p.plan.cp},       {"micro_batch", p.plan.micro_batch},
                {"global_batch", p.plan.global_batch}, {"seq_len", p.plan.seq_len},
-               {"schedule", plan::to_string(p.plan.schedule)}};
+               {"schedule", plan::to_string(p.plan.schedule)}, {"cp_ring", graph::to_string(p.plan.cp_ring)}};
   j["tokens"] = sig(p.tokens);
   j["steps"] = sig(p.steps);
   j["step_time_s"] = sig(p.step.step_time.value());

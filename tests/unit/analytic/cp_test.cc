@@ -201,3 +201,44 @@ TEST_CASE("an MLA latent ring passes the compressed latent and up-projects every
   CHECK_THROWS_WITH(plan::validate_plan(llama, testing::toy_llama(4, 16, 16384), c),
                     Catch::Contains("cp_ring \"latent\" needs multi-head latent attention"));
 }
+
+TEST_CASE("under CP a GPU keeps only its own chunk for backward, and a latent ring's extra work counts in HFU",
+          "[analytic][cp]") {
+  // DeepSeek-V2-Lite (27 MLA layers, 16 heads, qk 192, v 128, latent 512),
+  // seq 8192, one sequence; CP 4 gives 2048 tokens per GPU.
+  const model::Model m = model::load_model("deepseek_v2_lite");
+  plan::Plan p = cp_plan(1, 4);
+  p.seq_len = 8192;
+  p.micro_batch = 1;
+  p.global_batch = 1;
+  p.cp_ring = graph::CpRing::kLatent;
+  const graph::Graph g = plan::plan_graph(p, m, true);
+  const graph::Operator* core = nullptr;
+  const graph::Operator* up = nullptr;
+  for (const graph::Block& b : g.blocks) {
+    for (const graph::Operator& op : b.ops) {
+      if (op.name == "attn.core" && !core) core = &op;
+      if (op.name == "attn.kv_b_proj" && !up) up = &op;
+    }
+  }
+  REQUIRE(core != nullptr);
+  REQUIRE(up != nullptr);
+  // Attention saves Q (2048 x 16 x 192), O (2048 x 16 x 128), LSE (2048 x 16
+  // FP32) and only its own K (2048 x 16 x 192) and V (2048 x 16 x 128), not
+  // the whole sequence's: (2 x 2048 x 16 x 320) x 2 B + 2048 x 16 x 4 B.
+  CHECK(core->activation_bytes_saved.value() == Approx(2.0 * 2048 * 16 * 320 * 2 + 2048.0 * 16 * 4));
+  // kv_b_proj runs over all 8192 rows but keeps only its own 2048 x 512 latent.
+  CHECK(up->gemm.m == 8192);
+  CHECK(up->activation_bytes_saved.value() == Approx(2048.0 * 512 * 2));
+  // Hardware FLOPs: each layer's up-projection 2 x 8192 x 512 x (16 x 256) =
+  // 34,359,738,368 FLOP forward, x 3 with its two backward GEMMs, runs
+  // cp - 1 = 3 more times, in 27 layers, for one micro-batch:
+  // 34,359,738,368 x 3 x 3 x 27 = 8.349e12 FLOP more than the K/V ring.
+  const cost::CostModel cost(testing::test_cluster({}, 1), calib::default_tables("test-gpu", "test"));
+  const analytic::StepEstimate latent = analytic::estimate_step(m, p, cost);
+  p.cp_ring = graph::CpRing::kKeyValue;
+  const analytic::StepEstimate kv = analytic::estimate_step(m, p, cost);
+  CHECK((latent.hardware_flops_per_step - kv.hardware_flops_per_step).value() ==
+        Approx(34359738368.0 * 3 * 3 * 27));
+  CHECK(latent.model_flops_per_step.value() == kv.model_flops_per_step.value());
+}

@@ -134,3 +134,25 @@ TEST_CASE("rejection reasons are categorised", "[planner]") {
         "memory over HBM capacity (even at ZeRO-3)");
   CHECK(planner::rejection_reason("plan rejected: something new") == "something new");
 }
+
+TEST_CASE("search candidates run the kernels and ring the options name", "[planner]") {
+  // A re-plan (compare on another chip) must keep its scenario's attention
+  // kernel, elementwise kernels and ZeRO-3 implementation, not the defaults.
+  const model::Model m = small_model();
+  const hardware::Cluster c = hardware::generic_cluster("h100-sxm", 8);
+  const run::AnalyticStepModel steps(m, c, calib::load_tables_for(c.accelerator));
+  planner::SearchOptions o;
+  o.seq_len = 1024;
+  o.global_batch = 16;
+  o.micro_batches = {1};
+  o.only_bf16 = true;
+  o.attention = graph::AttentionImpl::kFlash2;
+  o.elementwise = graph::ElementwiseImpl::kEager;
+  const planner::SearchResult r = planner::search_layouts(m, c, steps, o);
+  REQUIRE(!r.feasible.empty());
+  for (const auto& cand : r.feasible) {
+    CHECK(cand.plan.attention == graph::AttentionImpl::kFlash2);
+    CHECK(cand.plan.elementwise == graph::ElementwiseImpl::kEager);
+    CHECK(cand.plan.cp_ring == graph::CpRing::kKeyValue);
+  }
+}
