@@ -38,6 +38,27 @@ plan::Plan cp_plan(int tp, int cp) {
   return p;
 }
 
+// DeepSeek-V2-Lite (27 MLA layers, 16 heads, qk 128 + 64, v 128,
+// kv_lora_rank 512) at seq 8192, one sequence, CP 4: 2048 tokens per GPU.
+plan::Plan v2_lite_cp4(graph::CpRing ring) {
+  plan::Plan p = cp_plan(1, 4);
+  p.seq_len = 8192;
+  p.micro_batch = 1;
+  p.global_batch = 1;
+  p.cp_ring = ring;
+  return p;
+}
+
+// The first operator called `name` (the first layer's), or null.
+const graph::Operator* find_op(const graph::Graph& g, const std::string& name) {
+  for (const graph::Block& b : g.blocks) {
+    for (const graph::Operator& op : b.ops) {
+      if (op.name == name) return &op;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 TEST_CASE("the KV ring: cp-1 steps of the chunk's K and V, hidden under one chunk's attention each",
@@ -152,27 +173,14 @@ TEST_CASE("the KV ring's buffers count in the memory per GPU", "[analytic][cp]")
 }
 
 TEST_CASE("an MLA latent ring passes the compressed latent and up-projects every chunk", "[analytic][cp]") {
-  // DeepSeek-V2-Lite: 16 heads, qk 128 + 64, v 128, kv_lora_rank 512; seq
-  // 8192 over CP 4: 2048 tokens per GPU.
   const model::Model m = model::load_model("deepseek_v2_lite");
-  plan::Plan p = cp_plan(1, 4);
-  p.seq_len = 8192;
-  p.micro_batch = 1;
-  p.global_batch = 1;
-  auto find = [](const graph::Graph& g, const std::string& name) -> const graph::Operator* {
-    for (const graph::Block& b : g.blocks) {
-      for (const graph::Operator& op : b.ops) {
-        if (op.name == name) return &op;
-      }
-    }
-    return nullptr;
-  };
+  plan::Plan p = v2_lite_cp4(graph::CpRing::kKeyValue);
   const graph::Graph kv_graph = plan::plan_graph(p, m, true);
   p.cp_ring = graph::CpRing::kLatent;
   const graph::Graph latent_graph = plan::plan_graph(p, m, true);
-  const graph::Operator* core = find(latent_graph, "attn.core");
-  const graph::Operator* up_kv = find(kv_graph, "attn.kv_b_proj");
-  const graph::Operator* up_latent = find(latent_graph, "attn.kv_b_proj");
+  const graph::Operator* core = find_op(latent_graph, "attn.core");
+  const graph::Operator* up_kv = find_op(kv_graph, "attn.kv_b_proj");
+  const graph::Operator* up_latent = find_op(latent_graph, "attn.kv_b_proj");
   REQUIRE(core != nullptr);
   REQUIRE(up_kv != nullptr);
   REQUIRE(up_latent != nullptr);
@@ -204,23 +212,11 @@ TEST_CASE("an MLA latent ring passes the compressed latent and up-projects every
 
 TEST_CASE("under CP a GPU keeps only its own chunk for backward, and a latent ring's extra work counts in HFU",
           "[analytic][cp]") {
-  // DeepSeek-V2-Lite (27 MLA layers, 16 heads, qk 192, v 128, latent 512),
-  // seq 8192, one sequence; CP 4 gives 2048 tokens per GPU.
   const model::Model m = model::load_model("deepseek_v2_lite");
-  plan::Plan p = cp_plan(1, 4);
-  p.seq_len = 8192;
-  p.micro_batch = 1;
-  p.global_batch = 1;
-  p.cp_ring = graph::CpRing::kLatent;
+  plan::Plan p = v2_lite_cp4(graph::CpRing::kLatent);
   const graph::Graph g = plan::plan_graph(p, m, true);
-  const graph::Operator* core = nullptr;
-  const graph::Operator* up = nullptr;
-  for (const graph::Block& b : g.blocks) {
-    for (const graph::Operator& op : b.ops) {
-      if (op.name == "attn.core" && !core) core = &op;
-      if (op.name == "attn.kv_b_proj" && !up) up = &op;
-    }
-  }
+  const graph::Operator* core = find_op(g, "attn.core");
+  const graph::Operator* up = find_op(g, "attn.kv_b_proj");
   REQUIRE(core != nullptr);
   REQUIRE(up != nullptr);
   // Attention saves Q (2048 x 16 x 192), O (2048 x 16 x 128), LSE (2048 x 16
