@@ -327,34 +327,27 @@ class Estimator {
   std::optional<calib::Zero3Framework> zero3_fw_;  // set when ZeRO-3 runs a non-FSDP implementation
 };
 
-// Recomputed forward FLOPs of one micro-batch over the whole model (TP = EP = CP = 1).
-Flops recompute_flops(const model::Model& m, const plan::Plan& p) {
-  if (p.recompute == plan::Recompute::kNone) return Flops::zero();
+// Hardware FLOPs of one micro-batch over the whole model (TP = EP = CP = 1)
+// beyond the model FLOPs, from one walk of the graph:
+//  - the recompute policy's forward FLOPs;
+//  - under a latent context-parallel ring, each of the cp GPUs up-projects
+//    the whole sequence's latents instead of its 1/cp, so every MLA
+//    kv_b_proj runs cp - 1 more times its CP = 1 work (forward, both backward
+//    GEMMs, and the recomputed forward where the policy drops it).
+Flops extra_hardware_flops(const model::Model& m, const plan::Plan& p) {
+  const bool latent = p.cp > 1 && p.cp_ring == graph::CpRing::kLatent;
+  if (p.recompute == plan::Recompute::kNone && !latent) return Flops::zero();
   const graph::Graph g = graph::build_graph(m, p.seq_len, p.micro_batch, graph::Sharding{}, true, true);
   Flops f;
   for (const graph::Block& b : g.blocks) {
     for (const graph::Operator& op : b.ops) {
-      f += op.fwd.flops * (plan::recompute_fraction(op, b, p.recompute) * static_cast<double>(b.count));
-    }
-  }
-  return f;
-}
-
-// What a latent context-parallel ring adds to the hardware FLOPs of one
-// micro-batch (whole model): each of the cp GPUs up-projects the whole
-// sequence's latents instead of its 1/cp, so every MLA kv_b_proj runs cp - 1
-// more times its CP = 1 work (forward, both backward GEMMs, and the
-// recomputed forward where the policy drops it).
-Flops latent_ring_flops(const model::Model& m, const plan::Plan& p) {
-  if (p.cp <= 1 || p.cp_ring != graph::CpRing::kLatent) return Flops::zero();
-  const graph::Graph g = graph::build_graph(m, p.seq_len, p.micro_batch, graph::Sharding{}, true, true);
-  Flops f;
-  for (const graph::Block& b : g.blocks) {
-    for (const graph::Operator& op : b.ops) {
-      if (!ends_with(op.name, "attn.kv_b_proj")) continue;
       const double rc = plan::recompute_fraction(op, b, p.recompute);
-      f += (op.fwd.flops * (1.0 + rc) + op.bwd_input.flops + op.bwd_weight.flops) *
-           (static_cast<double>(p.cp - 1) * static_cast<double>(b.count));
+      const double n = static_cast<double>(b.count);
+      f += op.fwd.flops * (rc * n);
+      if (latent && ends_with(op.name, "attn.kv_b_proj")) {
+        f += (op.fwd.flops * (1.0 + rc) + op.bwd_input.flops + op.bwd_weight.flops) *
+             (static_cast<double>(p.cp - 1) * n);
+      }
     }
   }
   return f;
@@ -536,7 +529,7 @@ StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cos
   const Flops noncausal = graph::train_flops_per_token(m, p.seq_len, false, true) * tokens;
   const double micro_batches_global = static_cast<double>(p.global_batch / p.micro_batch);
   e.hardware_flops_per_step =
-      e.model_flops_per_step + (recompute_flops(m, p) + latent_ring_flops(m, p)) * micro_batches_global;
+      e.model_flops_per_step + extra_hardware_flops(m, p) * micro_batches_global;
   const auto peak = cost.cluster().accelerator.peak(Precision::kBF16);
   if (peak && peak->value() > 0) {
     const Flops capacity = (*peak * e.step_time) * gpus;

@@ -14,32 +14,10 @@ namespace trainsim::calib {
 
 namespace {
 
-bool has_peak(const hardware::Accelerator& a, Precision p) {
-  using hardware::Format;
-  switch (p) {
-    case Precision::kFP8: return a.dense_peak.count(Format::kFP8) > 0;
-    case Precision::kBF16:
-    case Precision::kFP16: return a.dense_peak.count(Format::kBF16) > 0 || a.dense_peak.count(Format::kFP16) > 0;
-    case Precision::kFP32: return a.dense_peak.count(Format::kTF32) > 0 || a.dense_peak.count(Format::kFP32) > 0;
-  }
-  return false;
-}
-
 FlopsPerSecond peak_for(const hardware::Accelerator& a, Precision p) {
-  using hardware::Format;
-  auto get = [&](Format f) -> double {
-    auto it = a.dense_peak.find(f);
-    return it == a.dense_peak.end() ? 0.0 : it->second.value();
-  };
-  double v = 0;
-  switch (p) {
-    case Precision::kFP8: v = get(Format::kFP8); break;
-    case Precision::kBF16: v = get(Format::kBF16) > 0 ? get(Format::kBF16) : get(Format::kFP16); break;
-    case Precision::kFP16: v = get(Format::kFP16) > 0 ? get(Format::kFP16) : get(Format::kBF16); break;
-    case Precision::kFP32: v = get(Format::kTF32) > 0 ? get(Format::kTF32) : get(Format::kFP32); break;
-  }
-  TRAINSIM_CHECK(v > 0, "accelerator {} has no dense {} peak", a.name, to_string(p));
-  return FlopsPerSecond(v);
+  const auto v = hardware::tensor_peak(a, p);
+  TRAINSIM_CHECK(v.has_value(), "accelerator {} has no dense {} peak", a.name, to_string(p));
+  return *v;
 }
 
 bool is_all_to_all(const std::string& op) { return op == "all_to_all" || op == "ep_dispatch" || op == "ep_combine"; }
@@ -489,6 +467,7 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
   // fastest-kernel group. A part measured only with FlashAttention-2 (Ampere,
   // where it is the fastest kernel there is) takes that fit for both. A group
   // without rows keeps the base table's values (carried or default).
+  bool flash2_fitted[2] = {false, false};  // per direction (forward, backward)
   for (const AttentionKernel kernel : {AttentionKernel::kFlash2, AttentionKernel::kFastest}) {
     const bool flash2 = kernel == AttentionKernel::kFlash2;
     for (const bool bwd : {false, true}) {
@@ -498,10 +477,7 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
       const std::string group = fmt::format("attention{}/{}", flash2 ? "-flash2" : "", bwd ? "bwd" : "fwd");
       AttentionParams& a = t.attention_for(kernel, bwd);
       if (rows.empty()) {
-        const bool any_flash2 = !select([&](const Measurement& m) {
-                                   return m.kind == MeasurementKind::kAttention && m.backward == bwd && m.flash2;
-                                 }).empty();
-        if (!flash2 && any_flash2) {
+        if (!flash2 && flash2_fitted[bwd]) {
           a = t.attention_for(AttentionKernel::kFlash2, bwd);
           a.basis = fmt::format("as attention-flash2/{} (FlashAttention-2 is the fastest kernel measured on this part): {}",
                                 bwd ? "bwd" : "fwd", a.basis);
@@ -535,6 +511,7 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
       if (!fit_seq || !fit_dim) what += std::string("; ") + (!fit_seq ? "seq_half " : "") + (!fit_dim ? "head_dim_half " : "") + "kept from: " + kept;
       a.basis = fmt::format("fitted ({}) from {}", what, rows_text(rows, file_of));
       out.residuals.push_back(summarize(group, relres(rows, t)));
+      if (flash2) flash2_fitted[bwd] = true;
     }
   }
 
@@ -641,8 +618,9 @@ EfficiencyTables carry_tables(const EfficiencyTables& source, const hardware::Ac
   // it. Lines only when the source has one.
   for (auto& [p, g] : t.gemm) {
     if (!g.sustained) continue;
-    const bool same_die = from.sm_count > 0 && from.sm_count == to.sm_count && has_peak(to, p) &&
-                          has_peak(from, p) && peak_for(from, p) == peak_for(to, p);
+    const auto peak_from = hardware::tensor_peak(from, p), peak_to = hardware::tensor_peak(to, p);
+    const bool same_die = from.sm_count > 0 && from.sm_count == to.sm_count && peak_from && peak_to &&
+                          *peak_from == *peak_to;
     if (from.tdp.value() == to.tdp.value()) {
       adj.push_back(fmt::format("GEMM sustained factor {} {:.4g} kept: source and target have the same TDP ({})",
                                 to_string(p), *g.sustained, to_string(to.tdp)));

@@ -28,30 +28,6 @@ const char* to_string(Algorithm a) {
   return "?";
 }
 
-std::optional<FlopsPerSecond> tensor_peak(const hardware::Accelerator& a, Precision p) {
-  auto get = [&](hardware::Format f) -> std::optional<FlopsPerSecond> {
-    auto it = a.dense_peak.find(f);
-    if (it == a.dense_peak.end() || !(it->second.value() > 0)) return std::nullopt;
-    return it->second;
-  };
-  switch (p) {
-    case Precision::kFP8: return get(hardware::Format::kFP8);
-    case Precision::kBF16: {
-      if (auto v = get(hardware::Format::kBF16)) return v;
-      return get(hardware::Format::kFP16);
-    }
-    case Precision::kFP16: {
-      if (auto v = get(hardware::Format::kFP16)) return v;
-      return get(hardware::Format::kBF16);
-    }
-    case Precision::kFP32: {
-      if (auto v = get(hardware::Format::kTF32)) return v;
-      return get(hardware::Format::kFP32);
-    }
-  }
-  return std::nullopt;
-}
-
 namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }  // a, b >= 1

@@ -44,9 +44,8 @@ enum class Algorithm { kAuto, kRing, kTree, kHierarchical };
 const char* to_string(CollectiveOp op);
 const char* to_string(Algorithm a);
 
-// Dense tensor-core peak for a graph precision (BF16 <-> FP16 interchangeable,
-// FP32 -> TF32); nullopt when the accelerator lacks it.
-std::optional<FlopsPerSecond> tensor_peak(const hardware::Accelerator& a, Precision p);
+// Dense tensor-core peak for a graph precision (hardware::tensor_peak).
+using hardware::tensor_peak;
 
 // MoE all-to-all under DeepSeek's node-limited routing: each token goes over
 // the scale-out network to at most `max_nodes` nodes (one copy per node), then

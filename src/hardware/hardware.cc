@@ -46,6 +46,30 @@ int bit_length(Format f) {
   return 0;
 }
 
+std::optional<FlopsPerSecond> tensor_peak(const Accelerator& a, Precision p) {
+  auto get = [&](Format f) -> std::optional<FlopsPerSecond> {
+    auto it = a.dense_peak.find(f);
+    if (it == a.dense_peak.end() || !(it->second.value() > 0)) return std::nullopt;
+    return it->second;
+  };
+  switch (p) {
+    case Precision::kFP8: return get(Format::kFP8);
+    case Precision::kBF16: {
+      if (auto v = get(Format::kBF16)) return v;
+      return get(Format::kFP16);
+    }
+    case Precision::kFP16: {
+      if (auto v = get(Format::kFP16)) return v;
+      return get(Format::kBF16);
+    }
+    case Precision::kFP32: {
+      if (auto v = get(Format::kTF32)) return v;
+      return get(Format::kFP32);
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<FlopsPerSecond> Accelerator::peak(Precision p) const {
   auto get = [&](Format f) -> std::optional<FlopsPerSecond> {
     auto it = dense_peak.find(f);

@@ -78,6 +78,12 @@ struct Accelerator {
   std::optional<FlopsPerSecond> peak(Precision p) const;
 };
 
+// Dense tensor-core peak a GEMM of precision p runs against: BF16 and FP16
+// stand in for each other, FP32 runs on TF32 where there is one; nullopt when
+// the part has neither (or a non-positive value). Shared by the fitter and
+// the cost model.
+std::optional<FlopsPerSecond> tensor_peak(const Accelerator& a, Precision p);
+
 struct ScaleOut {
   std::string topology;        // "fat-tree", "multi-plane-fat-tree", "rail-optimized"
   int levels = 2;              // switch tiers
