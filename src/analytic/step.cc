@@ -530,14 +530,18 @@ StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cos
   const double micro_batches_global = static_cast<double>(p.global_batch / p.micro_batch);
   e.hardware_flops_per_step =
       e.model_flops_per_step + extra_hardware_flops(m, p) * micro_batches_global;
-  const auto peak = cost.cluster().accelerator.peak(Precision::kBF16);
+  const auto peak = hardware::utilisation_peak(cost.cluster().accelerator);
   if (peak && peak->value() > 0) {
     const Flops capacity = (*peak * e.step_time) * gpus;
     e.mfu_causal = e.model_flops_per_step / capacity;
     e.mfu_noncausal = noncausal / capacity;
     e.hfu = e.hardware_flops_per_step / capacity;
   } else {
-    e.notes.push_back("MFU/HFU not computed: the accelerator has no dense BF16 peak");
+    e.notes.push_back("MFU/HFU not computed: the accelerator has no dense BF16 or FP16 peak");
+  }
+  if (peak && !cost.cluster().accelerator.peak(Precision::kBF16)) {
+    e.notes.push_back(fmt::format("{} has no BF16: MFU and HFU are against its dense FP16 peak",
+                                  cost.cluster().accelerator.name));
   }
   e.bubble_fraction = e.breakdown.bubble / e.step_time;
 

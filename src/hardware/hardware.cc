@@ -70,6 +70,8 @@ std::optional<FlopsPerSecond> tensor_peak(const Accelerator& a, Precision p) {
   return std::nullopt;
 }
 
+std::optional<FlopsPerSecond> utilisation_peak(const Accelerator& a) { return tensor_peak(a, Precision::kBF16); }
+
 std::optional<FlopsPerSecond> Accelerator::peak(Precision p) const {
   auto get = [&](Format f) -> std::optional<FlopsPerSecond> {
     auto it = dense_peak.find(f);

@@ -84,6 +84,11 @@ struct Accelerator {
 // the cost model.
 std::optional<FlopsPerSecond> tensor_peak(const Accelerator& a, Precision p);
 
+// The peak that MFU and HFU divide by: the dense 16-bit tensor peak, BF16 or,
+// on a part without BF16 (V100), FP16, which the V100-era sources report
+// utilisation against (tensor_peak(a, BF16)). nullopt when the part has neither.
+std::optional<FlopsPerSecond> utilisation_peak(const Accelerator& a);
+
 struct ScaleOut {
   std::string topology;        // "fat-tree", "multi-plane-fat-tree", "rail-optimized"
   int levels = 2;              // switch tiers

@@ -13,6 +13,8 @@
 
 #include "core/error.h"
 #include "core/strings.h"
+#include "hardware/hardware.h"
+#include "plan/plan.h"
 
 namespace trainsim::report {
 
@@ -55,6 +57,13 @@ const std::vector<DefaultRule>& default_rules() {
        "tp = min(M, 8), pp = M / tp with M = gpu_count / (dp*cp)",
        "Narayanan et al. 2021, takeaway #1: use tensor parallelism up to the GPUs of one server (8), then "
        "pipeline parallelism. When M = 1 this is tp = pp = 1 (pure data parallelism)."},
+      {"layout", "tp, pp and dp all empty",
+       "the least model parallelism that runs: tp = 1, 2, 4, 8 at pp = 1, then pp = 2, 3, ... (dividing the "
+       "GPUs) at tp = 8; dp = gpu_count / (tp*pp*cp)",
+       "Narayanan et al. 2021, takeaways #1 and #2: tensor parallelism up to the GPUs of one server, then "
+       "pipeline parallelism, each only as far as the model needs; the rest is data parallelism. 'Runs' means "
+       "the plan passes trainsim's plan checks: heads, layers, GPUs and global batch divide, and the per-GPU "
+       "memory in trainsim's memory model fits the HBM."},
       {"tp, pp", "one of tp/pp empty while dp is empty too", "1",
        "The unstated one of tensor/pipeline parallelism is not used; dp then follows from gpu_count."},
       {"vocab", "vocab", "51200",
@@ -325,8 +334,19 @@ model::Model build_model(const RowCells& c, RowResult& row) {
   return model::model_from_columns(a, row.id);
 }
 
-// Fills the plan from the layout, batch and normalised columns.
-plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowResult& row) {
+// Tensor and pipeline degrees the "layout" default tries for a row that
+// states none (choose_layout()).
+struct ModelParallel {
+  int64_t tp = 1;
+  int64_t pp = 1;
+};
+
+bool states_layout(const RowCells& c) { return c.positive("tp") || c.positive("pp") || c.positive("dp"); }
+
+// Fills the plan from the layout, batch and normalised columns; `layout`
+// stands in for the tp and pp cells of a row that states no layout.
+plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowResult& row,
+                      std::optional<ModelParallel> layout = std::nullopt) {
   plan::Plan p;
   auto tp = c.positive("tp");
   auto pp = c.positive("pp");
@@ -335,7 +355,11 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
   auto cp = c.positive("cp");
   const auto vpp = c.positive("vpp");
   const auto mb = c.positive("micro_batch");
-  if (!tp && !pp && !dp) throw RowError("no parallel layout stated (tp, pp and dp are all empty)");
+  if (!tp && !pp && !dp) {
+    if (!layout) throw RowError("no parallel layout stated (tp, pp and dp are all empty)");
+    tp = layout->tp;
+    pp = layout->pp;
+  }
   if (!cp) {
     cp = 1;
     row.defaults_used.push_back("cp=1");
@@ -579,6 +603,50 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
   return p;
 }
 
+// The "layout" default (default_rules()) for a row that states none of tp,
+// pp and dp: the least model parallelism with which the plan runs (divides
+// the heads, layers, GPUs and batch, and fits the HBM in trainsim's memory
+// model): tp = 1, 2, 4, 8 at pp = 1, then pp = 2, 3, ... (divisors of the
+// GPUs) at the largest of those tp; dp takes the rest.
+plan::Plan choose_layout(const RowCells& c, const model::Model& m, int gpus, RowResult& row) {
+  const hardware::Cluster cluster = hardware::generic_cluster(row.hw, gpus);
+  const int64_t cp = c.positive("cp").value_or(1);
+  if (gpus % cp != 0) {
+    throw RowError(fmt::format("layout does not divide the GPU count: gpu_count {} is not a multiple of cp = {}",
+                               gpus, cp));
+  }
+  const int64_t model_gpus = gpus / cp;
+  std::vector<ModelParallel> candidates;
+  int64_t widest_tp = 1;
+  for (int64_t tp = 1; tp <= kGpusPerServer; tp *= 2) {
+    if (model_gpus % tp != 0) continue;
+    candidates.push_back({tp, 1});
+    widest_tp = tp;
+  }
+  for (int64_t pp = 2; pp <= m.layers && pp <= model_gpus / widest_tp; ++pp) {
+    if ((model_gpus / widest_tp) % pp == 0) candidates.push_back({widest_tp, pp});
+  }
+  std::string last_reason = "no candidate divides the GPU count";
+  for (const ModelParallel& mp : candidates) {
+    RowResult trial = row;
+    try {
+      plan::Plan p = build_plan(c, m, gpus, trial, mp);
+      plan::validate_plan(p, m, cluster);
+      trial.defaults_used.insert(trial.defaults_used.begin(),
+                                 fmt::format("layout: tp={} pp={} dp={}", p.tp, p.pp, p.dp));
+      row = std::move(trial);
+      return p;
+    } catch (const RowError& e) {
+      last_reason = e.what();
+    } catch (const PlanError& e) {
+      last_reason = e.what();
+    }
+  }
+  throw RowError(fmt::format("no parallel layout stated (tp, pp and dp are all empty), and none of the {} "
+                             "layouts of the default rule runs; the last: {}",
+                             candidates.size(), last_reason));
+}
+
 Published read_published(const RowCells& c, int gpus, RowResult& row) {
   Published pub;
   pub.step_time_s = c.number("out_iter_time_s");
@@ -698,7 +766,8 @@ ValidationReport validate_runs(const CsvTable& table, const Predictor& predict, 
       if (*gpus > 10'000'000) throw RowError(fmt::format("column gpu_count: {} is not a plausible GPU count", *gpus));
       row.published = read_published(cells, static_cast<int>(*gpus), row);
       model::Model m = build_model(cells, row);
-      plan::Plan p = build_plan(cells, m, static_cast<int>(*gpus), row);
+      plan::Plan p = states_layout(cells) ? build_plan(cells, m, static_cast<int>(*gpus), row)
+                                          : choose_layout(cells, m, static_cast<int>(*gpus), row);
       row.plan = p;
       RunSpec spec{row.id, m, p, row.hw, static_cast<int>(*gpus)};
       Prediction pred = predict(spec);

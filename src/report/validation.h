@@ -111,7 +111,7 @@ struct Prediction {
   double tokens_per_s_per_gpu = 0;
   double mfu = 0;  // model FLOPs (non-causal attention, PaLM/Megatron count) / (step x GPUs x BF16 peak)
   double hfu = 0;  // hardware FLOPs incl. recompute / same denominator
-  FlopsPerSecond peak_bf16;          // dense BF16 peak per GPU the MFU is against
+  FlopsPerSecond peak_bf16;          // dense 16-bit peak per GPU the MFU is against (hardware::utilisation_peak)
   // Parts of the step as the engine reports them (name, seconds), for diagnosis.
   std::vector<std::pair<std::string, Seconds>> breakdown;
   std::vector<std::string> notes;    // about this row (e.g. memory-model overflow)

@@ -73,8 +73,8 @@ class CostCache {
 };
 
 void note_tables(const cost::CostModel& cost, const std::string& hw, Prediction& pred) {
-  const auto peak = cost.cluster().accelerator.peak(Precision::kBF16);
-  if (!peak) throw UsageError(fmt::format("hardware profile {} states no dense BF16 peak", hw));
+  const auto peak = hardware::utilisation_peak(cost.cluster().accelerator);
+  if (!peak) throw UsageError(fmt::format("hardware profile {} states no dense BF16 or FP16 peak", hw));
   pred.peak_bf16 = *peak;
   if (cost.tables().is_default()) {
     pred.engine_notes.push_back(fmt::format("no calibration table for {}: default efficiencies ({})", hw,

@@ -98,8 +98,8 @@ Comparison compare(const Scenario& s, const Prediction& p, const Reported& r) {
   c.predicted_total_gpu_hours = in_hours(p.run.total_gpu_time());
   c.reported_total_gpu_hours = in_hours(r.total);
   c.ratio = c.reported_total_gpu_hours / c.predicted_total_gpu_hours;
-  const auto peak = s.cluster.accelerator.peak(Precision::kBF16);
-  TRAINSIM_CHECK(peak.has_value() && peak->value() > 0, "no BF16 peak for {}",
+  const auto peak = hardware::utilisation_peak(s.cluster.accelerator);
+  TRAINSIM_CHECK(peak.has_value() && peak->value() > 0, "no 16-bit dense peak for {}",
                  s.cluster.accelerator.name);
   const Flops pre_flops = p.run.model_flops(PhaseKind::kPretraining);
   // MFU = model FLOPs / (GPU-seconds x dense BF16 peak).

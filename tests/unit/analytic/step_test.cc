@@ -1,3 +1,6 @@
+#include <algorithm>
+#include <string>
+
 #include <catch2/catch.hpp>
 
 #include "unit/fixtures.h"
@@ -290,4 +293,26 @@ TEST_CASE("pipeline sends: each TP rank sends 1/TP of the activation (Megatron's
   // No pipeline, no send.
   p.pp = 1;
   CHECK(analytic::pipeline_send_time(m, p, cost, 8).value() == 0.0);
+}
+
+TEST_CASE("MFU on a part without BF16 is against its dense FP16 peak", "[analytic]") {
+  // V100 SXM2 has FP16 tensor cores (125 TFLOP/s dense) and no BF16: MFU and
+  // HFU divide by the FP16 peak (hardware::utilisation_peak), as the
+  // V100-era sources report utilisation, and a note says so.
+  const model::Model m = toy_model(2);
+  const hardware::Cluster c = hardware::generic_cluster("v100-sxm-32gb", 1);
+  REQUIRE_FALSE(c.accelerator.peak(Precision::kBF16));
+  const cost::CostModel cost(c, calib::default_tables("v100-sxm-32gb", "unit test"));
+  plan::Plan p = toy_plan(1, 2);
+  p.precision.linear_gemms = p.precision.attention = p.precision.embedding_head = p.precision.weights =
+      Precision::kFP16;
+  const analytic::StepEstimate e = analytic::estimate_step(m, p, cost);
+  // 2 micro-batches x 1024 tokens on one GPU at 125 TFLOP/s.
+  const double flops = graph::train_flops_per_token(m, 1024, true, true).value() * 2048;
+  CHECK(e.mfu_causal == Approx(flops / (e.step_time.value() * 125e12)));
+  CHECK(e.mfu_causal > 0);
+  const bool noted = std::any_of(e.notes.begin(), e.notes.end(), [](const std::string& n) {
+    return n.find("no BF16: MFU and HFU are against its dense FP16 peak") != std::string::npos;
+  });
+  CHECK(noted);
 }

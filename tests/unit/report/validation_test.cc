@@ -65,7 +65,8 @@ TEST_CASE("validate: every row is reported, ok or skipped with a reason", "[repo
   // tp*pp*dp*cp = 4*4*4*1 = 64 GPUs against gpu_count 8.
   CHECK_THAT(row(r, "r-badlayout").reason, Contains("does not divide") && Contains("64") && Contains("8"));
   CHECK_THAT(row(r, "r-nonnumeric").reason, Contains("column tp") && Contains("eight"));
-  CHECK_THAT(row(r, "r-nolayout").reason, Contains("no parallel layout"));
+  // No layout stated, and a ~52B GPT does not fit 8 GPUs at any tp <= 8 with pp 1.
+  CHECK_THAT(row(r, "r-nolayout").reason, Contains("no parallel layout stated") && Contains("none of the 4 layouts"));
   for (const auto& x : r.rows) {
     if (x.status == RowStatus::kSkipped) CHECK_FALSE(x.reason.empty());
   }
@@ -350,6 +351,45 @@ TEST_CASE("validate: tp and pp both empty split the model-parallel size", "[repo
       validate_runs(one_row({{"dp", ""}}), fixed_two_seconds, Engine::kAnalytic, "test");
   CHECK(d.rows[0].plan->dp == 2);
   CHECK(d.rows[0].derived.size() == 1);
+}
+
+TEST_CASE("validate: a row with no layout takes the least model parallelism that runs", "[report]") {
+  auto run = [](const std::map<std::string, std::string>& cells) {
+    std::map<std::string, std::string> all = {{"tp", ""}, {"pp", ""}, {"dp", ""}};
+    all.insert(cells.begin(), cells.end());
+    return validate_runs(one_row(all), fixed_two_seconds, Engine::kAnalytic, "test").rows[0];
+  };
+  // r-time's GPT (24 layers, h 2048, ~1.3B parameters, 18 B each with FP32
+  // gradients, master weights and moments: ~24 GB) fits one 80 GB GPU:
+  // tp 1, pp 1, dp = 8 GPUs.
+  const RowResult small = run({});
+  REQUIRE(small.status == RowStatus::kOk);
+  CHECK(small.plan->tp == 1);
+  CHECK(small.plan->pp == 1);
+  CHECK(small.plan->dp == 8);
+  CHECK(has(small.defaults_used, "layout: tp=1 pp=1 dp=8"));
+  // 32 layers of h 8192 (12 h^2 = 805M each): ~26B parameters, ~470 GB of
+  // state. tp 4 holds ~118 GB per GPU (too much), tp 8 ~59 GB: tp 8, dp 1.
+  const std::map<std::string, std::string> big = {{"hidden", "8192"}, {"heads", "64"}, {"ffn_size", "32768"}};
+  auto with = [&](std::map<std::string, std::string> extra) {
+    extra.insert(big.begin(), big.end());
+    return extra;
+  };
+  const RowResult wide = run(with({{"layers", "32"}}));
+  REQUIRE(wide.status == RowStatus::kOk);
+  CHECK(wide.plan->tp == 8);
+  CHECK(wide.plan->pp == 1);
+  // 64 such layers (~52B, ~117 GB per GPU at tp 8) on 16 GPUs: pp 2 (~59 GB).
+  const RowResult deep = run(with({{"layers", "64"}, {"gpu_count", "16"}}));
+  REQUIRE(deep.status == RowStatus::kOk);
+  CHECK(deep.plan->tp == 8);
+  CHECK(deep.plan->pp == 2);
+  CHECK(deep.plan->dp == 1);
+  CHECK(has(deep.defaults_used, "layout: tp=8 pp=2 dp=1"));
+  // The same on 8 GPUs: tp 1, 2, 4, 8 at pp 1 are the only candidates and none fits.
+  const RowResult none = run(with({{"layers", "64"}}));
+  CHECK(none.status == RowStatus::kSkipped);
+  CHECK_THAT(none.reason, Contains("no parallel layout stated") && Contains("none of the 4 layouts"));
 }
 
 TEST_CASE("validate: bad vocabulary and model errors become row reasons", "[report]") {
