@@ -618,9 +618,7 @@ EfficiencyTables carry_tables(const EfficiencyTables& source, const hardware::Ac
   // it. Lines only when the source has one.
   for (auto& [p, g] : t.gemm) {
     if (!g.sustained) continue;
-    const auto peak_from = hardware::tensor_peak(from, p), peak_to = hardware::tensor_peak(to, p);
-    const bool same_die = from.sm_count > 0 && from.sm_count == to.sm_count && peak_from && peak_to &&
-                          *peak_from == *peak_to;
+    const bool same_die = hardware::same_compute_die(from, to, p);
     if (from.tdp.value() == to.tdp.value()) {
       adj.push_back(fmt::format("GEMM sustained factor {} {:.4g} kept: source and target have the same TDP ({})",
                                 to_string(p), *g.sustained, to_string(to.tdp)));

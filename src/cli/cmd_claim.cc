@@ -5,6 +5,8 @@
 // prediction (run::predict) reads only the scenario; the reported numbers are
 // loaded separately (run::load_reported) and meet the prediction only in
 // run::compare, after it is made.
+#include <filesystem>
+#include <map>
 #include <ostream>
 
 #include <fmt/format.h>
@@ -13,8 +15,12 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "core/error.h"
+#include "core/paths.h"
 #include "core/strings.h"
+#include "hardware/hardware.h"
+#include "report/csv.h"
 #include "report/table.h"
+#include "report/validation.h"
 #include "run/claim.h"
 #include "run/output.h"
 #include "run/scenario.h"
@@ -36,6 +42,85 @@ constexpr const char* kMfuConvention =
 std::string mh(double hours) { return report::with_commas(hours); }
 std::string millions(double hours) { return fmt::format("{:.3f}M", hours / units::kMega); }
 
+// trainsim's own error on published runs, for "how sure": the analytic
+// engine over the reference rows that `trainsim validate` checks
+// (kValidationRuns under the data directory). The prediction does not use
+// them; they are reported beside it.
+constexpr const char* kValidationRuns = "tests/validation/public_runs.csv";
+
+struct ModelError {
+  std::string missing;  // why there is no figure; empty when there is
+  report::TimeErrorSummary all;
+  report::TimeErrorSummary die;  // rows on the claim accelerator's compute die
+};
+
+ModelError model_error(const hardware::Accelerator& acc) {
+  ModelError e;
+  const std::string path = paths::data_dir() + "/" + kValidationRuns;
+  if (!std::filesystem::is_regular_file(path)) {
+    e.missing = fmt::format("{} is not under the data directory {}", kValidationRuns, paths::data_dir());
+    return e;
+  }
+  const report::ValidationReport rep =
+      report::validate_runs(report::read_csv(path), report::analytic_predictor(), report::Engine::kAnalytic,
+                            std::string("trainsim validate ") + kValidationRuns);
+  std::map<std::string, bool> same;  // per hardware profile of the rows
+  auto on_die = [&](const report::RowResult& r) {
+    auto it = same.find(r.hw);
+    if (it == same.end()) {
+      bool s = false;
+      try {
+        s = hardware::same_compute_die(hardware::load_accelerator(r.hw), acc, Precision::kBF16);
+      } catch (const UsageError&) {
+      } catch (const ConfigError&) {
+      }
+      it = same.emplace(r.hw, s).first;
+    }
+    return it->second;
+  };
+  e.all = report::time_error_summary(rep, [](const report::RowResult&) { return true; });
+  e.die = report::time_error_summary(rep, on_die);
+  return e;
+}
+
+std::string model_error_line(const ModelError& e, const std::string& accelerator) {
+  if (!e.missing.empty()) return "trainsim's validated error: not available here (" + e.missing + ")";
+  auto shorter = [](double pct) {
+    return fmt::format("{:.0f}% {}", std::abs(pct), pct < 0 ? "shorter" : "longer");
+  };
+  std::string s = fmt::format(
+      "on the {} published runs it is validated against ({}, `trainsim validate`), trainsim's analytic "
+      "engine is off by {:.1f}% on average (MAPE; median {:.1f}%), its step times a median {} than measured",
+      e.all.stats.n, kValidationRuns, e.all.stats.mape_pct, e.all.stats.median_ape_pct,
+      shorter(e.all.median_time_error_pct));
+  if (e.die.stats.n > 0) {
+    s += fmt::format("; on the {} runs on the compute die of the {} ({}) {:.1f}%, step times a median {}",
+                     e.die.stats.n, accelerator, join(e.die.hardware, ", "), e.die.stats.mape_pct,
+                     shorter(e.die.median_time_error_pct));
+  } else {
+    s += fmt::format("; none of them ran on the compute die of the {}", accelerator);
+  }
+  return s + ". The prediction does not use these runs.";
+}
+
+json model_error_json(const ModelError& e) {
+  if (!e.missing.empty()) return json{{"available", false}, {"reason", e.missing}};
+  auto part = [](const report::TimeErrorSummary& t) {
+    return json{{"runs", t.stats.n},
+                {"hardware", t.hardware},
+                {"mape_pct", run::sig(t.stats.mape_pct)},
+                {"median_ape_pct", run::sig(t.stats.median_ape_pct)},
+                {"median_step_time_error_pct", run::sig(t.median_time_error_pct)}};
+  };
+  return json{{"available", true},
+              {"file", kValidationRuns},
+              {"engine", "analytic"},
+              {"all_runs", part(e.all)},
+              {"same_compute_die", part(e.die)},
+              {"note", "validation rows are not inputs to the prediction; step-time error < 0: trainsim's "
+                       "step is shorter than the published one"}};
+}
+
 struct Inputs {
   run::Scenario scenario;
   run::Reported reported;
@@ -46,7 +131,14 @@ struct Inputs {
   // Cross-check of the main phase's step by the discrete-event simulator
   // (representative replica), beside the analytic step the prediction uses.
   Seconds des_step;
+  ModelError model_error;  // trainsim's validated error, reported beside the verdict
 };
+
+// The claim's accelerator as a reader knows it ("NVIDIA H800 SXM5 80GB").
+std::string accelerator_label(const Inputs& in) {
+  const hardware::Accelerator& a = in.scenario.cluster.accelerator;
+  return a.display_name.empty() ? a.name : a.display_name;
+}
 
 // The DES step over the analytic step of the main phase (1 = the engines agree).
 double des_ratio(const Inputs& in) {
@@ -116,7 +208,8 @@ json claim_json(const Inputs& in) {
       {"sensitivities", run::to_json(p.sensitivities)},
       {"assumptions", run::assumptions_json(s.assumptions)},
       {"calibration", run::to_json(in.tables)},
-      {"verdict", c.verdict}};
+      {"verdict", c.verdict},
+      {"validated_error", model_error_json(in.model_error)}};
 }
 
 Table stage_table(const Inputs& in) {
@@ -198,6 +291,7 @@ std::string text_report(const Inputs& in) {
   out += summary_lines(in) + "\n";
   out += stage_table(in).to_text();
   out += "\nverdict: " + in.comparison.verdict + "\n";
+  out += "how sure: " + model_error_line(in.model_error, accelerator_label(in)) + "\n";
   out += "\nWhat drives the answer (one input at a time, total GPU-hours):\n";
   out += tornado_table(in).to_text();
   out += "\n" + calibration_line(in.tables) + "\n";
@@ -223,6 +317,7 @@ std::string md_report(const Inputs& in) {
   out += fmt::format("# Is the {} training cost plausible?\n\n", in.reported.claim);
   out += fmt::format("Generated by `{}`. Do not edit by hand.\n\n", in.command);
   out += "## Verdict\n\n" + in.comparison.verdict + "\n\n";
+  out += "How sure: " + model_error_line(in.model_error, accelerator_label(in)) + "\n\n";
   out += "## Prediction vs report\n\n";
   std::string summary = summary_lines(in);
   for (size_t pos = 0; (pos = summary.find('\n', pos)) != std::string::npos; pos += 2) {
@@ -329,6 +424,8 @@ int cmd_claim(const std::vector<std::string>& args, Io& io) {
   // 2. Only now read the reported numbers and compare.
   in.reported = run::load_reported(claim);
   in.comparison = run::compare(in.scenario, in.prediction, in.reported);
+  // 3. trainsim's own error on published runs, beside the verdict.
+  in.model_error = model_error(in.scenario.cluster.accelerator);
 
   std::string text;
   if (format == "json") {

@@ -70,6 +70,11 @@ std::optional<FlopsPerSecond> tensor_peak(const Accelerator& a, Precision p) {
   return std::nullopt;
 }
 
+bool same_compute_die(const Accelerator& a, const Accelerator& b, Precision p) {
+  const auto pa = tensor_peak(a, p), pb = tensor_peak(b, p);
+  return a.sm_count > 0 && a.sm_count == b.sm_count && pa && pb && *pa == *pb;
+}
+
 std::optional<FlopsPerSecond> utilisation_peak(const Accelerator& a) { return tensor_peak(a, Precision::kBF16); }
 
 std::optional<FlopsPerSecond> Accelerator::peak(Precision p) const {

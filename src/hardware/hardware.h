@@ -84,6 +84,11 @@ struct Accelerator {
 // the cost model.
 std::optional<FlopsPerSecond> tensor_peak(const Accelerator& a, Precision p);
 
+// Whether two parts share a compute die as far as precision p goes: equal SM
+// counts and equal dense peaks at p (which fixes the boost clock too), e.g.
+// H100 SXM and H800.
+bool same_compute_die(const Accelerator& a, const Accelerator& b, Precision p);
+
 // The peak that MFU and HFU divide by: the dense 16-bit tensor peak, BF16 or,
 // on a part without BF16 (V100), FP16, which the V100-era sources report
 // utilisation against (tensor_peak(a, BF16)). nullopt when the part has neither.

@@ -833,3 +833,42 @@ ValidationReport validate_runs(const CsvTable& table, const Predictor& predict, 
 }
 
 }  // namespace trainsim::report
+
+namespace trainsim::report {
+
+std::optional<double> time_error_pct(const RowResult& r) {
+  if (r.status != RowStatus::kOk || !r.error_pct) return std::nullopt;
+  const double e = *r.error_pct / 100.0;
+  switch (r.metric) {
+    case Metric::kStepTime:
+    case Metric::kGpuHours: return *r.error_pct;
+    case Metric::kTokensPerSecPerGpu:
+    case Metric::kTflopsPerGpu:
+    case Metric::kMfu:
+    case Metric::kHfu: return (1.0 / (1.0 + e) - 1.0) * 100.0;
+    case Metric::kNone: break;
+  }
+  return std::nullopt;
+}
+
+TimeErrorSummary time_error_summary(const ValidationReport& r,
+                                    const std::function<bool(const RowResult&)>& include) {
+  TimeErrorSummary out;
+  auto pick = [&](const RowResult& x) { return x.metric != Metric::kGpuHours && include(x); };
+  out.stats = stats_where(r.rows, pick);
+  std::vector<double> times;
+  std::set<std::string> hw;
+  for (const auto& x : r.rows) {
+    const auto t = time_error_pct(x);
+    if (!t || !pick(x)) continue;
+    times.push_back(*t);
+    hw.insert(x.hw);
+  }
+  std::sort(times.begin(), times.end());
+  const size_t n = times.size();
+  if (n > 0) out.median_time_error_pct = n % 2 == 1 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+  out.hardware.assign(hw.begin(), hw.end());
+  return out;
+}
+
+}  // namespace trainsim::report

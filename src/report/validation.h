@@ -194,6 +194,23 @@ struct ValidationReport {
   int rows_skipped() const;
 };
 
+// A row's error as an error of the step time: the error itself for step time
+// and GPU-hours (both grow with the time), 1/(1 + e) - 1 for throughput and
+// utilisation (which fall as the time grows). < 0: trainsim's step is shorter
+// than the published one. nullopt for a row without an error.
+std::optional<double> time_error_pct(const RowResult& r);
+
+// How far trainsim's step times were off on a set of compared rows (metrics
+// 1-3, not whole-run GPU-hours): the stats of the row errors as reported,
+// and the median of their time errors (time_error_pct).
+struct TimeErrorSummary {
+  ErrorStats stats;
+  double median_time_error_pct = 0;
+  std::vector<std::string> hardware;  // profiles of the rows, sorted, distinct
+};
+TimeErrorSummary time_error_summary(const ValidationReport& r,
+                                    const std::function<bool(const RowResult&)>& include);
+
 // Validates every data record of `table`. Never throws for a bad row: the row
 // is reported skipped with its reason.
 ValidationReport validate_runs(const CsvTable& table, const Predictor& predict, Engine engine,

@@ -78,3 +78,16 @@ TEST_CASE("generic clusters", "[hardware]") {
   CHECK_THROWS_AS(generic_cluster("h100-sxm", 12), UsageError);  // not a multiple of 8
   CHECK_THROWS_WITH(generic_cluster("h100-sx", 8), Contains("did you mean"));
 }
+
+TEST_CASE("same compute die and the utilisation peak", "[hardware]") {
+  const Accelerator h100 = load_accelerator("h100-sxm"), h800 = load_accelerator("h800");
+  const Accelerator h20 = load_accelerator("h20"), v100 = load_accelerator("v100-sxm-32gb");
+  // H800: the H100's 132 SMs and 989 TFLOP/s dense BF16; only NVLink differs.
+  CHECK(same_compute_die(h100, h800, Precision::kBF16));
+  // H20: a cut-down GH100 (78 SMs, 148 TFLOP/s): not the same compute die.
+  CHECK_FALSE(same_compute_die(h100, h20, Precision::kBF16));
+  // MFU divides by the dense 16-bit peak: BF16 989 on H100, FP16 125 on V100 (no BF16).
+  CHECK(in_tflops_per_second(*utilisation_peak(h100)) == Approx(989));
+  CHECK_FALSE(v100.peak(Precision::kBF16));
+  CHECK(in_tflops_per_second(*utilisation_peak(v100)) == Approx(125));
+}

@@ -411,3 +411,39 @@ TEST_CASE("validate: bad vocabulary and model errors become row reasons", "[repo
   // vpp stated under a schedule without virtual stages.
   CHECK_THAT(reason({{"vpp", "2"}}), Contains("no virtual stages"));
 }
+
+TEST_CASE("validate: errors as step-time errors, summarised over chosen rows", "[report]") {
+  ValidationReport r;
+  auto add = [&](const std::string& id, const std::string& hw, Metric m, double e) {
+    RowResult x;
+    x.id = id;
+    x.hw = hw;
+    x.status = RowStatus::kOk;
+    x.metric = m;
+    x.error_pct = e;
+    r.rows.push_back(x);
+  };
+  add("time", "a", Metric::kStepTime, 10.0);          // step 10% long: +10
+  add("tput", "a", Metric::kTokensPerSecPerGpu, 25);  // 25% fast: 1/1.25 - 1 = -20
+  add("tflops", "b", Metric::kTflopsPerGpu, -20);     // 20% slow: 1/0.8 - 1 = +25
+  add("hours", "a", Metric::kGpuHours, 50);           // whole-run GPU-hours: left out
+  RowResult skipped;
+  skipped.id = "skipped";
+  r.rows.push_back(skipped);
+  CHECK(*time_error_pct(r.rows[0]) == Approx(10));
+  CHECK(*time_error_pct(r.rows[1]) == Approx(-20));
+  CHECK(*time_error_pct(r.rows[2]) == Approx(25));
+  CHECK(*time_error_pct(r.rows[3]) == Approx(50));
+  CHECK_FALSE(time_error_pct(r.rows[4]));
+  const TimeErrorSummary all = time_error_summary(r, [](const RowResult&) { return true; });
+  // Rows time, tput, tflops: APE 10, 25, 20 -> MAPE 55/3; step-time errors
+  // 10, -20, 25 -> median 10.
+  CHECK(all.stats.n == 3);
+  CHECK(all.stats.mape_pct == Approx(55.0 / 3.0));
+  CHECK(all.median_time_error_pct == Approx(10));
+  CHECK(all.hardware == std::vector<std::string>{"a", "b"});
+  // Hardware "a" only: time and tput; median of 10 and -20 = -5.
+  const TimeErrorSummary a = time_error_summary(r, [](const RowResult& x) { return x.hw == "a"; });
+  CHECK(a.stats.n == 2);
+  CHECK(a.median_time_error_pct == Approx(-5));
+}
