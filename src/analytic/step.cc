@@ -303,7 +303,9 @@ class Estimator {
     }
     t.dp_comm = reduce + gather;
     const Seconds last_backward = per_mb.bi + per_mb.rc + per_mb.w;
-    Seconds window = last_backward;
+    // Overlapped: the reduction starts with the last micro-batch's backward;
+    // otherwise only after the rank's whole forward-backward.
+    Seconds window = p_.overlap_grad_reduce ? last_backward : Seconds::zero();
     if (!overlapped(p_.schedule)) window += (chunk.bi + chunk.rc + chunk.w) * static_cast<double>(r);
     t.dp_exposed = max(Seconds::zero(), reduce - window) + max(Seconds::zero(), gather - per_mb.f);
     const double shard = p_.zero_stage >= 1
@@ -586,10 +588,14 @@ StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cos
     n.push_back("ZeRO-3: each layer's parameters all-gathered in forward and again in backward, its gradients "
                 "reduce-scattered, once per step (first forward, last backward), prefetched one layer ahead: exposed per phase = max(0, comm - compute) "
                 "+ min(comm, compute)/layers; the optimizer step is exposed");
-  } else {
+  } else if (p.overlap_grad_reduce) {
     n.push_back("DP gradient reduction hidden behind the last micro-batch's backward (plus the rank's cool-down idle "
                 "time in 1F1B-family schedules); ZeRO>=1 parameter all-gather hidden behind the next step's first "
                 "forward; the optimizer step is exposed");
+  } else {
+    n.push_back("DP gradient reduction after the whole forward-backward (no overlap with backward; hidden only by the "
+                "rank's cool-down idle time in 1F1B-family schedules); ZeRO>=1 parameter all-gather hidden behind the "
+                "next step's first forward; the optimizer step is exposed");
   }
   if (p.expert_load_imbalance > 1.0) {
     n.push_back(fmt::format("expert GEMMs and all-to-alls scaled by routing imbalance {:.2f}", p.expert_load_imbalance));

@@ -111,6 +111,13 @@ struct Plan {
   // per transformer layer, prefetched one layer ahead; the default) or the
   // name of a file in calibrate/frameworks/ (e.g. "deepspeed-zero3-2021").
   std::string zero3_framework = kFsdpZero3;
+  // Data-parallel gradient reduction (ZeRO < 3) overlapped with the last
+  // micro-batch's backward, bucket by bucket as its gradients appear (PyTorch
+  // DDP; Megatron-Core --overlap-grad-reduce, NeMo's recipes), or, when
+  // false, issued only after the whole forward-backward (Megatron-LM's
+  // default: the local DDP's allreduce_gradients() and the distributed
+  // optimizer's reduce-scatter run after forward_backward_func).
+  bool overlap_grad_reduce = true;
   int max_nodes_per_token = 0; // node-limited routing M (0 = unlimited)
   // Routing imbalance: tokens on the busiest expert GPU / the mean (1 = balanced).
   // Expert GEMMs and all-to-all of a step run at the pace of the busiest GPU.

@@ -38,6 +38,13 @@ const std::vector<DefaultRule>& default_rules() {
        "model/base.py GPTModel: OptimizerConfig(use_distributed_optimizer=True); recipes/optim/adam.py the "
        "same). ZeRO-1 moves the same gradient bytes (reduce-scatter + all-gather = all-reduce), so mostly "
        "memory changes."},
+      {"overlap_grad_reduce", "(no column; ZeRO < 3, dp > 1)", "on when year >= 2023, else off",
+       "Not a column. Megatron-LM reduces data-parallel gradients after the whole forward-backward unless "
+       "--overlap-grad-reduce is given (megatron/training.py: the local DDP's allreduce_gradients() and, from "
+       "2022, the distributed optimizer's reduce-scatter follow forward_backward_func; the overlap flag is "
+       "opt-in, default off); NeMo 2.0's recipes set overlap_grad_reduce (like the zero default above, from "
+       "2023). On: the reduction overlaps the last micro-batch's backward; off: it starts when the rank's "
+       "forward-backward ends."},
       {"recompute", "recompute", "none",
        "Megatron-Core and NeMo leave recompute_granularity unset by default; every row with this cell empty "
        "is a NeMo vendor benchmark. 'none' also adds no FLOPs the source did not state."},
@@ -545,6 +552,12 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
     throw RowError(fmt::format("column zero: expected 0, 1, 2 or 3; found {}", *zero));
   } else {
     p.zero_stage = static_cast<int>(*zero);
+  }
+  // DP gradient reduction timing (ZeRO < 3): not a column; by year
+  // (default_rules(), "overlap_grad_reduce").
+  p.overlap_grad_reduce = year && *year >= kFirstDistributedOptimizerYear;
+  if (p.zero_stage < 3 && p.dp > 1) {
+    row.defaults_used.push_back(p.overlap_grad_reduce ? "overlap_grad_reduce=on" : "overlap_grad_reduce=off");
   }
   if (p.zero_stage == 3) {
     // ZeRO-3 implementation: not a column; by framework and year (default_rules()).

@@ -59,6 +59,7 @@ struct BatchRamp {
 struct PlanPatch {
   std::optional<int> tp, pp, vpp, dp, ep, cp, zero_stage, comm_sms, max_nodes_per_token;
   std::optional<bool> sequence_parallel;
+  std::optional<bool> overlap_grad_reduce;
   std::optional<int64_t> micro_batch;
   std::optional<plan::Schedule> schedule;
   std::optional<plan::Recompute> recompute;

@@ -200,7 +200,14 @@ class Builder {
       return t;
     };
     const auto [buckets_total, most] = tally(&StageWork::grad_sync);
-    if (buckets_total > 0) {
+    if (buckets_total > 0 && !p_.overlap_grad_reduce && !zero3_) {
+      w.notes.push_back(fmt::format(
+          "DP gradient sync: {} buckets over {} stages (at most {} per stage), each {} released only when the "
+          "stage's last weight-gradient chunk ends (plan.overlap_grad_reduce false: no overlap with backward); "
+          "buckets of a GPU run in order on one stream, sharing links max-min fairly{}",
+          buckets_total, w.schedule.stages, most, p_.zero_stage >= 1 ? "reduce-scatter" : "all-reduce",
+          p_.zero_stage >= 1 ? "; parameter all-gather after the optimizer" : ""));
+    } else if (buckets_total > 0) {
       w.notes.push_back(fmt::format(
           "DP gradient sync: bucketed, one bucket per {} ({} buckets over {} stages, at most {} per stage); each "
           "bucket's {} starts when the {} weight gradient of its layers finishes and overlaps the "
@@ -605,7 +612,10 @@ class Builder {
           if (zero3_) sw.grad_bucket_after_full.push_back(bk.after_full);
         }
         sw.grad_sync_every_chunk = framework_.has_value();
-        if (sw.chunk[static_cast<size_t>(ChunkType::kBackwardWeight)].empty()) {
+        // Reduction after the whole forward-backward (plan.overlap_grad_reduce
+        // false): every bucket waits for the stage's last weight-gradient chunk.
+        if (sw.chunk[static_cast<size_t>(ChunkType::kBackwardWeight)].empty() ||
+            (!p_.overlap_grad_reduce && !zero3_)) {
           sw.grad_bucket_after.clear();
           sw.grad_bucket_after_full.clear();
         }

@@ -316,3 +316,38 @@ TEST_CASE("MFU on a part without BF16 is against its dense FP16 peak", "[analyti
   });
   CHECK(noted);
 }
+
+TEST_CASE("DP gradient reduction: overlapped with the last backward, or after the forward-backward", "[analytic]") {
+  // 16 GPUs over two nodes, pure data parallelism (one stage, so no cool-down
+  // window): the all-reduce of the gradients crosses the NICs.
+  const model::Model m = toy_model(4);
+  const hardware::Cluster c = hardware::generic_cluster("h100-sxm", 16);
+  const cost::CostModel cost(c, simple_tables());
+  plan::Plan p = toy_plan(1, 2 * 16);  // 2 micro-batches per replica
+  p.dp = 16;
+  REQUIRE_NOTHROW(plan::validate_plan(p, m, c));
+  // One micro-batch's backward (input and weight gradients of every operator).
+  const graph::Graph g = graph::build_graph(m, 1024, 1);
+  double backward = 0;
+  for (const graph::Block& b : g.blocks) {
+    for (const graph::Operator& op : b.ops) {
+      backward += (cost.op_time(op, cost::Pass::kBackwardInput, {}).value() +
+                   cost.op_time(op, cost::Pass::kBackwardWeight, {}).value()) *
+                  b.count;
+    }
+  }
+  p.overlap_grad_reduce = true;
+  const analytic::StepEstimate on = analytic::estimate_step(m, p, cost);
+  p.overlap_grad_reduce = false;
+  const analytic::StepEstimate off = analytic::estimate_step(m, p, cost);
+  const double reduce = off.ranks.front().dp_comm.value();  // ZeRO 0: the all-reduce alone
+  REQUIRE(reduce > 0);
+  CHECK(on.ranks.front().dp_comm.value() == Approx(reduce));
+  // Overlapped: only the part longer than the last backward shows.
+  CHECK(on.breakdown.dp_exposed.value() == Approx(std::max(0.0, reduce - backward)));
+  // After the forward-backward: all of it.
+  CHECK(off.breakdown.dp_exposed.value() == Approx(reduce));
+  CHECK(off.step_time.value() - on.step_time.value() ==
+        Approx(off.breakdown.dp_exposed.value() - on.breakdown.dp_exposed.value()));
+  CHECK(off.breakdown.dp_exposed.value() > on.breakdown.dp_exposed.value());
+}

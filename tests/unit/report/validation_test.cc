@@ -392,6 +392,23 @@ TEST_CASE("validate: a row with no layout takes the least model parallelism that
   CHECK_THAT(none.reason, Contains("no parallel layout stated") && Contains("none of the 4 layouts"));
 }
 
+TEST_CASE("validate: DP gradient reduction overlaps the backward from 2023, as NeMo's recipes set it", "[report]") {
+  // r-time: year 2021, dp 2, ZeRO 0: Megatron-LM's default, after the forward-backward.
+  const RowResult old_row = validate_runs(one_row({}), fixed_two_seconds, Engine::kAnalytic, "test").rows[0];
+  REQUIRE(old_row.status == RowStatus::kOk);
+  CHECK_FALSE(old_row.plan->overlap_grad_reduce);
+  CHECK(has(old_row.defaults_used, "overlap_grad_reduce=off"));
+  const RowResult new_row =
+      validate_runs(one_row({{"year", "2024"}}), fixed_two_seconds, Engine::kAnalytic, "test").rows[0];
+  CHECK(new_row.plan->overlap_grad_reduce);
+  CHECK(has(new_row.defaults_used, "overlap_grad_reduce=on"));
+  // dp 1 (tp 2, pp 4 on 8 GPUs): there is no reduction, so no default is listed.
+  const RowResult single =
+      validate_runs(one_row({{"pp", "4"}, {"dp", "1"}}), fixed_two_seconds, Engine::kAnalytic, "test").rows[0];
+  REQUIRE(single.status == RowStatus::kOk);
+  CHECK_FALSE(has(single.defaults_used, "overlap_grad_reduce=off"));
+}
+
 TEST_CASE("validate: bad vocabulary and model errors become row reasons", "[report]") {
   auto reason = [](const std::map<std::string, std::string>& cells) {
     return validate_runs(one_row(cells), fixed_two_seconds, Engine::kAnalytic, "test").rows[0].reason;

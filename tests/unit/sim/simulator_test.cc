@@ -115,3 +115,38 @@ TEST_CASE("on a dense plan without overlap the simulator and the analytic estima
     CHECK(std::abs(sv - a) / a < 0.05);
   }
 }
+
+TEST_CASE("a DP reduction after the forward-backward costs the simulator what it costs the analytic estimate",
+          "[sim]") {
+  // Llama-3 8B, pure data parallelism over two nodes: with the reduction
+  // overlapping the last backward most of it hides; issued after the whole
+  // forward-backward all of it shows. Both engines add about the same time.
+  // One DP bucket per layer (merge_layers off), so buckets can overlap the
+  // backward at all in the simulator.
+  const model::Model m = model::load_model("llama3_8b");
+  const hardware::Cluster c = hardware::generic_cluster("h100-sxm", 16);
+  const cost::CostModel cost(c, calib::load_tables_for(c.accelerator));
+  plan::Plan p;
+  p.dp = 16;
+  p.zero_stage = 1;
+  p.micro_batch = 1;
+  p.global_batch = 32;
+  p.seq_len = 4096;
+  p.precision = plan::bf16_policy();
+  p.recompute = plan::Recompute::kFull;
+  sim::SimulateOptions o;
+  o.workload.merge_layers = false;
+  p.overlap_grad_reduce = true;
+  const sim::SimReport on = sim::simulate(m, p, cost, o);
+  p.overlap_grad_reduce = false;
+  const sim::SimReport off = sim::simulate(m, p, cost, o);
+  const double sim_added = off.step_time.value() - on.step_time.value();
+  const double analytic_added = off.analytic.step_time.value() - on.analytic.step_time.value();
+  INFO("simulator adds " << sim_added << " s, analytic " << analytic_added << " s; sim on " << on.step_time.value()
+       << " off " << off.step_time.value() << "; analytic on " << on.analytic.step_time.value() << " off "
+       << off.analytic.step_time.value() << " dp_comm " << on.analytic.ranks.front().dp_comm.value()
+       << " exposed on " << on.analytic.breakdown.dp_exposed.value());
+  REQUIRE(analytic_added > 0);
+  CHECK(sim_added > 0);
+  CHECK(std::abs(sim_added - analytic_added) / analytic_added < 0.25);
+}
