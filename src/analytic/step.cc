@@ -10,7 +10,9 @@
 // forward and 2 in backward, all-reduce, or reduce-scatter + all-gather under
 // sequence parallelism; 1+1 for the head, 1 forward for the embedding), MoE
 // dispatch and combine (cost.expert_all_to_all; backward exchanges the
-// gradients in BF16), pipeline sends of activations and gradients.
+// gradients in BF16), pipeline sends of activations and gradients. A layer
+// recomputed whole (full, every other layer) redoes its forward TP and MoE
+// collectives in backward (plan::layer_comm_recompute_fraction).
 //
 // Overlap: GPipe, 1F1B, interleaved and ZB-H1 expose all of it. DualPipe and
 // DualPipeV overlap a forward and a backward chunk's communication with the
@@ -139,8 +141,10 @@ class Estimator {
         case graph::BlockKind::kHead: tp_f = 1; tp_b = 1; break;
         case graph::BlockKind::kMtp: tp_f = 3; tp_b = 3; break;
       }
+      // A layer recomputed whole re-runs its forward collectives in backward.
+      const double tp_rc = plan::layer_comm_recompute_fraction(b, p_.recompute);
       t.tp_f += tp_one_ * (tp_f * n);
-      t.tp_b += tp_one_ * (tp_b * n);
+      t.tp_b += tp_one_ * ((tp_b + tp_f * tp_rc) * n);
     }
     t.pp_f = pp_one_;
     t.pp_b = pp_one_;

@@ -348,10 +348,14 @@ double selective_op_fraction(const graph::Operator& target, const graph::Block& 
 
 }  // namespace
 
+double layer_comm_recompute_fraction(const graph::Block& b, Recompute r) {
+  if (!is_layer(b)) return 0;
+  return r == Recompute::kFull ? 1.0 : r == Recompute::kEveryOtherLayer ? 0.5 : 0.0;
+}
+
 double recompute_fraction(const graph::Operator& op, const graph::Block& b, Recompute r) {
   if (op.kind == graph::OpKind::kDispatch || op.kind == graph::OpKind::kCombine) {
-    if (!is_layer(b)) return 0;
-    return r == Recompute::kFull ? 1.0 : r == Recompute::kEveryOtherLayer ? 0.5 : 0.0;
+    return layer_comm_recompute_fraction(b, r);
   }
   switch (r) {
     case Recompute::kNone: return 0;

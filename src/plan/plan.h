@@ -212,6 +212,14 @@ BlockActivations block_activations(const graph::Block& b, Recompute r, const Pla
 // hold it) that the policy recomputes in backward: 0, 1, or between them
 // where the policy recomputes part of a fused GEMM or part of the layers.
 double recompute_fraction(const graph::Operator& op, const graph::Block& b, Recompute r);
+// The share of a block's forward communication (TP collectives, MoE dispatch
+// and combine) that the policy redoes in backward: policies that recompute
+// whole layers from their input re-run the layer's forward with its
+// collectives (Megatron's CheckpointFunction re-runs the layer's forward,
+// all-reduces included): 1 for full, 0.5 for every other layer; 0 for a
+// policy that recomputes single operators (their collectives' outputs are
+// kept) and for blocks that are not transformer layers.
+double layer_comm_recompute_fraction(const graph::Block& b, Recompute r);
 // recompute_fraction() > 0.
 bool is_recomputed(const graph::Operator& op, const graph::Block& b, Recompute r);
 

@@ -369,7 +369,9 @@ class Builder {
       case graph::BlockKind::kMtp: tp_f = 3; tp_b = 3; break;
     }
     f.comm(tp_one_ * tp_f, Seconds::zero(), Seconds::zero(), false, kLabelTp);
-    bi.comm(tp_one_ * tp_b, Seconds::zero(), Seconds::zero(), false, kLabelTp);
+    // A layer recomputed whole re-runs its forward collectives in backward.
+    bi.comm(tp_one_ * (tp_b + tp_f * plan::layer_comm_recompute_fraction(b, p_.recompute)), Seconds::zero(),
+            Seconds::zero(), false, kLabelTp);
     for (auto it = back.rbegin(); it != back.rend(); ++it) {
       if (it->comm) {
         bi.comm(it->time, it->out, it->up, it->expert, it->label);

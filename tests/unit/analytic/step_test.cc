@@ -351,3 +351,26 @@ TEST_CASE("DP gradient reduction: overlapped with the last backward, or after th
         Approx(off.breakdown.dp_exposed.value() - on.breakdown.dp_exposed.value()));
   CHECK(off.breakdown.dp_exposed.value() > on.breakdown.dp_exposed.value());
 }
+
+TEST_CASE("a layer recomputed whole redoes its forward TP collectives in backward", "[analytic]") {
+  // TP 2, 4 layers: per micro-batch the forward runs 2 collectives per layer
+  // + 1 for the embedding + 1 for the head, the backward 2 per layer + 1 for
+  // the head: 4 x 4 + 3 = 19 collectives of one size (tp_one). Full
+  // recompute re-runs each layer's forward with its 2 collectives: 8 more;
+  // every other layer: half of them, 4; the attention core alone: none.
+  const model::Model m = toy_model(4);
+  const hardware::Cluster c = hardware::generic_cluster("h100-sxm", 2);
+  const cost::CostModel cost(c, simple_tables());
+  plan::Plan p = toy_plan(1, 2);  // 2 micro-batches
+  p.tp = 2;
+  auto tp_comm = [&](plan::Recompute r) {
+    p.recompute = r;
+    return analytic::estimate_step(m, p, cost).ranks.front().tp_comm.value();
+  };
+  const double none = tp_comm(plan::Recompute::kNone);
+  REQUIRE(none > 0);
+  const double one = none / (19.0 * 2);  // one collective
+  CHECK(tp_comm(plan::Recompute::kFull) == Approx(one * (19 + 8) * 2));
+  CHECK(tp_comm(plan::Recompute::kEveryOtherLayer) == Approx(one * (19 + 4) * 2));
+  CHECK(tp_comm(plan::Recompute::kSelective) == Approx(none));
+}
