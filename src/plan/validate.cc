@@ -86,13 +86,22 @@ void validate_plan(const Plan& p, const model::Model& m, const hardware::Cluster
   }
   int stages = p.pp;
   switch (p.schedule) {
-    case Schedule::kInterleaved1F1B:
+    case Schedule::kInterleaved1F1B: {
       stages = p.pp * p.vpp;
       if (p.vpp < 2) reject(fmt::format("interleaved-1f1b needs vpp >= 2 (vpp is {})", p.vpp));
-      if (m.layers % stages != 0) {
+      // Megatron-Core splits the layers evenly over the virtual stages, or,
+      // with --account-for-embedding-in-pipeline-split and
+      // --account-for-loss-in-pipeline-split, the layers plus one slot each for
+      // the embedding and the loss (and MTP layers): the first and last stage
+      // then hold one layer fewer, as Llama 3's 126 layers over 16 stages
+      // (Dubey et al. 2024 §3.3.2) and torchtitan's split points allow.
+      // (Every stage keeps a layer: the first and last need a slot beside the
+      // embedding and the loss and MTP layers.)
+      const int64_t slots = m.layers + 2 + m.mtp_layers;
+      if (m.layers % stages != 0 && !(slots % stages == 0 && slots / stages >= 2 + m.mtp_layers)) {
         reject(fmt::format("interleaved-1f1b needs layers divisible by pp x vpp: {} layers, {} x {} = {} stages "
-                           "(Megatron-LM)",
-                           m.layers, p.pp, p.vpp, stages));
+                           "(Megatron-LM; or {} layer slots with the embedding and loss, at least {} per stage)",
+                           m.layers, p.pp, p.vpp, stages, slots, 2 + m.mtp_layers));
       }
       if (mb % p.pp != 0) {
         reject(fmt::format("interleaved-1f1b needs micro-batches divisible by pp: {} micro-batches "
@@ -100,6 +109,7 @@ void validate_plan(const Plan& p, const model::Model& m, const hardware::Cluster
                            mb, p.global_batch, p.dp, p.micro_batch, p.pp));
       }
       break;
+    }
     case Schedule::kDualPipe:
     case Schedule::kDualPipeV: {
       const char* name = to_string(p.schedule);

@@ -475,3 +475,26 @@ TEST_CASE("torchtitan's selective modes: every second matmul of a layer, or ever
   CHECK(plan::parse_recompute("selective-op") == op);
   CHECK(std::string(plan::to_string(plan::Recompute::kEveryOtherLayer)) == "every-other-layer");
 }
+
+TEST_CASE("interleaved 1F1B over layers plus the embedding and loss slots", "[plan][layout]") {
+  const hardware::Cluster c = hardware::generic_cluster("h100-sxm", 8);
+  plan::Plan p;
+  p.pp = 4;
+  p.vpp = 2;
+  p.dp = 2;
+  p.global_batch = 16;  // 8 micro-batches per replica, divisible by pp 4
+  p.seq_len = 1024;
+  p.schedule = plan::Schedule::kInterleaved1F1B;
+  // 14 layers over 4 x 2 = 8 stages: 14 % 8 != 0, but 14 + 2 slots = 16 = 2 a
+  // stage: the first stage holds the embedding and 1 layer, the last 1 layer
+  // and the loss, the six between 2 layers each (as Llama 3's 126 layers, 128
+  // slots over 16 stages, Dubey et al. 2024 §3.3.2).
+  const model::Model m14 = testing::toy_llama(14);
+  REQUIRE_NOTHROW(plan::validate_plan(p, m14, c));
+  const plan::StageLayout l = plan::stage_layout(p, m14);
+  CHECK(l.layers_per_stage == std::vector<int64_t>{1, 2, 2, 2, 2, 2, 2, 1});
+  // 6 layers: 8 slots over 8 stages leave the first and last stage no layer.
+  const model::Model m6 = testing::toy_llama(6);
+  CHECK_THROWS_WITH(plan::validate_plan(p, m6, c),
+                    Contains("6 layers, 4 x 2 = 8 stages") && Contains("8 layer slots") && Contains("at least 2"));
+}

@@ -53,20 +53,34 @@ TEST_CASE("search on one 8-GPU node: the valid layouts by hand", "[planner]") {
   // Why rejected:
   //   tp 8: 4 KV heads not divisible by 8 -> 1 triple x 3 mb x 3 recompute = 9.
   CHECK(count_of(r, "heads not divisible by tp") == 9);
-  //   interleaved: 6 layers not divisible by pp x 2 (4 or 8) -> 5 triples x 3 mb x 3 = 45.
-  CHECK(count_of(r, "layers not divisible by pp x vpp (interleaved)") == 45);
+  //   interleaved: 6 layers are not divisible by pp x 2 (4 or 8); with one slot each
+  //   for the embedding and the loss, 8 slots divide 4 stages (pp 2: 2 slots a stage,
+  //   the first and last holding one layer) but not 8 stages with a layer each
+  //   (pp 4: 1 slot a stage) -> the 2 pp-4 triples (tp 1, tp 2) x 3 mb x 3 = 18.
+  CHECK(count_of(r, "layers not divisible by pp x vpp (interleaved)") == 18);
   //   tp 1 pp 1 (dp 8) micro-batch 4: 16 % 32 != 0 -> 1 x 3 recompute = 3.
   CHECK(count_of(r, "global batch not divisible by dp x micro-batch") == 3);
-  CHECK(r.rejected.size() == 3);  // nothing else: the 0.4B model fits easily in 80 GB
-  // Feasible: 1f1b triples 9 - 1 (tp 8) = 8, x 3 mb = 24, minus tp1 pp1 mb4 = 23, each
-  // with recompute none at ZeRO-1; selective and full skipped as dominated: 46.
-  CHECK(r.feasible.size() == 23);
-  CHECK(r.dominated == 46);
-  // Enumerated (validated): 23 feasible + 9 + 45 + 3 rejected = 80.
-  CHECK(r.enumerated == 80);
+  //   interleaved tp 1 pp 2 (dp 4) micro-batch 4: 16 / (4 x 4) = 1 micro-batch,
+  //   not divisible by pp 2 -> 1 x 3 recompute = 3.
+  CHECK(count_of(r, "micro-batches not divisible by pp (interleaved)") == 3);
+  CHECK(r.rejected.size() == 4);  // nothing else: the 0.4B model fits easily in 80 GB
+  // Feasible: 1f1b triples 9 - 1 (tp 8) = 8, x 3 mb = 24, minus tp1 pp1 mb4 = 23;
+  // interleaved pp 2 at tp 1 (mb 1, 2), tp 2 and tp 4 (mb 1, 2, 4) = 8; each with
+  // recompute none at ZeRO-1; selective and full skipped as dominated: 2 x 31 = 62.
+  CHECK(r.feasible.size() == 31);
+  CHECK(r.dominated == 62);
+  // Enumerated (validated): 31 feasible + 9 + 18 + 3 + 3 rejected = 64.
+  CHECK(r.enumerated == 64);
 
   std::set<std::tuple<int, int, int64_t>> got;
+  int interleaved = 0;
   for (const auto& cand : r.feasible) {
+    if (cand.plan.schedule == plan::Schedule::kInterleaved1F1B) {
+      ++interleaved;
+      CHECK(cand.plan.pp == 2);
+      CHECK(cand.plan.vpp == 2);
+      continue;
+    }
     CHECK(cand.plan.schedule == plan::Schedule::k1F1B);
     CHECK(cand.plan.recompute == plan::Recompute::kNone);
     CHECK(cand.plan.zero_stage == 1);
@@ -84,6 +98,7 @@ TEST_CASE("search on one 8-GPU node: the valid layouts by hand", "[planner]") {
     }
   }
   CHECK(got == want);
+  CHECK(interleaved == 8);
   // Sorted by step time.
   for (size_t i = 1; i < r.feasible.size(); ++i) {
     CHECK(r.feasible[i - 1].step.step_time <= r.feasible[i].step.step_time);
