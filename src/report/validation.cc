@@ -338,7 +338,13 @@ model::Model build_model(const RowCells& c, RowResult& row) {
     a.vocab = 51200;
     row.defaults_used.push_back("vocab=51200");
   }
-  return model::model_from_columns(a, row.id);
+  try {
+    return model::model_from_columns(a, row.id);
+  } catch (const ConfigError& e) {
+    // model_from_columns names the cell as "/<row id>/<column>"; the row is known here.
+    const std::string& ptr = e.pointer();
+    throw RowError(fmt::format("column {}: {}", ptr.substr(ptr.find_last_of('/') + 1), e.message()));
+  }
 }
 
 // Tensor and pipeline degrees the "layout" default tries for a row that

@@ -414,6 +414,8 @@ TEST_CASE("validate: bad vocabulary and model errors become row reasons", "[repo
     return validate_runs(one_row(cells), fixed_two_seconds, Engine::kAnalytic, "test").rows[0].reason;
   };
   CHECK_THAT(reason({{"arch_type", "dense GTP"}}), Contains("arch_type") && Contains("did you mean"));
+  // An architecture cell the model needs, empty: the reason names the column.
+  CHECK(reason({{"layers", ""}}) == "column layers: expected a positive integer; found an empty cell");
   CHECK_THAT(reason({{"schedule", "1f1f"}}), Contains("column schedule") && Contains("1f1b"));
   CHECK_THAT(reason({{"recompute", "partial"}}), Contains("column recompute"));
   CHECK_THAT(reason({{"prec", "int4"}}), Contains("column prec"));
