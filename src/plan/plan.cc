@@ -2,6 +2,7 @@
 #include "plan/plan.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string_view>
 
 #include "core/error.h"
@@ -347,6 +348,10 @@ double selective_op_fraction(const graph::Operator& target, const graph::Block& 
 }
 
 }  // namespace
+
+int dualpipe_comm_sms(int sm_count) {
+  return static_cast<int>(std::lround(kDualPipeCommSmShare * static_cast<double>(sm_count)));
+}
 
 double layer_comm_recompute_fraction(const graph::Block& b, Recompute r) {
   if (!is_layer(b)) return 0;

@@ -71,6 +71,11 @@ struct PrecisionPolicy {
 PrecisionPolicy bf16_policy();          // everything BF16; FP32 master, gradients, moments (Megatron default)
 PrecisionPolicy deepseek_fp8_policy();  // V3TR §3.3 (see PrecisionPolicy)
 
+// DeepSeek-V3 lends 20 of the H800's 132 SMs to communication under DualPipe
+// (V3TR §3.2.2); other chips get the same share, rounded (dualpipe_comm_sms).
+inline constexpr double kDualPipeCommSmShare = 20.0 / 132.0;
+int dualpipe_comm_sms(int sm_count);
+
 // plan.zero3_framework of the FSDP-style default (per-layer collectives, prefetched).
 inline constexpr const char* kFsdpZero3 = "fsdp";
 

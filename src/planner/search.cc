@@ -128,8 +128,7 @@ SearchResult search_layouts(const model::Model& m, const hardware::Cluster& c,
 
   const int gpus = c.total_accelerators();
   const int max_nodes = o.max_nodes_per_token >= 0 ? o.max_nodes_per_token : default_max_nodes(m);
-  const int dualpipe_sms =
-      static_cast<int>(std::lround(kDualPipeCommSmShare * static_cast<double>(c.accelerator.sm_count)));
+  const int dualpipe_sms = plan::dualpipe_comm_sms(c.accelerator.sm_count);
 
   std::vector<plan::Recompute> recomputes = {plan::Recompute::kNone, plan::Recompute::kSelective};
   if (is_mla(m)) recomputes.push_back(plan::Recompute::kDeepSeek);

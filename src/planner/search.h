@@ -50,9 +50,7 @@ namespace trainsim::planner {
 
 inline constexpr int kMaxPp = 64;
 inline constexpr int kMinEp = 1;
-// DeepSeek-V3 lends 20 of the H800's 132 SMs to communication under DualPipe
-// (V3TR §3.2.2); other chips get the same share, rounded.
-inline constexpr double kDualPipeCommSmShare = 20.0 / 132.0;
+using plan::kDualPipeCommSmShare;
 
 struct SearchOptions {
   int64_t seq_len = 4096;

@@ -54,7 +54,9 @@ const std::vector<DefaultRule>& default_rules() {
        "selective modes (torchtitan/parallelisms/parallelize_llama.py): op-level SAC, saving matmul and "
        "attention outputs except every second matmul, where activation_recompute says 'selective op' or "
        "the framework is torchtitan (its Llama configs set selective_ac_option = 'op'); layer-level SAC "
-       "at its default frequency '2' (every second layer fully recomputed) where it says 'selective layer'."},
+       "at its default frequency '2' (every second layer fully recomputed) where it says 'selective layer'. "
+       "For MLA models (DeepSeek), DeepSeek-V3's own selective recompute: RMSNorm, the MLA up-projections "
+       "and SwiGLU (V3TR §3.2.3; training_runs.md lists it among the selective policies)."},
       {"prec", "prec", "bf16",
        "Empty means 16-bit mixed precision not further stated (training_runs.md); A100 and H100 have the "
        "same dense BF16 and FP16 peaks, so the choice does not move a prediction."},
@@ -64,6 +66,9 @@ const std::vector<DefaultRule>& default_rules() {
        "tp = min(M, 8), pp = M / tp with M = gpu_count / (dp*cp)",
        "Narayanan et al. 2021, takeaway #1: use tensor parallelism up to the GPUs of one server (8), then "
        "pipeline parallelism. When M = 1 this is tp = pp = 1 (pure data parallelism)."},
+      {"comm_sms", "(no column; dualpipe and dualpipev)", "20/132 of the accelerator's SMs, rounded",
+       "Not a column. DeepSeek-V3 runs DualPipe with 20 of the H800's 132 SMs lent to communication "
+       "(V3TR §3.2.2); other parts get the same share (as the planner's search does)."},
       {"layout", "tp, pp and dp all empty",
        "the least model parallelism that runs: tp = 1, 2, 4, 8 at pp = 1, then pp = 2, 3, ... (dividing the "
        "GPUs) at tp = 8; dp = gpu_count / (tp*pp*cp)",
@@ -509,6 +514,12 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
     else if (schedule == "dualpipev") p.schedule = plan::Schedule::kDualPipeV;
     else p.schedule = plan::Schedule::kGpipe;
   }
+  // DualPipe lends SMs to its overlapped communication: not a column
+  // (default_rules(), "comm_sms").
+  if (p.schedule == plan::Schedule::kDualPipe || p.schedule == plan::Schedule::kDualPipeV) {
+    p.comm_sms = plan::dualpipe_comm_sms(hardware::load_accelerator(row.hw).sm_count);
+    row.defaults_used.push_back(fmt::format("comm_sms={}", p.comm_sms));
+  }
 
   // The year cell may be a range ("2023-2024"); its first year counts.
   const std::string year_text = c.text("year");
@@ -537,6 +548,8 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
       p.recompute = plan::Recompute::kEveryOtherLayer;
     } else if (contains(framework, "torchtitan")) {
       p.recompute = plan::Recompute::kSelectiveOp;
+    } else if (m.attention == model::AttentionKind::kMla) {
+      p.recompute = plan::Recompute::kDeepSeek;
     } else {
       p.recompute = plan::Recompute::kSelective;
     }

@@ -409,6 +409,31 @@ TEST_CASE("validate: DP gradient reduction overlaps the backward from 2023, as N
   CHECK_FALSE(has(single.defaults_used, "overlap_grad_reduce=off"));
 }
 
+TEST_CASE("validate: DeepSeek rows run DeepSeek's recompute and DualPipe's communication SMs", "[report]") {
+  // DeepSeek-V3 on 2048 H800s, PP 16 DualPipe, EP 64, recompute "selective".
+  const RowResult r = validate_runs(one_row({{"hw", "h800"},
+                                             {"model_config", "deepseek_v3"},
+                                             {"gpu_count", "2048"},
+                                             {"tp", "1"},
+                                             {"pp", "16"},
+                                             {"dp", "128"},
+                                             {"ep", "64"},
+                                             {"schedule", "dualpipe"},
+                                             {"recompute", "selective"},
+                                             {"seq_len", "4096"},
+                                             {"global_batch_seqs", "15360"},
+                                             {"year", "2024"}}),
+                                     fixed_two_seconds, Engine::kAnalytic, "test")
+                          .rows[0];
+  REQUIRE(r.status == RowStatus::kOk);
+  // MLA: "selective" is DeepSeek-V3's own policy (norms, MLA up-projections, SwiGLU).
+  CHECK(r.plan->recompute == plan::Recompute::kDeepSeek);
+  CHECK(has(r.defaults_used, "selective=deepseek"));
+  // DualPipe lends 20 of the H800's 132 SMs (V3TR §3.2.2): round(20/132 x 132) = 20.
+  CHECK(r.plan->comm_sms == 20);
+  CHECK(has(r.defaults_used, "comm_sms=20"));
+}
+
 TEST_CASE("validate: bad vocabulary and model errors become row reasons", "[report]") {
   auto reason = [](const std::map<std::string, std::string>& cells) {
     return validate_runs(one_row(cells), fixed_two_seconds, Engine::kAnalytic, "test").rows[0].reason;
