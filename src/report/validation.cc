@@ -70,8 +70,8 @@ const std::vector<DefaultRule>& default_rules() {
        "Not a column. DeepSeek-V3 runs DualPipe with 20 of the H800's 132 SMs lent to communication "
        "(V3TR §3.2.2); other parts get the same share (as the planner's search does)."},
       {"layout", "tp, pp and dp all empty",
-       "the least model parallelism that runs: tp = 1, 2, 4, 8 at pp = 1, then pp = 2, 3, ... (dividing the "
-       "GPUs) at tp = 8; dp = gpu_count / (tp*pp*cp)",
+       "the least model parallelism that runs: tp = 1, 2, 4, 8 (dividing the GPUs and the heads) at pp = 1, "
+       "then pp = 2, 3, ... (dividing the GPUs) at the largest such tp; dp = gpu_count / (tp*pp*cp)",
        "Narayanan et al. 2021, takeaways #1 and #2: tensor parallelism up to the GPUs of one server, then "
        "pipeline parallelism, each only as far as the model needs; the rest is data parallelism. 'Runs' means "
        "the plan passes trainsim's plan checks: heads, layers, GPUs and global batch divide, and the per-GPU "
@@ -638,8 +638,9 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
 // The "layout" default (default_rules()) for a row that states none of tp,
 // pp and dp: the least model parallelism with which the plan runs (divides
 // the heads, layers, GPUs and batch, and fits the HBM in trainsim's memory
-// model): tp = 1, 2, 4, 8 at pp = 1, then pp = 2, 3, ... (divisors of the
-// GPUs) at the largest of those tp; dp takes the rest.
+// model): tp = 1, 2, 4, 8 (dividing the GPUs and the heads) at pp = 1, then
+// pp = 2, 3, ... (divisors of the GPUs) at the largest of those tp; dp takes
+// the rest.
 plan::Plan choose_layout(const RowCells& c, const model::Model& m, int gpus, RowResult& row) {
   const hardware::Cluster cluster = hardware::generic_cluster(row.hw, gpus);
   const int64_t cp = c.positive("cp").value_or(1);
@@ -651,7 +652,7 @@ plan::Plan choose_layout(const RowCells& c, const model::Model& m, int gpus, Row
   std::vector<ModelParallel> candidates;
   int64_t widest_tp = 1;
   for (int64_t tp = 1; tp <= kGpusPerServer; tp *= 2) {
-    if (model_gpus % tp != 0) continue;
+    if (model_gpus % tp != 0 || m.heads % tp != 0 || m.kv_heads % tp != 0) continue;
     candidates.push_back({tp, 1});
     widest_tp = tp;
   }
