@@ -545,7 +545,8 @@ StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cos
   } else {
     e.notes.push_back("MFU/HFU not computed: the accelerator has no dense BF16 or FP16 peak");
   }
-  if (peak && !cost.cluster().accelerator.peak(Precision::kBF16)) {
+  const auto bf16 = cost.cluster().accelerator.peak(Precision::kBF16);
+  if (peak && !(bf16 && bf16->value() > 0)) {
     e.notes.push_back(fmt::format("{} has no BF16: MFU and HFU are against its dense FP16 peak",
                                   cost.cluster().accelerator.name));
   }

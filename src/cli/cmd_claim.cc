@@ -61,9 +61,17 @@ ModelError model_error(const hardware::Accelerator& acc) {
     e.missing = fmt::format("{} is not under the data directory {}", kValidationRuns, paths::data_dir());
     return e;
   }
-  const report::ValidationReport rep =
-      report::validate_runs(report::read_csv(path), report::analytic_predictor(), report::Engine::kAnalytic,
-                            std::string("trainsim validate ") + kValidationRuns);
+  report::ValidationReport rep;
+  try {
+    rep = report::validate_runs(report::read_csv(path), report::analytic_predictor(), report::Engine::kAnalytic,
+                                std::string("trainsim validate ") + kValidationRuns);
+  } catch (const IoError& err) {
+    e.missing = err.what();
+    return e;
+  } catch (const ConfigError& err) {
+    e.missing = err.what();
+    return e;
+  }
   std::map<std::string, bool> same;  // per hardware profile of the rows
   auto on_die = [&](const report::RowResult& r) {
     auto it = same.find(r.hw);
@@ -80,6 +88,7 @@ ModelError model_error(const hardware::Accelerator& acc) {
   };
   e.all = report::time_error_summary(rep, [](const report::RowResult&) { return true; });
   e.die = report::time_error_summary(rep, on_die);
+  if (e.all.stats.n == 0) e.missing = fmt::format("no row of {} could be compared", kValidationRuns);
   return e;
 }
 

@@ -5,8 +5,10 @@
 // DeepSeek place it): ep divides dp * cp * tp; in DeepSeek-V3's layout
 // (TP 1) ep divides dp; expert groups may span nodes. Invariants after
 // validate_plan(): every degree >= 1; layers split over pp * vpp stages
-// (interleaved 1F1B: evenly, Megatron's rule; other schedules: every stage
-// gets floor or ceil of layers / stages, see stage_layout()), heads and
+// (interleaved 1F1B: evenly, or evenly once the embedding and the loss (and
+// MTP layers) take a layer slot each at the ends, Megatron-Core's
+// account-for-embedding/loss split; other schedules: any split,
+// see stage_layout()), heads and
 // kv_heads divisible by tp, routed experts divisible by ep, global batch
 // divisible by dp * micro_batch, the schedule's micro-batch rules hold, and
 // the per-GPU memory fits the accelerator.
@@ -160,11 +162,17 @@ struct MemoryBreakdown {
 // rank), else pp. Rank r holds stage r; interleaved also r + pp, r + 2pp...;
 // DualPipe holds stages r and pp-1-r (two copies of the model, DeepSeek-V3
 // §3.2.1), DualPipeV chunks r and 2pp-1-r.
-// Uneven split rule (stated): when layers % stages != 0 every stage gets
-// floor(L/S) or floor(L/S)+1 layers; the short stages are taken from the two
-// ends first (last, first, second-to-last, second, ...) because the end
-// stages also carry the embedding, the output head and loss, and the MTP
-// module. Interleaved 1F1B needs layers % (pp*vpp) == 0 (Megatron).
+// Uneven split rule (stated): when layers % stages != 0, the embedding, the
+// head + loss and each MTP layer count as one layer slot each; the slots are
+// split floor/ceil over the stages and the first and last stage give up
+// theirs (Megatron's --account-for-embedding-in-pipeline-split and
+// --account-for-loss-in-pipeline-split; DeepSeek-V3: 61 + 3 = 64 slots over
+// 16 stages). If that would leave an end stage without a layer, the layers
+// alone are split floor/ceil. Floor/ceil splits take the short stages from
+// the two ends first (last, first, second-to-last, second, ...) because the
+// end stages also carry the embedding, the output head and loss, and the MTP
+// module. Interleaved 1F1B needs an even split of the layers or of the slots
+// (validate_plan()).
 struct StageLayout {
   std::vector<int64_t> layers_per_stage;  // size stages()
   std::vector<int64_t> first_layer;       // 0-based index of each stage's first layer

@@ -26,8 +26,11 @@ const std::vector<DefaultRule>& default_rules() {
        "Sequences per micro-batch when not stated. 1 is what every pipeline-parallel row that states it "
        "uses (Narayanan 2021 Table 2 PTD-P, Korthikanti 2022 175B-1T, DGX Cloud GPT-3 and Grok-1), and it "
        "maximises the micro-batch count, i.e. gives the smallest pipeline bubble."},
-      {"vpp", "vpp (schedule interleaved-1f1b)", "smallest v >= 2 with pp*v dividing layers; 2 if none",
-       "Megatron-LM requires layers divisible by pp*v; 2 is the least interleaving (torchtitan's default of "
+      {"vpp", "vpp (schedule interleaved-1f1b)",
+       "smallest v >= 2 with pp*v dividing the layers, or the layers plus one slot each for the embedding and "
+       "the loss; 2 if none",
+       "Megatron-LM splits the layers evenly over pp*v stages, or the layers plus the embedding and loss "
+       "slots (--account-for-embedding/loss-in-pipeline-split); 2 is the least interleaving (torchtitan's default of "
        "2 stages per rank for looped schedules). Narayanan 2021 does not state chunks per device per row."},
       {"schedule", "schedule", "1f1b; interleaved-1f1b when vpp > 1 is stated",
        "1F1B is Megatron-LM's default (training_runs.md); a stated vpp > 1 only exists under the "
@@ -70,8 +73,9 @@ const std::vector<DefaultRule>& default_rules() {
        "Not a column. DeepSeek-V3 runs DualPipe with 20 of the H800's 132 SMs lent to communication "
        "(V3TR §3.2.2); other parts get the same share (as the planner's search does)."},
       {"layout", "tp, pp and dp all empty",
-       "the least model parallelism that runs: tp = 1, 2, 4, 8 (dividing the GPUs and the heads) at pp = 1, "
-       "then pp = 2, 3, ... (dividing the GPUs) at the largest such tp; dp = gpu_count / (tp*pp*cp)",
+       "the least model parallelism that runs: tp = 1, 2, 4, 8 (dividing gpu_count/cp, the heads, the key/value "
+       "heads and the FFN width) at pp = 1, then pp = 2, 3, ... (dividing the GPUs) at the largest such tp; "
+       "dp = gpu_count / (tp*pp*cp)",
        "Narayanan et al. 2021, takeaways #1 and #2: tensor parallelism up to the GPUs of one server, then "
        "pipeline parallelism, each only as far as the model needs; the rest is data parallelism. 'Runs' means "
        "the plan passes trainsim's plan checks: heads, layers, GPUs and global batch divide, and the per-GPU "
@@ -316,9 +320,16 @@ std::string one_of_error(const std::string& column, const std::string& found,
 }
 
 // Smallest v >= 2 with pp*v dividing layers (Megatron-LM's divisibility rule); 2 if none.
-int default_vpp(int64_t layers, int pp) {
-  for (int64_t v = 2; v * pp <= layers; ++v) {
-    if (layers % (v * pp) == 0) return static_cast<int>(v);
+// Smallest v >= 2 whose pp x v stages split the layers evenly, alone or with
+// one slot each for the embedding, the loss and the MTP layers (at least one
+// layer in every stage); 2 if none does.
+int default_vpp(const model::Model& m, int pp) {
+  const int64_t slots = m.layers + 2 + m.mtp_layers;
+  for (int64_t v = 2; v * pp <= m.layers; ++v) {
+    const int64_t stages = v * pp;
+    if (m.layers % stages == 0 || (slots % stages == 0 && slots / stages >= 2 + m.mtp_layers)) {
+      return static_cast<int>(v);
+    }
   }
   return 2;
 }
@@ -349,6 +360,31 @@ model::Model build_model(const RowCells& c, RowResult& row) {
     // model_from_columns names the cell as "/<row id>/<column>"; the row is known here.
     const std::string& ptr = e.pointer();
     throw RowError(fmt::format("column {}: {}", ptr.substr(ptr.find_last_of('/') + 1), e.message()));
+  }
+}
+
+// Sequence length and global batch (sequences) from their columns; the
+// same for every layout.
+void read_batch(const RowCells& c, plan::Plan& p, RowResult& row) {
+  const auto seq_len = c.positive("seq_len");
+  if (!seq_len) throw RowError("column seq_len: expected a positive integer; found an empty cell");
+  p.seq_len = *seq_len;
+  const auto seqs = c.positive("global_batch_seqs");
+  const auto tokens = c.positive("global_batch_tokens");
+  if (seqs) {
+    p.global_batch = *seqs;
+    if (tokens && *tokens != *seqs * *seq_len) {
+      row.notes.push_back(fmt::format("global_batch_tokens {} != global_batch_seqs*seq_len {}; used the sequences",
+                                      *tokens, *seqs * *seq_len));
+    }
+  } else if (tokens) {
+    if (*tokens % *seq_len != 0) {
+      throw RowError(fmt::format("global_batch_tokens {} is not a multiple of seq_len {}", *tokens, *seq_len));
+    }
+    p.global_batch = *tokens / *seq_len;
+    row.derived.push_back(fmt::format("global_batch={} seqs (global_batch_tokens/seq_len)", p.global_batch));
+  } else {
+    throw RowError("global batch not stated (global_batch_seqs and global_batch_tokens are empty)");
   }
 }
 
@@ -447,26 +483,7 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
   p.ep = static_cast<int>(*ep);
 
   // Batch.
-  const auto seq_len = c.positive("seq_len");
-  if (!seq_len) throw RowError("column seq_len: expected a positive integer; found an empty cell");
-  p.seq_len = *seq_len;
-  const auto seqs = c.positive("global_batch_seqs");
-  const auto tokens = c.positive("global_batch_tokens");
-  if (seqs) {
-    p.global_batch = *seqs;
-    if (tokens && *tokens != *seqs * *seq_len) {
-      row.notes.push_back(fmt::format("global_batch_tokens {} != global_batch_seqs*seq_len {}; used the sequences",
-                                      *tokens, *seqs * *seq_len));
-    }
-  } else if (tokens) {
-    if (*tokens % *seq_len != 0) {
-      throw RowError(fmt::format("global_batch_tokens {} is not a multiple of seq_len {}", *tokens, *seq_len));
-    }
-    p.global_batch = *tokens / *seq_len;
-    row.derived.push_back(fmt::format("global_batch={} seqs (global_batch_tokens/seq_len)", p.global_batch));
-  } else {
-    throw RowError("global batch not stated (global_batch_seqs and global_batch_tokens are empty)");
-  }
+  read_batch(c, p, row);
   if (mb) {
     p.micro_batch = *mb;
   } else {
@@ -500,7 +517,7 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
     if (vpp) {
       p.vpp = static_cast<int>(*vpp);
     } else {
-      p.vpp = default_vpp(m.layers, p.pp);
+      p.vpp = default_vpp(m, p.pp);
       row.defaults_used.push_back(fmt::format("vpp={}", p.vpp));
     }
   } else {
@@ -642,6 +659,12 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
 // pp = 2, 3, ... (divisors of the GPUs) at the largest of those tp; dp takes
 // the rest.
 plan::Plan choose_layout(const RowCells& c, const model::Model& m, int gpus, RowResult& row) {
+  {
+    // What no layout can mend is reported as itself, not as 'no layout runs'.
+    plan::Plan scratch;
+    RowResult unused = row;
+    read_batch(c, scratch, unused);
+  }
   const hardware::Cluster cluster = hardware::generic_cluster(row.hw, gpus);
   const int64_t cp = c.positive("cp").value_or(1);
   if (gpus % cp != 0) {
@@ -652,7 +675,7 @@ plan::Plan choose_layout(const RowCells& c, const model::Model& m, int gpus, Row
   std::vector<ModelParallel> candidates;
   int64_t widest_tp = 1;
   for (int64_t tp = 1; tp <= kGpusPerServer; tp *= 2) {
-    if (model_gpus % tp != 0 || m.heads % tp != 0 || m.kv_heads % tp != 0) continue;
+    if (model_gpus % tp != 0 || m.heads % tp != 0 || m.kv_heads % tp != 0 || m.ffn % tp != 0) continue;
     candidates.push_back({tp, 1});
     widest_tp = tp;
   }

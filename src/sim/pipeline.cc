@@ -727,8 +727,27 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
   void weight_done(int g, int d, int32_t stage) {
     const size_t i = static_cast<size_t>(g) * static_cast<size_t>(s_.stages) + static_cast<size_t>(stage);
     const StageWork& sw = w_.stages[static_cast<size_t>(stage)];
-    if (++done_w_[i] == expected_w_[static_cast<size_t>(d) * static_cast<size_t>(s_.stages) + static_cast<size_t>(stage)] ||
-        sw.grad_sync_every_chunk) {
+    const size_t stages = static_cast<size_t>(s_.stages);
+    const bool stage_done = ++done_w_[i] == expected_w_[static_cast<size_t>(d) * stages + static_cast<size_t>(stage)];
+    if (w_.grad_sync_after_forward_backward && !sw.grad_sync_every_chunk) {
+      // Release every stage's buckets of this GPU once all its stages are done.
+      if (!stage_done) return;
+      const size_t row = static_cast<size_t>(g) * stages, dev = static_cast<size_t>(d) * stages;
+      for (size_t s = 0; s < stages; ++s) {
+        if (done_w_[row + s] != expected_w_[dev + s]) return;
+      }
+      Gpu& gp = gpu_[static_cast<size_t>(g)];
+      for (size_t s = stages; s-- > 0;) {
+        const StageWork& held = w_.stages[s];
+        for (; released_[row + s] < held.grad_sync.size(); ++released_[row + s]) {
+          gp.sync_queue.push_back(
+              SyncItem{static_cast<uint16_t>(s), static_cast<uint16_t>(released_[row + s]), false, 0});
+        }
+      }
+      start_sync(g);
+      return;
+    }
+    if (stage_done || sw.grad_sync_every_chunk) {
       // Buckets not yet released (all of them without triggers) go now.
       if (released_[i] < sw.grad_sync.size()) {
         Gpu& gp = gpu_[static_cast<size_t>(g)];

@@ -126,6 +126,11 @@ struct PipelineWork {
   Tick p2p_latency = 0;
   std::vector<Segment> tail;      // per GPU, after all ops and gradient syncs
   std::vector<std::string> labels = {"work"};
+  // DP gradient reduction after the whole forward-backward (plan
+  // overlap_grad_reduce false): a GPU's buckets, of all the stages it holds,
+  // are released together when its last weight-gradient chunk ends, instead
+  // of each stage's when that stage's last one ends.
+  bool grad_sync_after_forward_backward = false;
 };
 
 struct ClusterShape {

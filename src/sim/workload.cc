@@ -172,6 +172,7 @@ class Builder {
       stage(s, w.work.stages[static_cast<size_t>(s)], buckets[static_cast<size_t>(s)], groups[static_cast<size_t>(s)]);
     }
     w.work.p2p_bytes = nic_ * pp_one_;
+    w.work.grad_sync_after_forward_backward = !p_.overlap_grad_reduce && !zero3_;
     dp_and_tail(w, buckets, groups);
     // Shape.
     w.gpus_per_simulated_rank = p_.tp * p_.cp;
@@ -203,7 +204,8 @@ class Builder {
     if (buckets_total > 0 && !p_.overlap_grad_reduce && !zero3_) {
       w.notes.push_back(fmt::format(
           "DP gradient sync: {} buckets over {} stages (at most {} per stage), each {} released only when the "
-          "stage's last weight-gradient chunk ends (plan.overlap_grad_reduce false: no overlap with backward); "
+          "GPU's last weight-gradient chunk of all its stages ends (plan.overlap_grad_reduce false: no overlap "
+          "with backward); "
           "buckets of a GPU run in order on one stream, sharing links max-min fairly{}",
           buckets_total, w.schedule.stages, most, p_.zero_stage >= 1 ? "reduce-scatter" : "all-reduce",
           p_.zero_stage >= 1 ? "; parameter all-gather after the optimizer" : ""));
@@ -615,7 +617,8 @@ class Builder {
         }
         sw.grad_sync_every_chunk = framework_.has_value();
         // Reduction after the whole forward-backward (plan.overlap_grad_reduce
-        // false): every bucket waits for the stage's last weight-gradient chunk.
+        // false): no bucket triggers; the GPU releases all its stages' buckets
+        // when its last weight-gradient chunk ends (PipelineWork).
         if (sw.chunk[static_cast<size_t>(ChunkType::kBackwardWeight)].empty() ||
             (!p_.overlap_grad_reduce && !zero3_)) {
           sw.grad_bucket_after.clear();

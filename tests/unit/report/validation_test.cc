@@ -390,6 +390,9 @@ TEST_CASE("validate: a row with no layout takes the least model parallelism that
   const RowResult none = run(with({{"layers", "64"}}));
   CHECK(none.status == RowStatus::kSkipped);
   CHECK_THAT(none.reason, Contains("no parallel layout stated") && Contains("none of the 4 layouts"));
+  // A cell no layout can mend is the reason itself.
+  const RowResult no_batch = run({{"global_batch_seqs", ""}});
+  CHECK(no_batch.reason == "global batch not stated (global_batch_seqs and global_batch_tokens are empty)");
 }
 
 TEST_CASE("validate: DP gradient reduction overlaps the backward from 2023, as NeMo's recipes set it", "[report]") {

@@ -3,6 +3,7 @@
 // it finishes, and overlaps the remaining backward.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <vector>
 
 #include "calib/tables.h"
@@ -148,4 +149,36 @@ TEST_CASE("the DeepSeek-V3 workload has one DP bucket per layer group, released 
   bool noted = false;
   for (const std::string& n : w.notes) noted = noted || n.rfind("DP gradient sync: bucketed", 0) == 0;
   CHECK(noted);
+}
+
+TEST_CASE("a reduction after the forward-backward waits for all the stages a GPU holds", "[sim]") {
+  // Interleaved 1F1B on 2 GPUs with 2 stages each (4 stages, vpp 2), 2
+  // micro-batches; every stage: F = B = W = 1 ms, one 5 ms bucket.
+  const PipelineSchedule s = build_schedule(Schedule::kInterleaved1F1B, 2, 2, 2);
+  PipelineWork w;
+  w.stages.resize(4);
+  for (StageWork& st : w.stages) {
+    st.chunk[static_cast<size_t>(ChunkType::kForward)] = {compute(kMs)};
+    st.chunk[static_cast<size_t>(ChunkType::kBackwardInput)] = {compute(kMs)};
+    st.chunk[static_cast<size_t>(ChunkType::kBackwardWeight)] = {compute(kMs)};
+    st.chunk[static_cast<size_t>(ChunkType::kBackwardFull)] = {compute(kMs), compute(kMs)};
+    st.grad_sync = {bucket(5 * kMs)};
+  }
+  // Per stage (the overlapped default): a GPU's earlier-finished stage
+  // reduces while its other stage still computes, so less than its two
+  // buckets (10 ms) is exposed on at least one GPU.
+  const SimOutput per_stage = run_pipeline(s, w, one_gbps());
+  CHECK(std::min(per_stage.gpus[0].exposed_comm, per_stage.gpus[1].exposed_comm) < 10 * kMs);
+  // After the forward-backward: both buckets of a GPU start after its last
+  // weight gradient, one after the other on its stream, so none of their
+  // 10 ms overlaps its compute (more when the two GPUs' transfers share the
+  // link), and the step grows.
+  w.grad_sync_after_forward_backward = true;
+  const SimOutput after = run_pipeline(s, w, one_gbps());
+  for (size_t g = 0; g < after.gpus.size(); ++g) {
+    CHECK(after.gpus[g].exposed_comm >= 10 * kMs);
+    CHECK(after.gpus[g].exposed_comm >= per_stage.gpus[g].exposed_comm);
+    CHECK(after.gpus[g].compute == 12 * kMs);  // 2 micro-batches x 2 stages x (F + B + W)
+  }
+  CHECK(after.step > per_stage.step);
 }
