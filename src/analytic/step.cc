@@ -123,28 +123,19 @@ class Estimator {
         ctx.gemm_precision = op.precision;
         const double scale = contains(op.name, "moe.experts.") ? p_.expert_load_imbalance : 1.0;
         const Seconds f = cost_.op_time(op, cost::Pass::kForward, ctx) * scale;
+        const Seconds bi = cost_.op_time(op, cost::Pass::kBackwardInput, ctx) * scale;
         t.f += f * n;
-        t.bi += cost_.op_time(op, cost::Pass::kBackwardInput, ctx) * scale * n;
+        t.bi += bi * n;
         t.w += cost_.op_time(op, cost::Pass::kBackwardWeight, ctx) * scale * n;
         t.rc += f * (rc * n);
-        const CpExchange cpx = cp_exchange(op, p_, cost_, apn_, ctx);
+        const CpExchange cpx = cp_exchange(op, p_, cost_, apn_, f, bi);
         t.cp_f += cpx.forward * n;
         t.cp_b += (cpx.backward + cpx.forward * rc) * n;  // a recomputed core exchanges its KV again
       }
-      // TP collectives per block instance.
-      double tp_f = 0, tp_b = 0;
       if (b.kind == graph::BlockKind::kDenseLayer || b.kind == graph::BlockKind::kMoeLayer) t.layers += n;
-      switch (b.kind) {
-        case graph::BlockKind::kDenseLayer:
-        case graph::BlockKind::kMoeLayer: tp_f = 2; tp_b = 2; break;
-        case graph::BlockKind::kEmbedding: tp_f = 1; break;
-        case graph::BlockKind::kHead: tp_f = 1; tp_b = 1; break;
-        case graph::BlockKind::kMtp: tp_f = 3; tp_b = 3; break;
-      }
-      // A layer recomputed whole re-runs its forward collectives in backward.
-      const double tp_rc = plan::layer_comm_recompute_fraction(b, p_.recompute);
-      t.tp_f += tp_one_ * (tp_f * n);
-      t.tp_b += tp_one_ * ((tp_b + tp_f * tp_rc) * n);
+      const TpCollectives tp = tp_collectives(b, p_.recompute);
+      t.tp_f += tp_one_ * (tp.forward * n);
+      t.tp_b += tp_one_ * (tp.backward * n);
     }
     t.pp_f = pp_one_;
     t.pp_b = pp_one_;
@@ -350,7 +341,7 @@ Flops extra_hardware_flops(const model::Model& m, const plan::Plan& p) {
       const double rc = plan::recompute_fraction(op, b, p.recompute);
       const double n = static_cast<double>(b.count);
       f += op.fwd.flops * (rc * n);
-      if (latent && ends_with(op.name, "attn.kv_b_proj")) {
+      if (latent && op.name.ends_with("attn.kv_b_proj")) {
         f += (op.fwd.flops * (1.0 + rc) + op.bwd_input.flops + op.bwd_weight.flops) *
              (static_cast<double>(p.cp - 1) * n);
       }
@@ -388,8 +379,22 @@ Seconds tp_boundary_time(const model::Model& m, const plan::Plan& p, const cost:
                              : cost.collective_time(cost::CollectiveOp::kAllReduce, msg, grp);
 }
 
+TpCollectives tp_collectives(const graph::Block& b, plan::Recompute r) {
+  TpCollectives c;
+  switch (b.kind) {
+    case graph::BlockKind::kDenseLayer:
+    case graph::BlockKind::kMoeLayer: c = {2, 2}; break;
+    case graph::BlockKind::kEmbedding: c = {1, 0}; break;
+    case graph::BlockKind::kHead: c = {1, 1}; break;
+    case graph::BlockKind::kMtp: c = {3, 3}; break;
+  }
+  // A layer recomputed whole re-runs its forward collectives in backward.
+  c.backward += c.forward * plan::layer_comm_recompute_fraction(b, r);
+  return c;
+}
+
 CpExchange cp_exchange(const graph::Operator& op, const plan::Plan& p, const cost::CostModel& cost,
-                       int accelerators_per_node, const cost::OpContext& ctx) {
+                       int accelerators_per_node, Seconds core_forward, Seconds core_backward) {
   CpExchange x;
   if (p.cp <= 1 || op.kind != graph::OpKind::kAttention) return x;
   // K and V of the local chunk in BF16 (MLA: the up-projected per-head K and
@@ -397,8 +402,8 @@ CpExchange cp_exchange(const graph::Operator& op, const plan::Plan& p, const cos
   const Bytes kv = plan::cp_ring_chunk_bytes(op, p);
   const Seconds step = cost.p2p_time(kv, p.tp * p.cp > std::max(1, accelerators_per_node));
   const double steps = p.cp - 1;
-  const Seconds chunk_f = cost.op_time(op, cost::Pass::kForward, ctx) / static_cast<double>(p.cp);
-  const Seconds chunk_b = cost.op_time(op, cost::Pass::kBackwardInput, ctx) / static_cast<double>(p.cp);
+  const Seconds chunk_f = core_forward / static_cast<double>(p.cp);
+  const Seconds chunk_b = core_backward / static_cast<double>(p.cp);
   x.forward_total = step * steps;
   x.backward_total = step * (2.0 * steps);
   if (overlapped(p.schedule)) {

@@ -91,6 +91,17 @@ cost::ExpertAllToAll expert_all_to_all_request(const model::Model& m, const plan
                                                int64_t tokens, Bytes bytes_per_token,
                                                int accelerators_per_node);
 
+// Tensor-parallel collectives of one instance of block b per micro-batch, in
+// units of tp_boundary_time (Megatron: 2 per layer in forward and 2 in
+// backward; 1+1 for the head, 1 forward for the embedding, 3+3 for the MTP
+// module). A layer recomputed whole redoes its forward ones in backward
+// (plan::layer_comm_recompute_fraction). Shared by the analytic estimate and
+// the simulator.
+struct TpCollectives {
+  double forward = 0, backward = 0;
+};
+TpCollectives tp_collectives(const graph::Block& b, plan::Recompute r);
+
 // One layer boundary's tensor-parallel collective for one micro-batch: an
 // all-reduce of the activation, or reduce-scatter + all-gather under sequence
 // parallelism (Korthikanti et al. 2022 §4.2.2). Zero without TP.
@@ -108,14 +119,15 @@ Seconds tp_boundary_time(const model::Model& m, const plan::Plan& p, const cost:
 // crosses nodes when tp x cp exceeds the scale-up domain. Under DualPipe the
 // whole ring is charged as communication (the paired chunk's computation
 // hides it, as it hides the all-to-alls on the same links). Zero without CP
-// or for operators other than a fused attention core. `ctx` as the core is
-// timed.
+// or for operators other than a fused attention core. `core_forward` and
+// `core_backward` are the core's forward and input-gradient times as the
+// caller timed them (cost.op_time).
 struct CpExchange {
   Seconds forward, backward;                  // charged: exposed (whole under DualPipe), per core and micro-batch
   Seconds forward_total, backward_total;      // all transfers, before overlap
 };
 CpExchange cp_exchange(const graph::Operator& attention, const plan::Plan& p, const cost::CostModel& cost,
-                       int accelerators_per_node, const cost::OpContext& ctx);
+                       int accelerators_per_node, Seconds core_forward, Seconds core_backward);
 
 // One pipeline send of one micro-batch's activation (or its gradient) to the
 // next stage. Megatron's scatter/gather optimisation (Narayanan et al. SC'21

@@ -630,9 +630,9 @@ EfficiencyTables carry_tables(const EfficiencyTables& source, const hardware::Ac
                                       g.sustained_basis, r, to_string(to.tdp), to_string(from.tdp),
                                       power->elasticity, power->basis());
       adj.push_back(fmt::format("GEMM sustained factor {} {:.4g} scaled to {:.4g} for the lower power limit of the "
-                                "same die ({} -> {}; power elasticity {:.3f}, calibrate/power/gemm-power-elasticity.json)",
+                                "same die ({} -> {}; power elasticity {:.3f}, calibrate/{})",
                                 to_string(p), before, *g.sustained, to_string(from.tdp), to_string(to.tdp),
-                                power->elasticity));
+                                power->elasticity, kPowerElasticityFile));
     } else {
       adj.push_back(fmt::format("GEMM sustained factor {} {:.4g} dropped to 1.0 (no measurement): the power-limited "
                                 "clock depends on the TDP, which differs ({} -> {})",

@@ -25,11 +25,11 @@ std::string PowerElasticity::basis() const {
                                 to_string(p.low_tdp), p.high_part, to_string(p.high_rate), to_string(p.high_tdp),
                                 p.elasticity()));
   }
-  return fmt::format("power elasticity {:.3f} of GEMM throughput (calibrate/power/gemm-power-elasticity.json: {})",
-                     elasticity, join(parts, "; "));
+  return fmt::format("power elasticity {:.3f} of GEMM throughput (calibrate/{}: {})", elasticity,
+                     kPowerElasticityFile, join(parts, "; "));
 }
 
-std::string power_elasticity_path() { return paths::calibrate_dir() + "/power/gemm-power-elasticity.json"; }
+std::string power_elasticity_path() { return paths::calibrate_dir() + "/" + kPowerElasticityFile; }
 
 PowerElasticity load_power_elasticity(const std::string& path) {
   const JsonDocument doc = JsonDocument::load(path);

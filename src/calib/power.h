@@ -36,7 +36,9 @@ struct PowerElasticity {
   std::string basis() const;
 };
 
-// calibrate/power/gemm-power-elasticity.json.
+// The measurement file, relative to calibrate/, and its full path
+// (calibrate/power/gemm-power-elasticity.json).
+inline constexpr const char* kPowerElasticityFile = "power/gemm-power-elasticity.json";
 std::string power_elasticity_path();
 // ConfigError with the file and JSON path on anything malformed (a pair whose
 // low power limit is not below its high one, a rate <= 0, an elasticity

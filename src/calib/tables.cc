@@ -411,10 +411,8 @@ std::string carried_basis(const std::string& from, const std::string& basis) {
 
 std::vector<std::string> assumed_gemm_groups(const EfficiencyTables& t, const hardware::Accelerator& accelerator) {
   std::vector<std::string> out;
-  const std::pair<Precision, hardware::Format> kinds[] = {{Precision::kBF16, hardware::Format::kBF16},
-                                                          {Precision::kFP8, hardware::Format::kFP8}};
-  for (const auto& [p, f] : kinds) {
-    if (!accelerator.dense_peak.count(f)) continue;
+  for (const Precision p : {Precision::kBF16, Precision::kFP8}) {
+    if (!hardware::tensor_peak(accelerator, p)) continue;  // the part does not run it
     // A group's own origin is what its basis begins with past any carried_basis()
     // prefixes (a carried measurement is still a measurement); a "kept from:
     // default (...)" further on describes only secondary parameters.

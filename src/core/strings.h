@@ -23,11 +23,6 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep = "
 // Whether `part` occurs in `s`.
 inline bool contains(std::string_view s, std::string_view part) { return s.find(part) != std::string_view::npos; }
 
-// Whether `s` ends with `suffix`.
-inline bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 // ASCII lower case (letters outside A-Z unchanged).
 std::string to_lower(std::string s);
 

@@ -7,6 +7,8 @@
 
 namespace trainsim::cost {
 
+using hardware::tensor_peak;
+
 const char* to_string(CollectiveOp op) {
   switch (op) {
     case CollectiveOp::kAllReduce: return "all-reduce";

@@ -44,9 +44,6 @@ enum class Algorithm { kAuto, kRing, kTree, kHierarchical };
 const char* to_string(CollectiveOp op);
 const char* to_string(Algorithm a);
 
-// Dense tensor-core peak for a graph precision (hardware::tensor_peak).
-using hardware::tensor_peak;
-
 // MoE all-to-all under DeepSeek's node-limited routing: each token goes over
 // the scale-out network to at most `max_nodes` nodes (one copy per node), then
 // is forwarded over the scale-up fabric to the GPUs holding its experts

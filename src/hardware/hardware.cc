@@ -47,26 +47,15 @@ int bit_length(Format f) {
 }
 
 std::optional<FlopsPerSecond> tensor_peak(const Accelerator& a, Precision p) {
-  auto get = [&](Format f) -> std::optional<FlopsPerSecond> {
-    auto it = a.dense_peak.find(f);
-    if (it == a.dense_peak.end() || !(it->second.value() > 0)) return std::nullopt;
-    return it->second;
+  auto positive = [&](Precision q) -> std::optional<FlopsPerSecond> {
+    const auto v = a.peak(q);
+    if (!v || !(v->value() > 0)) return std::nullopt;
+    return v;
   };
-  switch (p) {
-    case Precision::kFP8: return get(Format::kFP8);
-    case Precision::kBF16: {
-      if (auto v = get(Format::kBF16)) return v;
-      return get(Format::kFP16);
-    }
-    case Precision::kFP16: {
-      if (auto v = get(Format::kFP16)) return v;
-      return get(Format::kBF16);
-    }
-    case Precision::kFP32: {
-      if (auto v = get(Format::kTF32)) return v;
-      return get(Format::kFP32);
-    }
-  }
+  if (auto v = positive(p)) return v;
+  // BF16 and FP16 stand in for each other (FP32 already falls back inside peak()).
+  if (p == Precision::kBF16) return positive(Precision::kFP16);
+  if (p == Precision::kFP16) return positive(Precision::kBF16);
   return std::nullopt;
 }
 

@@ -146,6 +146,12 @@ Bytes MemoryBreakdown::total() const {
 
 // ---------------------------------------------------------------- layout
 
+bool interleaved_split_even(const model::Model& m, int64_t stages) {
+  if (stages < 1) return false;
+  const int64_t slots = m.layers + 2 + m.mtp_layers;
+  return m.layers % stages == 0 || (slots % stages == 0 && slots / stages >= 2 + m.mtp_layers);
+}
+
 StageLayout stage_layout(const Plan& p, const model::Model& m) {
   StageLayout l;
   int stages = p.pp;
@@ -246,8 +252,8 @@ bool is_linear_gemm(const graph::Operator& op) {
   // BF16 (Transformer Engine's FP8 covers Linear layers only).
   if (op.recompute_class == graph::RecomputeClass::kAttentionCore) return false;
   if (op.component == graph::Component::kHead || op.component == graph::Component::kRouter) return false;
-  if (op.name == "head" || ends_with(op.name, ".head")) return false;       // MTP's shared head
-  if (ends_with(op.name, "moe.gate")) return false;                          // MTP's gate
+  if (op.name == "head" || op.name.ends_with(".head")) return false;       // MTP's shared head
+  if (op.name.ends_with("moe.gate")) return false;                          // MTP's gate
   return true;
 }
 
@@ -255,7 +261,7 @@ namespace {
 
 bool is_head_gemm(const graph::Operator& op) {
   return op.kind == graph::OpKind::kGemm &&
-         (op.component == graph::Component::kHead || op.name == "head" || ends_with(op.name, ".head"));
+         (op.component == graph::Component::kHead || op.name == "head" || op.name.ends_with(".head"));
 }
 
 // Bytes per element a cached activation takes when stored at precision p,
@@ -277,7 +283,7 @@ graph::Graph plan_graph(const Plan& p, const model::Model& m, bool causal) {
         if (pol.linear_gemms == Precision::kFP8) {
           // V3TR §3.3.3: the inputs of FP8 Linear layers are cached in FP8 for
           // Wgrad; the Linear after attention keeps E5M6 (12 bits).
-          if (ends_with(op.name, "attn.o_proj")) {
+          if (op.name.ends_with("attn.o_proj")) {
             op.activation_bytes_saved = op.activation_bytes_saved * (12.0 / 16.0);
           } else {
             op.activation_bytes_saved = op.activation_bytes_saved * cache_ratio(Precision::kFP8, op.gemm.k);
@@ -448,7 +454,7 @@ BlockActivations block_activations(const graph::Block& b, Recompute r, const Pla
       // Unfused core (graph.cc): selective recompute drops the score-sized
       // tensors (Korthikanti §5: the 5as^2b term) and keeps Q, K, V, which
       // the first batched GEMM carries.
-      if (r == Recompute::kSelective && !ends_with(op.name, "attn.scores")) dropped = saved;
+      if (r == Recompute::kSelective && !op.name.ends_with("attn.scores")) dropped = saved;
     } else if (r == Recompute::kSelectiveOp) {
       // What a recomputed op (or the recomputed part of a fused GEMM) saved
       // for its backward is rebuilt instead of kept.

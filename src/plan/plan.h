@@ -173,6 +173,13 @@ struct MemoryBreakdown {
 // end stages also carry the embedding, the output head and loss, and the MTP
 // module. Interleaved 1F1B needs an even split of the layers or of the slots
 // (validate_plan()).
+// Whether interleaved 1F1B splits model m evenly over `stages` virtual
+// stages: the layers alone, or the layers plus one slot each for the
+// embedding, the loss and each MTP layer (Megatron-Core's
+// --account-for-embedding/loss-in-pipeline-split) with a layer left in the
+// first and last stage. Used by validate_plan() and the defaults that pick vpp.
+bool interleaved_split_even(const model::Model& m, int64_t stages);
+
 struct StageLayout {
   std::vector<int64_t> layers_per_stage;  // size stages()
   std::vector<int64_t> first_layer;       // 0-based index of each stage's first layer

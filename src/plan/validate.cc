@@ -96,12 +96,11 @@ void validate_plan(const Plan& p, const model::Model& m, const hardware::Cluster
       // then hold one layer fewer, as Llama 3's 126 layers over 16 stages
       // (Dubey et al. 2024 §3.3.2) and torchtitan's split points allow.
       // (Every stage keeps a layer: the first and last need a slot beside the
-      // embedding and the loss and MTP layers.)
-      const int64_t slots = m.layers + 2 + m.mtp_layers;
-      if (m.layers % stages != 0 && !(slots % stages == 0 && slots / stages >= 2 + m.mtp_layers)) {
+      // embedding and the loss and MTP layers.) interleaved_split_even().
+      if (!interleaved_split_even(m, stages)) {
         reject(fmt::format("interleaved-1f1b needs layers divisible by pp x vpp: {} layers, {} x {} = {} stages "
                            "(Megatron-LM; or {} layer slots with the embedding and loss, at least {} per stage)",
-                           m.layers, p.pp, p.vpp, stages, slots, 2 + m.mtp_layers));
+                           m.layers, p.pp, p.vpp, stages, m.layers + 2 + m.mtp_layers, 2 + m.mtp_layers));
       }
       if (mb % p.pp != 0) {
         reject(fmt::format("interleaved-1f1b needs micro-batches divisible by pp: {} micro-batches "

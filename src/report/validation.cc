@@ -324,12 +324,8 @@ std::string one_of_error(const std::string& column, const std::string& found,
 // one slot each for the embedding, the loss and the MTP layers (at least one
 // layer in every stage); 2 if none does.
 int default_vpp(const model::Model& m, int pp) {
-  const int64_t slots = m.layers + 2 + m.mtp_layers;
   for (int64_t v = 2; v * pp <= m.layers; ++v) {
-    const int64_t stages = v * pp;
-    if (m.layers % stages == 0 || (slots % stages == 0 && slots / stages >= 2 + m.mtp_layers)) {
-      return static_cast<int>(v);
-    }
+    if (plan::interleaved_split_even(m, v * pp)) return static_cast<int>(v);
   }
   return 2;
 }

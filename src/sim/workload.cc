@@ -347,13 +347,13 @@ class Builder {
       f.compute(ff, fr, expert, label);
       Seconds bf = cost_.op_time(op, cost::Pass::kBackwardInput, full) * scale;
       Seconds br = cost_.op_time(op, cost::Pass::kBackwardInput, reduced) * scale;
+      const analytic::CpExchange cpx = analytic::cp_exchange(op, p_, cost_, apn_, ff, bf);
       bf += ff * rc;
       br += fr * rc;
       // Context parallelism: the KV ring as analytic::cp_exchange charges it
       // (its excess over the attention it overlaps; whole under DualPipe),
       // after the core in forward, before it in backward (plus the
       // recomputed forward's exchange).
-      const analytic::CpExchange cpx = analytic::cp_exchange(op, p_, cost_, apn_, full);
       f.comm(cpx.forward, Seconds::zero(), Seconds::zero(), false, kLabelCp);
       back.push_back(Back{false, bf, br, {}, {}, {}, expert, label});
       if (cpx.forward_total.value() > 0) {
@@ -362,18 +362,9 @@ class Builder {
       w.compute(cost_.op_time(op, cost::Pass::kBackwardWeight, full) * scale,
                 cost_.op_time(op, cost::Pass::kBackwardWeight, reduced) * scale, expert, label);
     }
-    double tp_f = 0, tp_b = 0;
-    switch (b.kind) {
-      case graph::BlockKind::kDenseLayer:
-      case graph::BlockKind::kMoeLayer: tp_f = 2; tp_b = 2; break;
-      case graph::BlockKind::kEmbedding: tp_f = 1; break;
-      case graph::BlockKind::kHead: tp_f = 1; tp_b = 1; break;
-      case graph::BlockKind::kMtp: tp_f = 3; tp_b = 3; break;
-    }
-    f.comm(tp_one_ * tp_f, Seconds::zero(), Seconds::zero(), false, kLabelTp);
-    // A layer recomputed whole re-runs its forward collectives in backward.
-    bi.comm(tp_one_ * (tp_b + tp_f * plan::layer_comm_recompute_fraction(b, p_.recompute)), Seconds::zero(),
-            Seconds::zero(), false, kLabelTp);
+    const analytic::TpCollectives tp = analytic::tp_collectives(b, p_.recompute);
+    f.comm(tp_one_ * tp.forward, Seconds::zero(), Seconds::zero(), false, kLabelTp);
+    bi.comm(tp_one_ * tp.backward, Seconds::zero(), Seconds::zero(), false, kLabelTp);
     for (auto it = back.rbegin(); it != back.rend(); ++it) {
       if (it->comm) {
         bi.comm(it->time, it->out, it->up, it->expert, it->label);

@@ -77,17 +77,20 @@ TEST_CASE("the KV ring: cp-1 steps of the chunk's K and V, hidden under one chun
   const Seconds t_b = cost.op_time(light, cost::Pass::kBackwardInput, {});
   // CP 2, TP 1: one step inside the node. Forward exposed = step - t_f / 2;
   // backward moves K, V and dK, dV, twice the bytes: 2 x step - t_b / 2.
-  const analytic::CpExchange two = analytic::cp_exchange(light, cp_plan(1, 2), cost, 8, {});
+  const analytic::CpExchange two = analytic::cp_exchange(light, cp_plan(1, 2), cost, 8, t_f, t_b);
   CHECK(two.forward_total.value() == Approx(up_step));
   CHECK(two.backward_total.value() == Approx(2 * up_step));
   CHECK(two.forward.value() == Approx(up_step - t_f.value() / 2));
   CHECK(two.backward.value() == Approx(2 * up_step - t_b.value() / 2));
   // CP 4 with TP 4: 16 ranks > 8 per node, the ring crosses nodes: 3 steps at NIC speed.
-  const analytic::CpExchange four = analytic::cp_exchange(light, cp_plan(4, 4), cost, 8, {});
+  const analytic::CpExchange four = analytic::cp_exchange(light, cp_plan(4, 4), cost, 8, t_f, t_b);
   CHECK(four.forward_total.value() == Approx(3 * out_step));
   CHECK(four.forward.value() == Approx(3 * (out_step - t_f.value() / 4)));
   // A heavy core (1 PFLOP forward) hides every transfer: nothing exposed.
-  const analytic::CpExchange hidden = analytic::cp_exchange(core(1e15), cp_plan(1, 2), cost, 8, {});
+  const graph::Operator heavy = core(1e15);
+  const Seconds h_f = cost.op_time(heavy, cost::Pass::kForward, {});
+  const Seconds h_b = cost.op_time(heavy, cost::Pass::kBackwardInput, {});
+  const analytic::CpExchange hidden = analytic::cp_exchange(heavy, cp_plan(1, 2), cost, 8, h_f, h_b);
   CHECK(hidden.forward.value() == 0);
   CHECK(hidden.backward.value() == 0);
   CHECK(hidden.forward_total.value() == Approx(up_step));
@@ -96,14 +99,14 @@ TEST_CASE("the KV ring: cp-1 steps of the chunk's K and V, hidden under one chun
   // the same links).
   plan::Plan dual = cp_plan(1, 2);
   dual.schedule = plan::Schedule::kDualPipe;
-  const analytic::CpExchange paired = analytic::cp_exchange(core(1e15), dual, cost, 8, {});
+  const analytic::CpExchange paired = analytic::cp_exchange(heavy, dual, cost, 8, h_f, h_b);
   CHECK(paired.forward.value() == Approx(up_step));
   CHECK(paired.backward.value() == Approx(2 * up_step));
   // No CP, or not an attention core: nothing.
-  CHECK(analytic::cp_exchange(light, cp_plan(1, 1), cost, 8, {}).forward_total.value() == 0);
+  CHECK(analytic::cp_exchange(light, cp_plan(1, 1), cost, 8, t_f, t_b).forward_total.value() == 0);
   graph::Operator gemm = light;
   gemm.kind = graph::OpKind::kGemm;
-  CHECK(analytic::cp_exchange(gemm, cp_plan(1, 2), cost, 8, {}).forward_total.value() == 0);
+  CHECK(analytic::cp_exchange(gemm, cp_plan(1, 2), cost, 8, t_f, t_b).forward_total.value() == 0);
 }
 
 TEST_CASE("a CP step costs its exposed ring time in both engines", "[analytic][cp]") {
