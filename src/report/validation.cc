@@ -22,10 +22,18 @@ namespace trainsim::report {
 // The defaults table. One value per unstated input, the same for every row.
 const std::vector<DefaultRule>& default_rules() {
   static const std::vector<DefaultRule> kRules = {
-      {"micro_batch", "micro_batch", "1",
-       "Sequences per micro-batch when not stated. 1 is what every pipeline-parallel row that states it "
-       "uses (Narayanan 2021 Table 2 PTD-P, Korthikanti 2022 175B-1T, DGX Cloud GPT-3 and Grok-1), and it "
-       "maximises the micro-batch count, i.e. gives the smallest pipeline bubble."},
+      {"micro_batch", "micro_batch",
+       "1; torchtitan rows with pp > 1 and year <= 2025: the local batch (global_batch/dp) split into pp "
+       "micro-batches",
+       "Sequences per micro-batch when not stated. 1 is what every Megatron-style pipeline-parallel row that "
+       "states it uses (Narayanan 2021 Table 2 PTD-P, Korthikanti 2022 175B-1T, DGX Cloud GPT-3 and Grok-1), and "
+       "it maximises the micro-batch count, i.e. gives the smallest pipeline bubble. torchtitan sets the count, "
+       "not the size: until April 2025 (pytorch/torchtitan#1073 replaced it with a micro-batch size) "
+       "experimental.pipeline_parallel_microbatches defaulted to the pipeline-parallel degree "
+       "(torchtitan/parallelisms/pipelining_utils.py build_pipeline_schedule: 'if n_microbatches is None: "
+       "n_microbatches = job_config.experimental.pipeline_parallel_degree', for looped schedules too until "
+       "#781 of January 2025). The torchtitan 3D rows are the runs of the TorchTitan paper (arXiv:2410.06511, "
+       "October 2024), in the January 2025 docs/performance.md. A later torchtitan row must state its micro-batch."},
       {"vpp", "vpp (schedule interleaved-1f1b)",
        "smallest v >= 2 with pp*v dividing the layers, or the layers plus one slot each for the embedding and "
        "the loss; 2 if none",
@@ -478,10 +486,31 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
   p.cp = static_cast<int>(*cp);
   p.ep = static_cast<int>(*ep);
 
-  // Batch.
+  // The year cell may be a range ("2023-2024"); its first year counts.
+  const std::string year_text = c.text("year");
+  std::optional<int64_t> year;
+  if (year_text.size() >= 4 && std::all_of(year_text.begin(), year_text.begin() + 4,
+                                           [](unsigned char ch) { return std::isdigit(ch) != 0; })) {
+    year = std::stoll(year_text.substr(0, 4));
+  }
+  // Free-text cell some defaults read (default_rules()), lower-cased once.
+  const std::string framework = to_lower(c.text("framework"));
+
+  // Batch. An unstated micro-batch: default_rules() "micro_batch".
   read_batch(c, p, row);
+  constexpr int64_t kLastTorchtitanMicrobatchCountYear = 2025;
   if (mb) {
     p.micro_batch = *mb;
+  } else if (p.pp > 1 && contains(framework, "torchtitan") && (!year || *year <= kLastTorchtitanMicrobatchCountYear)) {
+    const int64_t replicas = p.dp;
+    if (p.global_batch % replicas != 0 || (p.global_batch / replicas) % p.pp != 0) {
+      throw RowError(fmt::format("micro_batch unstated and torchtitan splits each replica's batch into pp = {} "
+                                 "micro-batches, but global batch {} over dp = {} does not split so",
+                                 p.pp, p.global_batch, replicas));
+    }
+    p.micro_batch = p.global_batch / replicas / p.pp;
+    row.defaults_used.push_back(fmt::format("micro_batch={} (torchtitan: pp = {} micro-batches of the local batch {})",
+                                            p.micro_batch, p.pp, p.global_batch / replicas));
   } else {
     p.micro_batch = 1;
     row.defaults_used.push_back("micro_batch=1");
@@ -534,17 +563,8 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
     row.defaults_used.push_back(fmt::format("comm_sms={}", p.comm_sms));
   }
 
-  // The year cell may be a range ("2023-2024"); its first year counts.
-  const std::string year_text = c.text("year");
-  std::optional<int64_t> year;
-  if (year_text.size() >= 4 && std::all_of(year_text.begin(), year_text.begin() + 4,
-                                           [](unsigned char ch) { return std::isdigit(ch) != 0; })) {
-    year = std::stoll(year_text.substr(0, 4));
-  }
-
-  // Free-text cells some defaults read (default_rules()), lower-cased once.
+  // Free-text cell the recompute defaults read (default_rules()), lower-cased once.
   const std::string recompute_text = to_lower(c.text("activation_recompute"));
-  const std::string framework = to_lower(c.text("framework"));
 
   // Recompute.
   const std::string rc = c.text("recompute");

@@ -157,6 +157,42 @@ TEST_CASE("validate: ZeRO-3 implementation by framework and year", "[report]") {
   CHECK_FALSE(has(pt.defaults_used, "zero3_framework=fsdp"));
 }
 
+TEST_CASE("validate: torchtitan's pipeline rows split the local batch into pp micro-batches", "[report]") {
+  const CsvTable all = read_csv(TRAINSIM_SOURCE_DIR "/tests/validation/public_runs.csv");
+  const ValidationReport r = validate_runs(all, fixed_two_seconds, Engine::kAnalytic, "test");
+  // 405B 3D rows: global batch 256, dp 8, pp 8, micro_batch empty: local batch
+  // 256 / 8 = 32 split into pp = 8 micro-batches of 32 / 8 = 4 sequences.
+  for (const char* id : {"torchtitan-h100-llama3.1-405b-512gpu-3d_1f1b_compile-float8-asynctp",
+                         "torchtitan-h100-llama3.1-405b-512gpu-3d_interleaved1f1b_compile-float8-asynctp"}) {
+    INFO(id);
+    CHECK(plan_of(r, id, "micro_batch=4 (torchtitan: pp = 8 micro-batches of the local batch 32)").micro_batch == 4);
+  }
+  // A torchtitan row without pipeline parallelism states its local batch (2).
+  CHECK(row(r, "torchtitan-h100-llama3.1-8b-8gpu-fsdp").plan->micro_batch == 2);
+  // The same 405B row outside torchtitan keeps the general default of 1.
+  auto with = [&](const std::string& id, const std::map<std::string, std::string>& cells) {
+    const auto rec = std::find_if(all.records().begin(), all.records().end(),
+                                  [&](const CsvRecord& x) { return x.fields[0] == id; });
+    REQUIRE(rec != all.records().end());
+    std::vector<std::string> fields = rec->fields;
+    for (const auto& [column, value] : cells) fields[*all.column(column)] = value;
+    return validate_runs(CsvTable("one_row.csv", all.header(), {CsvRecord{2, fields}}), fixed_two_seconds,
+                         Engine::kAnalytic, "test")
+        .rows[0];
+  };
+  const std::string tt = "torchtitan-h100-llama3.1-405b-512gpu-3d_1f1b_compile-float8-asynctp";
+  const RowResult megatron = with(tt, {{"framework", "Megatron-LM"}});
+  REQUIRE(megatron.plan);
+  CHECK(megatron.plan->micro_batch == 1);
+  CHECK(has(megatron.defaults_used, "micro_batch=1"));
+  // After torchtitan's micro-batch size setting (2026 here): the general default too.
+  CHECK(with(tt, {{"year", "2026"}}).plan->micro_batch == 1);
+  // Global batch 200: local batch 200 / 8 = 25 does not split into 8 micro-batches.
+  const RowResult odd = with(tt, {{"global_batch_seqs", "200"}, {"global_batch_tokens", ""}});
+  CHECK(odd.status == RowStatus::kSkipped);
+  CHECK_THAT(odd.reason, Contains("torchtitan splits each replica's batch into pp = 8 micro-batches"));
+}
+
 TEST_CASE("validate: FlashAttention-2 for the PyTorch-native frameworks", "[report]") {
   const ValidationReport r = validate_runs(read_csv(TRAINSIM_SOURCE_DIR "/tests/validation/public_runs.csv"),
                                            fixed_two_seconds, Engine::kAnalytic, "test");
