@@ -246,8 +246,10 @@ class Estimator {
 
   // ZeRO-3 by parameter tensor (calibrate/frameworks/, e.g. DeepSpeed's 2021
   // implementation): every micro-batch gathers each tensor of at least the
-  // persistence threshold before its forward and again before its backward,
-  // and reduce-scatters every tensor's gradient in backward. A call costs the
+  // persistence threshold before its forward and again before its backward
+  // (a recomputed layer's before its recompute and, past the framework's
+  // reuse distance, again before its backward: add_zero3_tensor_calls), and
+  // reduce-scatters every tensor's gradient in backward. A call costs the
   // collective (ring over the DP group), with list-form collectives one copy
   // kernel per rank of 1/ranks of the tensor (read and write), and, for
   // blocking gathers, the measured host overhead between calls; blocking
@@ -264,13 +266,14 @@ class Estimator {
         add_zero3_tensor_calls(calls, *u.block, static_cast<double>(u.count), m_, p_, cost_, fw, rp, apn_);
       }
     }
-    const Seconds gathers = calls.gather, reduces = calls.reduce;
+    const Seconds gathers = calls.gather, backward_gathers = calls.backward_gather, reduces = calls.reduce;
     const Seconds backward = per_mb.bi + per_mb.w + per_mb.rc;
     const Seconds reduce_exposed = fw.reduce_scatter_overlaps_backward ? max(Seconds::zero(), reduces - backward) : reduces;
-    const Seconds gather_exposed = fw.blocking_gathers ? gathers * 2.0 : zero3_exposed(gathers, per_mb.f, per_mb.layers) +
-                                                                           zero3_exposed(gathers, backward, per_mb.layers);
+    const Seconds gather_exposed = fw.blocking_gathers ? gathers + backward_gathers
+                                                       : zero3_exposed(gathers, per_mb.f, per_mb.layers) +
+                                                             zero3_exposed(backward_gathers, backward, per_mb.layers);
     t.dp_exposed = (gather_exposed + reduce_exposed) * mb;
-    t.dp_comm = (gathers * 2.0 + reduces) * mb;
+    t.dp_comm = (gathers + backward_gathers + reduces) * mb;
   }
 
   Seconds dp_gather(const plan::RankParams& rp) const {
@@ -461,13 +464,33 @@ void add_zero3_tensor_calls(Zero3TensorCalls& into, const graph::Block& b, doubl
     if (!fw.list_form_copies || ranks <= 1) return Seconds::zero();
     return cost.memory_time(Bytes(2.0 * numel / ranks * bytes_per), Flops::zero()) * ranks;
   };
-  for (const graph::Operator& op : b.ops) {
+  // Backward gathers of each op, from the trace's reuse distances. A layer
+  // whose op is recomputed (fraction f of such layers) runs it again in the
+  // backward's recompute forward (gathered: its last use was the step's
+  // forward, a whole pipeline of layers ago) and then in backward; between
+  // the two run the recomputed ops after it (forward order) and all ops after
+  // it (backward runs them in reverse before reaching it), so it stays
+  // gathered only when those hold fewer than fw.max_reuse_distance elements.
+  // A layer not recomputed gathers once in backward.
+  const size_t n = b.ops.size();
+  std::vector<double> after_all(n + 1, 0.0), after_recomputed(n + 1, 0.0);
+  for (size_t j = n; j-- > 0;) {
+    const double x = static_cast<double>(b.ops[j].params);
+    after_all[j] = after_all[j + 1] + x;
+    after_recomputed[j] = after_recomputed[j + 1] + (plan::recompute_fraction(b.ops[j], b, p.recompute) > 0 ? x : 0.0);
+  }
+  for (size_t j = 0; j < n; ++j) {
+    const graph::Operator& op = b.ops[j];
     if (op.params <= 0) continue;
     const bool expert = op.kind == graph::OpKind::kGroupedGemm;
     const double ranks = expert ? rp.expert_replicas : rp.dense_replicas;
     auto collective = [&](cost::CollectiveOp o, Bytes msg) {
       return dp_group_collective_time(cost, o, msg, expert, rp, p, accelerators_per_node);
     };
+    const double f = plan::recompute_fraction(op, b, p.recompute);
+    const double distance = after_recomputed[j + 1] + after_all[j + 1];
+    const double regather = distance >= static_cast<double>(fw.max_reuse_distance) ? 1.0 : 0.0;
+    const double backward_gathers = f * (1.0 + regather) + (1.0 - f);
     for (const int64_t numel : parameter_tensors(op, m)) {
       const double x = static_cast<double>(numel);
       const Seconds rs = collective(cost::CollectiveOp::kReduceScatter, Bytes(x * gb));
@@ -476,8 +499,11 @@ void add_zero3_tensor_calls(Zero3TensorCalls& into, const graph::Block& b, doubl
       if (numel < fw.param_persistence_threshold) continue;
       const Seconds host = fw.blocking_gathers ? fw.host_overhead_per_gather : Seconds::zero();
       const Seconds ag = collective(cost::CollectiveOp::kAllGather, Bytes(x * wb));
-      into.gather += (ag + copies(x, ranks, wb) + host) * uses;
+      const Seconds one = ag + copies(x, ranks, wb) + host;
+      into.gather += one * uses;
       into.gather_collective += ag * uses;
+      into.backward_gather += one * (uses * backward_gathers);
+      into.backward_gather_collective += ag * (uses * backward_gathers);
     }
   }
 }
@@ -589,7 +615,9 @@ StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cos
   }
   if (p.zero3_per_tensor()) {
     n.push_back(fmt::format("ZeRO-3 as {} (calibrate/frameworks/{}.json): one all-gather per parameter tensor before "
-                            "each forward and backward use, every micro-batch, blocking the compute stream; one "
+                            "each forward and backward use, every micro-batch, blocking the compute stream; a "
+                            "recomputed layer's tensors gathered for the recompute and again for the backward unless "
+                            "fewer parameter elements than the framework's reuse distance run in between; one "
                             "reduce-scatter per tensor, overlapping the backward; each call with one copy kernel per "
                             "rank (list-form collectives) and the measured host overhead per gather; tensors under "
                             "the persistence threshold stay gathered",

@@ -152,17 +152,22 @@ Seconds dp_collective_time(const cost::CostModel& cost, cost::CollectiveOp op, B
 
 // ZeRO-3 by parameter tensor (calibrate/frameworks/, e.g. DeepSpeed 2021):
 // the calls one micro-batch makes for the parameters of a rank's blocks, as
-// the analytic estimate charges them (step.cc zero3_per_tensor). gather: one
-// use (forward, or backward) of every tensor of at least
+// the analytic estimate charges them (step.cc zero3_per_tensor). gather: the
+// forward's gathers, one of every tensor of at least
 // fw.param_persistence_threshold elements: ring all-gather in the weights'
 // precision + list-form copies + the host overhead of a blocking gather.
+// backward_gather: the backward's, one per tensor, or for a recomputed op one
+// for the recompute forward plus one for its backward unless the reuse
+// distance between the two stays under fw.max_reuse_distance.
 // reduce: every tensor's gradient: ring reduce-scatter in the gradients'
 // precision + list-form copies. The *_collective parts are the ring
 // collectives alone (what moves bytes on the network). Seconds.
 struct Zero3TensorCalls {
   Seconds gather;
+  Seconds backward_gather;
   Seconds reduce;
   Seconds gather_collective;
+  Seconds backward_gather_collective;
   Seconds reduce_collective;
 };
 // Adds `uses` instances of block b on a GPU with parameters rp (dense and

@@ -50,7 +50,7 @@ Zero3Framework load_zero3_framework(const std::string& name) {
   const JsonDocument doc = JsonDocument::load(path);
   const JsonView root = doc.root();
   root.check_keys({"format", "name", "description", "behaviour", "host_overhead_per_gather",
-                   "param_persistence_threshold"});
+                   "param_persistence_threshold", "max_reuse_distance"});
   if (root.at("format").string() != "trainsim-framework/1") {
     root.at("format").fail_expected("\"trainsim-framework/1\"");
   }
@@ -67,6 +67,7 @@ Zero3Framework load_zero3_framework(const std::string& name) {
   f.host_overhead_per_gather = overhead.value;
   f.sources.push_back(fmt::format("host_overhead_per_gather: {}", overhead.source));
   f.param_persistence_threshold = sourced_member(root, "param_persistence_threshold", f).non_negative_integer();
+  f.max_reuse_distance = sourced_member(root, "max_reuse_distance", f).non_negative_integer();
   return f;
 }
 

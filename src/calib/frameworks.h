@@ -28,6 +28,10 @@ struct Zero3Framework {
   bool reduce_scatter_overlaps_backward = true;
   Seconds host_overhead_per_gather;   // CPU time between consecutive blocking gathers
   int64_t param_persistence_threshold = 0;  // tensors below this many elements stay gathered
+  // A gathered submodule stays gathered until its next use when fewer than
+  // this many parameter elements are used in between (the trace's reuse
+  // distance); otherwise it is released and gathered again. 0: always released.
+  int64_t max_reuse_distance = 0;
   std::vector<std::string> sources;   // one line per value: "field: source"
 };
 

@@ -236,12 +236,13 @@ class Builder {
           "ZeRO-3 as {} (calibrate/frameworks/{}.json), per layer and in every micro-batch: the layer's parameter "
           "tensors of at least {} elements all-gathered one call each (ring all-gather + one copy kernel per rank "
           "+ {:.0f} us host overhead, analytic::add_zero3_tensor_calls) before its forward and again before its "
-          "backward, blocking: a communication segment in the chunk itself, issued when the layer is reached, "
+          "backward (a recomputed layer's for its recompute and, past the reuse distance of {} elements, again "
+          "for its backward), blocking: a communication segment in the chunk itself, issued when the layer is reached, "
           "never prefetched; every tensor's gradient reduce-scattered (collective + copies) after the layer's "
           "weight gradient of every micro-batch, on the GPU's DP stream, overlapping the rest of the work "
           "(gathers and reduce-scatters share the NIC max-min fairly; copies and host overhead are latency)",
           p_.zero3_framework, p_.zero3_framework, framework_->param_persistence_threshold,
-          framework_->host_overhead_per_gather / microseconds(1)));
+          framework_->host_overhead_per_gather / microseconds(1), framework_->max_reuse_distance));
     }
     network(w, moe);
     return w;
@@ -484,7 +485,9 @@ class Builder {
         wgt_blocks.emplace_back();
         append(wgt_blocks.back(), ws, mult);
         bwd_blocks.emplace_back();
-        if (blocking_gather) bwd_blocks.back().push_back(dp_comm(calls.gather, calls.gather_collective, kLabelGather));
+        if (blocking_gather) {
+          bwd_blocks.back().push_back(dp_comm(calls.backward_gather, calls.backward_gather_collective, kLabelGather));
+        }
         append(bwd_blocks.back(), bs, mult);
         block_buckets.push_back(bk);
       }

@@ -6,6 +6,7 @@
 #include "unit/fixtures.h"
 
 #include "analytic/step.h"
+#include "calib/frameworks.h"
 #include "calib/tables.h"
 #include "cost/cost_model.h"
 #include "graph/graph.h"
@@ -265,6 +266,78 @@ TEST_CASE("ZeRO-3 as DeepSpeed 2021: one blocking gather per large tensor, one r
   bool noted = false;
   for (const auto& n : e.notes) noted = noted || n.find("deepspeed-zero3-2021") != std::string::npos;
   CHECK(noted);
+}
+
+TEST_CASE("ZeRO-3 as DeepSpeed 2021 under recompute: gathered for the recompute, again past the reuse distance",
+          "[analytic][zero3]") {
+  // toy_model(4)'s layer block in forward order: attn.norm (512), qkv
+  // 786,432, rope, core, o 262,144, residual, ffn.norm (512), up_gate
+  // 2,097,152, act, down 1,048,576, residual. The norms stay gathered (under
+  // the 1e5 persistence threshold).
+  const model::Model m = toy_model(4);
+  const hardware::Cluster c = testing::test_cluster(testing::AcceleratorSpec{}, 2);
+  const cost::CostModel cost(c, simple_tables());
+  plan::Plan p = toy_plan(1, 1);
+  p.dp = 16;
+  p.global_batch = 16;
+  p.zero_stage = 3;
+  p.zero3_framework = "deepspeed-zero3-2021";
+  calib::Zero3Framework fw = calib::load_zero3_framework(p.zero3_framework);
+  REQUIRE(fw.max_reuse_distance == 1000000000);
+  const plan::StageLayout layout = plan::stage_layout(p, m);
+  const graph::Graph g = plan::plan_graph(p, m);
+  const plan::RankParams rp = plan::rank_params(p, m, layout, 0);
+  const graph::Block* layer = nullptr;
+  for (const plan::BlockUse& u : plan::stage_blocks(g, plan::stage_content(layout, 0, m))) {
+    if (u.block->kind == graph::BlockKind::kDenseLayer) layer = u.block;
+  }
+  REQUIRE(layer != nullptr);
+  auto calls = [&](plan::Recompute r, int64_t reuse) {
+    plan::Plan q = p;
+    q.recompute = r;
+    calib::Zero3Framework f = fw;
+    f.max_reuse_distance = reuse;
+    analytic::Zero3TensorCalls out;
+    analytic::add_zero3_tensor_calls(out, *layer, 1.0, m, q, cost, f, rp, 8);
+    return out;
+  };
+  // One gather of n elements over the 16 DP ranks, as in the test above.
+  const cost::Group grp{16, 8};
+  auto gather = [&](double n) {
+    return cost.collective_time(cost::CollectiveOp::kAllGather, Bytes(n * 2), grp) +
+           cost.memory_time(Bytes(2.0 * n / 16 * 2), Flops::zero()) * 16.0 + microseconds(380);
+  };
+  const Seconds qkv = gather(786432), o = gather(262144), up = gather(2097152), down = gather(1048576);
+  const Seconds once = qkv + o + up + down;
+  // No recompute: one gather per tensor in forward, one in backward.
+  const analytic::Zero3TensorCalls none = calls(plan::Recompute::kNone, 3000000);
+  CHECK(none.gather.value() == Approx(once.value()));
+  CHECK(none.backward_gather.value() == Approx(once.value()));
+  // Full recompute, the file's reuse distance (1e9): every tensor is gathered
+  // for the recompute and stays gathered for its backward (the whole layer
+  // holds 4.2M elements, far under 1e9): still one backward gather each.
+  CHECK(calls(plan::Recompute::kFull, 1000000000).backward_gather.value() == Approx(once.value()));
+  // Full recompute, reuse distance 3M. Between a tensor's recompute use and
+  // its backward use run the ops after it twice (recompute forward, then
+  // backward in reverse): qkv 2 x (262,144 + 512 + 2,097,152 + 1,048,576) =
+  // 6,816,768 and o 2 x 3,146,240 = 6,292,480 (>= 3M: gathered again);
+  // up_gate 2 x 1,048,576 = 2,097,152 and down 0 (< 3M: kept).
+  const analytic::Zero3TensorCalls full = calls(plan::Recompute::kFull, 3000000);
+  CHECK(full.backward_gather.value() == Approx((qkv * 2.0 + o * 2.0 + up + down).value()));
+  CHECK(full.gather.value() == Approx(once.value()));
+  // Every other layer recomputed: half the layers as full recompute, half as none:
+  // qkv and o 1.5 gathers each in backward, up_gate and down 1.
+  CHECK(calls(plan::Recompute::kEveryOtherLayer, 3000000).backward_gather.value() ==
+        Approx((qkv * 1.5 + o * 1.5 + up + down).value()));
+  // The estimate charges forward plus backward gathers: with full recompute
+  // and reuse distance 3M the layer's blocking gathers grow by qkv + o each.
+  // (The file's 1e9 keeps every toy tensor, so the step is unchanged there.)
+  plan::Plan q = p;
+  q.recompute = plan::Recompute::kFull;
+  const analytic::StepEstimate full_file = analytic::estimate_step(m, q, cost);
+  q.recompute = plan::Recompute::kNone;
+  const analytic::StepEstimate none_file = analytic::estimate_step(m, q, cost);
+  CHECK(full_file.ranks[0].dp_comm.value() == Approx(none_file.ranks[0].dp_comm.value()));
 }
 
 TEST_CASE("pipeline sends: each TP rank sends 1/TP of the activation (Megatron's scatter/gather)",

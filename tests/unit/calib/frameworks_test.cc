@@ -16,8 +16,10 @@ TEST_CASE("the DeepSpeed 2021 ZeRO-3 file loads with a source for every value", 
   // Issue #1069: 130 us pre-launch + 250 us launch = 380 us.
   CHECK(f.host_overhead_per_gather.value() == Approx(380e-6));
   CHECK(f.param_persistence_threshold == 100000);
-  // Four behaviours, the overhead and the threshold: six sourced values.
-  CHECK(f.sources.size() == 6);
+  // stage3_max_reuse_distance's default, 1e9 elements.
+  CHECK(f.max_reuse_distance == 1000000000);
+  // Four behaviours, the overhead, the threshold and the reuse distance: seven sourced values.
+  CHECK(f.sources.size() == 7);
   for (const auto& s : f.sources) CHECK(s.size() > 20);
 }
 
