@@ -57,8 +57,8 @@ double expected_slots_hit(double pool, int k, double per_slot) {
 
 }  // namespace
 
-CostModel::CostModel(hardware::Cluster cluster, calib::EfficiencyTables tables)
-    : cluster_(std::move(cluster)), tables_(std::move(tables)) {
+CostModel::CostModel(hardware::Cluster cluster, calib::EfficiencyTables tables, calib::CollectiveLatency latency)
+    : cluster_(std::move(cluster)), tables_(std::move(tables)), latency_(std::move(latency)) {
   const auto& acc = cluster_.accelerator;
   TRAINSIM_CHECK(tensor_peak(acc, Precision::kBF16).has_value(),
                  "accelerator {} has no BF16/FP16 dense peak", acc.name);
@@ -223,7 +223,16 @@ Seconds CostModel::ring_time(CollectiveOp op, Bytes s, const Group& g) const {
   // all-gather, 2(n-1) steps each of S/n; RS or AG alone (n-1) steps.
   const double steps = op == CollectiveOp::kAllReduce ? 2.0 * (n - 1) : 1.0 * (n - 1);
   const double volume = op == CollectiveOp::kAllReduce ? 2.0 * frac : frac;
-  return s * volume / l.bandwidth + l.alpha * steps;
+  // Latency as NCCL's tuner counts it (calib/collectives.h): the base, the
+  // steps between nodes (nodes - 1; for all-reduce 2 x nodes) at the network
+  // step latency, the rest at the scale-up step latency, which inside a ring
+  // over several nodes is at least the network proxy's per-step floor.
+  const calib::CollectiveLatency& c = latency_;
+  const double nodes = g.nodes();
+  const double inter =
+      nodes > 1 ? std::min(steps, op == CollectiveOp::kAllReduce ? 2.0 * nodes : nodes - 1.0) : 0.0;
+  const Seconds intra_step = nodes > 1 ? max(c.ring_scale_up_step, c.ring_multi_node_step_floor) : c.ring_scale_up_step;
+  return s * volume / l.bandwidth + c.ring_base + intra_step * (steps - inter) + c.ring_scale_out_step * inter;
 }
 
 Seconds CostModel::tree_time(Bytes s, const Group& g) const {
@@ -235,8 +244,13 @@ Seconds CostModel::tree_time(Bytes s, const Group& g) const {
     const Link out = scale_out_link(false, 1);
     l = Link{g.ranks_per_node > 1 ? min(l.bandwidth, out.bandwidth) : out.bandwidth, std::max(l.alpha, out.alpha)};
   }
-  const double depth = std::ceil(std::log2(static_cast<double>(g.ranks)));
-  return s * 2.0 / l.bandwidth + l.alpha * (2.0 * depth);
+  // Latency as NCCL's tuner counts it (calib/collectives.h): up and down the
+  // chain inside each node and the tree between nodes.
+  const calib::CollectiveLatency& c = latency_;
+  const double per_node = static_cast<double>(g.ranks_per_node);
+  const double node_depth = std::ceil(std::log2(static_cast<double>(g.nodes())));
+  return s * 2.0 / l.bandwidth + c.tree_base +
+         (c.tree_scale_up_step * (per_node - 1.0) + c.tree_scale_out_step * node_depth) * 2.0;
 }
 
 Seconds CostModel::hierarchical_time(CollectiveOp op, Bytes s, const Group& g) const {

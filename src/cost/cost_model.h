@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "calib/collectives.h"
 #include "calib/tables.h"
 #include "core/precision.h"
 #include "core/units.h"
@@ -70,10 +71,15 @@ struct AllToAllCost {
 
 class CostModel {
  public:
-  CostModel(hardware::Cluster cluster, calib::EfficiencyTables tables);
+  // Ring and tree collectives take their per-step latency from `latency`
+  // (default: NCCL's model, calibrate/collectives/nccl.json); their bandwidth,
+  // point-to-point sends and all-to-alls from the tables.
+  CostModel(hardware::Cluster cluster, calib::EfficiencyTables tables,
+            calib::CollectiveLatency latency = calib::nccl_collective_latency());
 
   const hardware::Cluster& cluster() const { return cluster_; }
   const calib::EfficiencyTables& tables() const { return tables_; }
+  const calib::CollectiveLatency& collective_latency() const { return latency_; }
 
   // Time of one pass of one operator (compute and memory ops; for kDispatch and
   // kCombine use expert_all_to_all()). Zero when the pass has no work.
@@ -126,6 +132,7 @@ class CostModel {
 
   hardware::Cluster cluster_;
   calib::EfficiencyTables tables_;
+  calib::CollectiveLatency latency_;
   std::vector<std::string> notes_;
 };
 

@@ -26,36 +26,59 @@ calib::EfficiencyTables test_tables() {
   return t;
 }
 
+// Ring and tree latencies in round numbers: ring base 8 us, 5 us per step
+// inside a node, 10 us per step between nodes, at least 6 us per step inside
+// a ring that spans nodes; tree base 0, 20 us per step inside a node, 30 us
+// between nodes.
+calib::CollectiveLatency test_latency() {
+  calib::CollectiveLatency c;
+  c.ring_base = microseconds(8);
+  c.ring_scale_up_step = microseconds(5);
+  c.ring_scale_out_step = microseconds(10);
+  c.ring_multi_node_step_floor = microseconds(6);
+  c.tree_base = microseconds(0);
+  c.tree_scale_up_step = microseconds(20);
+  c.tree_scale_out_step = microseconds(30);
+  return c;
+}
+
 }  // namespace
 
 TEST_CASE("Ring all-reduce time by hand", "[cost]") {
-  const CostModel cm(test_cluster(), test_tables());
-  // 8 ranks in one node, 1 GiB, 100 GB/s x 0.8, alpha 5 us:
-  // 2*7/8 * 1073741824 / 80e9 + 14 * 5e-6 = 0.0234881024 + 0.00007 = 0.0235581024 s.
+  const CostModel cm(test_cluster(), test_tables(), test_latency());
+  // 8 ranks in one node, 1 GiB, 100 GB/s x 0.8; latency 8 us + 14 steps x 5 us:
+  // 2*7/8 * 1073741824 / 80e9 + 78e-6 = 0.0234881024 + 0.000078 = 0.0235661024 s.
   const Seconds t = cm.collective_time(CollectiveOp::kAllReduce, gibibytes(1), Group{8, 8}, Algorithm::kRing);
-  CHECK(t.value() == Approx(0.0235581024).epsilon(1e-9));
-  // Reduce-scatter alone: 7/8 * 1073741824 / 80e9 + 7 * 5e-6 = 0.0117440512 + 0.000035.
+  CHECK(t.value() == Approx(0.0235661024).epsilon(1e-9));
+  // Reduce-scatter alone: 7/8 * 1073741824 / 80e9 + 8 us + 7 * 5 us = 0.0117440512 + 0.000043.
   const Seconds rs = cm.collective_time(CollectiveOp::kReduceScatter, gibibytes(1), Group{8, 8}, Algorithm::kRing);
-  CHECK(rs.value() == Approx(0.0117790512).epsilon(1e-9));
+  CHECK(rs.value() == Approx(0.0117870512).epsilon(1e-9));
   // One rank, or nothing to send: zero.
   CHECK(cm.collective_time(CollectiveOp::kAllReduce, gibibytes(1), Group{1, 1}).value() == 0.0);
 }
 
 TEST_CASE("Hierarchical all-reduce across nodes by hand; auto picks the fastest", "[cost]") {
-  const CostModel cm(test_cluster(), test_tables());
+  const CostModel cm(test_cluster(), test_tables(), test_latency());
   const Group g{32, 8};  // 4 nodes x 8
   const Bytes s = gibibytes(1);
-  // Intra RS over 8: 7/8 S / 80e9 + 7*5us; inter ring AR over 4 nodes of S/8 through one NIC
-  // each (50 GB/s x 0.9 = 45e9): 2*3/4 * S/8 / 45e9 + 6*10us; intra AG as RS.
+  // Intra RS over 8 (one node): 7/8 S / 80e9 + 8 us + 7 x 5 us; inter ring AR
+  // over 4 nodes of S/8 through one NIC each (50 GB/s x 0.9 = 45e9), all 6
+  // steps between nodes: 2*3/4 * S/8 / 45e9 + 8 us + 6 x 10 us; intra AG as RS.
   const double S = 1073741824.0;
-  const double rs = 7.0 / 8 * S / 80e9 + 7 * 5e-6;
-  const double ar = 1.5 * (S / 8) / 45e9 + 6 * 10e-6;
+  const double rs = 7.0 / 8 * S / 80e9 + 8e-6 + 7 * 5e-6;
+  const double ar = 1.5 * (S / 8) / 45e9 + 8e-6 + 6 * 10e-6;
   const Seconds hier = cm.collective_time(CollectiveOp::kAllReduce, s, g, Algorithm::kHierarchical);
   CHECK(hier.value() == Approx(rs + ar + rs).epsilon(1e-9));
   // Flat ring over 32 ranks: the node boundary carries the ring through 8 NICs
-  // (8 x 45e9 = 360e9) but NVLink is slower (80e9): 2*31/32 S / 80e9 + 62 * 10us.
+  // (8 x 45e9 = 360e9) but NVLink is slower (80e9): 2*31/32 S / 80e9; 62
+  // steps, 2 x 4 = 8 between nodes (NCCL's count) at 10 us, the other 54 at
+  // max(5, floor 6) = 6 us: 8 + 54 x 6 + 8 x 10 = 412 us.
   const Seconds ring = cm.collective_time(CollectiveOp::kAllReduce, s, g, Algorithm::kRing);
-  CHECK(ring.value() == Approx(2.0 * 31 / 32 * S / 80e9 + 62 * 10e-6).epsilon(1e-9));
+  CHECK(ring.value() == Approx(2.0 * 31 / 32 * S / 80e9 + 412e-6).epsilon(1e-9));
+  // Tree: 2 S through the slower of NVLink (80e9) and one NIC (45e9), latency
+  // 2 x (7 x 20 us + log2(4) x 30 us) = 400 us.
+  const Seconds tree = cm.collective_time(CollectiveOp::kAllReduce, s, g, Algorithm::kTree);
+  CHECK(tree.value() == Approx(2.0 * S / 45e9 + 400e-6).epsilon(1e-9));
   CHECK(cm.collective_time(CollectiveOp::kAllReduce, s, g) == min(hier, min(ring, cm.collective_time(
                                                                     CollectiveOp::kAllReduce, s, g, Algorithm::kTree))));
 }

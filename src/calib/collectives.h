@@ -1,0 +1,42 @@
+// The latency model of the collective library: what a ring or tree collective
+// pays per algorithm step beyond moving its bytes, read from
+// calibrate/collectives/nccl.json (each value with its source).
+//
+// NCCL estimates a collective's time as latency + bytes / bandwidth, with the
+// latency a base plus one term per algorithm step, by the link the step
+// crosses (src/graph/tuning.cc, ncclTopoTuneModel). trainsim's bandwidth terms
+// come from the calibration tables; its ring and tree latencies come from
+// here. A point-to-point send keeps the tables' measured message latency.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/units.h"
+
+namespace trainsim::calib {
+
+struct CollectiveLatency {
+  // Ring (reduce-scatter, all-gather: n-1 steps; all-reduce: 2(n-1)).
+  Seconds ring_base;
+  Seconds ring_scale_up_step;   // a step between GPUs of one node
+  Seconds ring_scale_out_step;  // a step between nodes
+  // Inside a ring that spans nodes, a step between GPUs of one node costs at
+  // least this (the network proxy posts every step).
+  Seconds ring_multi_node_step_floor;
+  // Tree all-reduce: base + 2 x ((ranks per node - 1) scale-up steps + log2(nodes) scale-out steps).
+  Seconds tree_base;
+  Seconds tree_scale_up_step;
+  Seconds tree_scale_out_step;
+  std::string file;
+  std::vector<std::string> sources;  // one line per value: "field: source"
+};
+
+// Reads a collective-latency file; ConfigError with the file and JSON path on
+// anything malformed.
+CollectiveLatency load_collective_latency(const std::string& path);
+
+// calibrate/collectives/nccl.json, read once.
+const CollectiveLatency& nccl_collective_latency();
+
+}  // namespace trainsim::calib
