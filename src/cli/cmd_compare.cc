@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "core/paths.h"
 #include "core/error.h"
 #include "core/strings.h"
 #include "planner/compare.h"
@@ -84,7 +85,7 @@ std::string text_report(const planner::CompareReport& r, bool md) {
     }
   }
 
-  out += "\nExport-control metrics and verdicts (not legal advice; rules from " + r.rules_file + ")\n";
+  out += "\nExport-control metrics and verdicts (not legal advice; rules from " + paths::shown(r.rules_file) + ")\n";
   Table e({"accelerator", "TPP", "PD", "I/O", "us-2022-10", "us-2023-10", "us-2025-04-letters", "us-2026-01"},
           {Align::kLeft, Align::kRight, Align::kRight, Align::kRight, Align::kLeft, Align::kLeft, Align::kLeft,
            Align::kLeft});

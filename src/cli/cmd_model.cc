@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "core/paths.h"
 #include "core/error.h"
 #include "core/strings.h"
 #include "graph/graph.h"
@@ -116,7 +117,7 @@ std::string describe(const model::Model& m) {
 std::string to_text(const Summary& s) {
   const model::Model& m = s.m;
   std::string out = fmt::format("Model {} ({}), from {}\n  {}\n\n", m.name, model::to_string(m.architecture),
-                                m.source_file, describe(m));
+                                paths::shown(m.source_file), describe(m));
   report::Table t({"component", "parameters", "params (B)", "activated/token (B)",
                    fmt::format("train GFLOP/token (causal, seq {})", s.seq_len)});
   double flop_sum = 0;

@@ -17,4 +17,9 @@ std::string calibrate_dir() { return data_dir() + "/calibrate"; }
 std::string measurements_dir() { return data_dir() + "/calibrate/measurements"; }
 std::string reports_dir() { return data_dir() + "/reports"; }
 
+std::string shown(const std::string& path) {
+  const std::string root = data_dir() + "/";
+  return path.starts_with(root) ? path.substr(root.size()) : path;
+}
+
 }  // namespace trainsim::paths

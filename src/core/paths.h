@@ -16,4 +16,9 @@ std::string calibrate_dir();         // calibrate/
 std::string measurements_dir();      // calibrate/measurements/
 std::string reports_dir();           // reports/
 
+// A path for output: relative to the data directory when it lies inside it
+// (hardware_profiles/export_rules.json), so the same run prints the same
+// bytes from any checkout; otherwise unchanged.
+std::string shown(const std::string& path);
+
 }  // namespace trainsim::paths
