@@ -47,6 +47,24 @@ plan::Plan toy_plan(int pp, int64_t micro_batches) {
   return p;
 }
 
+// toy_plan over 16 DP ranks (two nodes of 8) with DeepSpeed's 2021 ZeRO-3.
+plan::Plan deepspeed_toy_plan() {
+  plan::Plan p = toy_plan(1, 1);
+  p.dp = 16;
+  p.global_batch = 16;
+  p.zero_stage = 3;
+  p.zero3_framework = "deepspeed-zero3-2021";
+  return p;
+}
+
+// One blocking DeepSpeed 2021 gather of n BF16 elements over those 16 ranks:
+// the ring all-gather, 16 list-form copy kernels of 2 x n / 16 elements (read
+// and write) and the file's 380 us host overhead.
+Seconds deepspeed_gather(const cost::CostModel& cost, double n) {
+  return cost.collective_time(cost::CollectiveOp::kAllGather, Bytes(n * 2), cost::Group{16, 8}) +
+         cost.memory_time(Bytes(2.0 * n / 16 * 2), Flops::zero()) * 16.0 + microseconds(380);
+}
+
 }  // namespace
 
 TEST_CASE("published bubble formulas", "[analytic][bubble]") {
@@ -216,11 +234,7 @@ TEST_CASE("ZeRO-3 as DeepSpeed 2021: one blocking gather per large tensor, one r
   const model::Model m = toy_model(4);
   const hardware::Cluster c = testing::test_cluster(testing::AcceleratorSpec{}, 2);
   const cost::CostModel cost(c, simple_tables());
-  plan::Plan p = toy_plan(1, 1);
-  p.dp = 16;
-  p.global_batch = 16;
-  p.zero_stage = 3;
-  p.zero3_framework = "deepspeed-zero3-2021";
+  const plan::Plan p = deepspeed_toy_plan();
   const analytic::StepEstimate e = analytic::estimate_step(m, p, cost);
   const analytic::StepEstimate fsdp = [&] {
     plan::Plan q = p;
@@ -235,9 +249,7 @@ TEST_CASE("ZeRO-3 as DeepSpeed 2021: one blocking gather per large tensor, one r
   REQUIRE(bytes_per_element(p.precision.gradients) == 4.0);
   const cost::Group g{16, 8};
   auto copies = [&](double n, double b) { return cost.memory_time(Bytes(2.0 * n / 16 * b), Flops::zero()) * 16.0; };
-  auto gather = [&](double n) {
-    return cost.collective_time(cost::CollectiveOp::kAllGather, Bytes(n * 2), g) + copies(n, 2) + microseconds(380);
-  };
+  auto gather = [&](double n) { return deepspeed_gather(cost, n); };
   auto reduce = [&](double n) {
     return cost.collective_time(cost::CollectiveOp::kReduceScatter, Bytes(n * 4), g) + copies(n, 4);
   };
@@ -277,11 +289,7 @@ TEST_CASE("ZeRO-3 as DeepSpeed 2021 under recompute: gathered for the recompute,
   const model::Model m = toy_model(4);
   const hardware::Cluster c = testing::test_cluster(testing::AcceleratorSpec{}, 2);
   const cost::CostModel cost(c, simple_tables());
-  plan::Plan p = toy_plan(1, 1);
-  p.dp = 16;
-  p.global_batch = 16;
-  p.zero_stage = 3;
-  p.zero3_framework = "deepspeed-zero3-2021";
+  const plan::Plan p = deepspeed_toy_plan();
   calib::Zero3Framework fw = calib::load_zero3_framework(p.zero3_framework);
   REQUIRE(fw.max_reuse_distance == 1000000000);
   const plan::StageLayout layout = plan::stage_layout(p, m);
@@ -301,13 +309,8 @@ TEST_CASE("ZeRO-3 as DeepSpeed 2021 under recompute: gathered for the recompute,
     analytic::add_zero3_tensor_calls(out, *layer, 1.0, m, q, cost, f, rp, 8);
     return out;
   };
-  // One gather of n elements over the 16 DP ranks, as in the test above.
-  const cost::Group grp{16, 8};
-  auto gather = [&](double n) {
-    return cost.collective_time(cost::CollectiveOp::kAllGather, Bytes(n * 2), grp) +
-           cost.memory_time(Bytes(2.0 * n / 16 * 2), Flops::zero()) * 16.0 + microseconds(380);
-  };
-  const Seconds qkv = gather(786432), o = gather(262144), up = gather(2097152), down = gather(1048576);
+  const Seconds qkv = deepspeed_gather(cost, 786432), o = deepspeed_gather(cost, 262144),
+                up = deepspeed_gather(cost, 2097152), down = deepspeed_gather(cost, 1048576);
   const Seconds once = qkv + o + up + down;
   // No recompute: one gather per tensor in forward, one in backward.
   const analytic::Zero3TensorCalls none = calls(plan::Recompute::kNone, 3000000);
