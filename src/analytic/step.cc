@@ -465,20 +465,20 @@ void add_zero3_tensor_calls(Zero3TensorCalls& into, const graph::Block& b, doubl
     return cost.memory_time(Bytes(2.0 * numel / ranks * bytes_per), Flops::zero()) * ranks;
   };
   // Backward gathers of each op, from the trace's reuse distances. A layer
-  // whose op is recomputed (fraction f of such layers) runs it again in the
-  // backward's recompute forward (gathered: its last use was the step's
-  // forward, a whole pipeline of layers ago) and then in backward; between
-  // the two run the recomputed ops after it (forward order) and all ops after
-  // it (backward runs them in reverse before reaching it), so it stays
-  // gathered only when those hold fewer than fw.max_reuse_distance elements.
-  // A layer not recomputed gathers once in backward.
+  // recomputed whole (fraction f of the layers: full 1, every other layer
+  // 1/2; plan::layer_comm_recompute_fraction) re-runs its forward through the
+  // same module hooks in backward, so each tensor is gathered for the
+  // recompute (its last use was the step's forward, a whole pipeline of
+  // layers ago) and then used by its own backward; between the two run the
+  // ops after it twice (the rest of the recompute forward, then their
+  // backward in reverse), so it stays gathered only when those hold fewer
+  // than fw.max_reuse_distance elements. A layer not recomputed whole gathers
+  // each tensor once in backward (selective policies recompute an op just
+  // before its own backward, its tensor already gathered).
+  const double f = plan::layer_comm_recompute_fraction(b, p.recompute);
   const size_t n = b.ops.size();
-  std::vector<double> after_all(n + 1, 0.0), after_recomputed(n + 1, 0.0);
-  for (size_t j = n; j-- > 0;) {
-    const double x = static_cast<double>(b.ops[j].params);
-    after_all[j] = after_all[j + 1] + x;
-    after_recomputed[j] = after_recomputed[j + 1] + (plan::recompute_fraction(b.ops[j], b, p.recompute) > 0 ? x : 0.0);
-  }
+  std::vector<double> after(n + 1, 0.0);  // parameter elements of the ops after op j
+  for (size_t j = n; j-- > 0;) after[j] = after[j + 1] + static_cast<double>(b.ops[j].params);
   for (size_t j = 0; j < n; ++j) {
     const graph::Operator& op = b.ops[j];
     if (op.params <= 0) continue;
@@ -487,9 +487,7 @@ void add_zero3_tensor_calls(Zero3TensorCalls& into, const graph::Block& b, doubl
     auto collective = [&](cost::CollectiveOp o, Bytes msg) {
       return dp_group_collective_time(cost, o, msg, expert, rp, p, accelerators_per_node);
     };
-    const double f = plan::recompute_fraction(op, b, p.recompute);
-    const double distance = after_recomputed[j + 1] + after_all[j + 1];
-    const double regather = distance >= static_cast<double>(fw.max_reuse_distance) ? 1.0 : 0.0;
+    const double regather = 2.0 * after[j + 1] >= static_cast<double>(fw.max_reuse_distance) ? 1.0 : 0.0;
     const double backward_gathers = f * (1.0 + regather) + (1.0 - f);
     for (const int64_t numel : parameter_tensors(op, m)) {
       const double x = static_cast<double>(numel);

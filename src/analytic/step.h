@@ -156,9 +156,9 @@ Seconds dp_collective_time(const cost::CostModel& cost, cost::CollectiveOp op, B
 // forward's gathers, one of every tensor of at least
 // fw.param_persistence_threshold elements: ring all-gather in the weights'
 // precision + list-form copies + the host overhead of a blocking gather.
-// backward_gather: the backward's, one per tensor, or for a recomputed op one
-// for the recompute forward plus one for its backward unless the reuse
-// distance between the two stays under fw.max_reuse_distance.
+// backward_gather: the backward's, one per tensor, or in a layer recomputed
+// whole one for the recompute forward plus one for its backward unless the
+// reuse distance between the two stays under fw.max_reuse_distance.
 // reduce: every tensor's gradient: ring reduce-scatter in the gradients'
 // precision + list-form copies. The *_collective parts are the ring
 // collectives alone (what moves bytes on the network). Seconds.

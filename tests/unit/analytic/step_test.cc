@@ -320,27 +320,60 @@ TEST_CASE("ZeRO-3 as DeepSpeed 2021 under recompute: gathered for the recompute,
   // for the recompute and stays gathered for its backward (the whole layer
   // holds 4.2M elements, far under 1e9): still one backward gather each.
   CHECK(calls(plan::Recompute::kFull, 1000000000).backward_gather.value() == Approx(once.value()));
-  // Full recompute, reuse distance 3M. Between a tensor's recompute use and
-  // its backward use run the ops after it twice (recompute forward, then
-  // backward in reverse): qkv 2 x (262,144 + 512 + 2,097,152 + 1,048,576) =
-  // 6,816,768 and o 2 x 3,146,240 = 6,292,480 (>= 3M: gathered again);
-  // up_gate 2 x 1,048,576 = 2,097,152 and down 0 (< 3M: kept).
+  // Full recompute. Between a tensor's recompute use and its backward use run
+  // the ops after it twice (recompute forward, then backward in reverse):
+  // qkv 2 x (262,144 + 512 + 2,097,152 + 1,048,576) = 6,816,768, o 2 x
+  // 3,146,240 = 6,292,480, up_gate 2 x 1,048,576 = 2,097,152, down 0.
+  // Reuse distance 3M: qkv and o gathered again, up_gate and down kept.
   const analytic::Zero3TensorCalls full = calls(plan::Recompute::kFull, 3000000);
   CHECK(full.backward_gather.value() == Approx((qkv * 2.0 + o * 2.0 + up + down).value()));
   CHECK(full.gather.value() == Approx(once.value()));
+  // Reuse distance 5M: only the doubled distances pass it (6.8M and 6.3M;
+  // the single ones, 3.4M and 3.1M, would not): still qkv and o.
+  CHECK(calls(plan::Recompute::kFull, 5000000).backward_gather.value() ==
+        Approx((qkv * 2.0 + o * 2.0 + up + down).value()));
+  // Reuse distance 2M: up_gate's 2,097,152 passes too.
+  CHECK(calls(plan::Recompute::kFull, 2000000).backward_gather.value() ==
+        Approx((qkv * 2.0 + o * 2.0 + up * 2.0 + down).value()));
   // Every other layer recomputed: half the layers as full recompute, half as none:
   // qkv and o 1.5 gathers each in backward, up_gate and down 1.
   CHECK(calls(plan::Recompute::kEveryOtherLayer, 3000000).backward_gather.value() ==
         Approx((qkv * 1.5 + o * 1.5 + up + down).value()));
-  // The estimate charges forward plus backward gathers: with full recompute
-  // and reuse distance 3M the layer's blocking gathers grow by qkv + o each.
-  // (The file's 1e9 keeps every toy tensor, so the step is unchanged there.)
-  plan::Plan q = p;
-  q.recompute = plan::Recompute::kFull;
-  const analytic::StepEstimate full_file = analytic::estimate_step(m, q, cost);
-  q.recompute = plan::Recompute::kNone;
-  const analytic::StepEstimate none_file = analytic::estimate_step(m, q, cost);
-  CHECK(full_file.ranks[0].dp_comm.value() == Approx(none_file.ranks[0].dp_comm.value()));
+  // Selective policies recompute single ops just before their own backward,
+  // the tensor already gathered for it: one backward gather each.
+  for (plan::Recompute r : {plan::Recompute::kSelective, plan::Recompute::kSelectiveOp}) {
+    CHECK(calls(r, 3000000).backward_gather.value() == Approx(once.value()));
+  }
+}
+
+TEST_CASE("DeepSpeed 2021 ZeRO-3 regathers past the file's reuse distance in the estimate", "[analytic][zero3]") {
+  // toy_llama(2, 128): hidden 8192, 128 heads of 64, FFN 32768 (gated),
+  // vocab 1024. A layer: qkv 8192 x 24576 = 201,326,592, o 67,108,864,
+  // up_gate 8192 x 65536 = 536,870,912, down 268,435,456 (norms 8192 each).
+  // Under full recompute the reuse distances (twice the elements after the
+  // op) are qkv 2 x 872,431,616 = 1.74e9 and o 2 x 805,322,752 = 1.61e9,
+  // over the file's 1e9 (gathered again), up_gate 2 x 268,435,456 = 5.4e8
+  // and down 0 (kept).
+  const model::Model m = testing::toy_llama(2, 128);
+  const hardware::Cluster c = testing::test_cluster(testing::AcceleratorSpec{}, 2);
+  const cost::CostModel cost(c, simple_tables());
+  plan::Plan p = deepspeed_toy_plan();
+  p.recompute = plan::Recompute::kFull;
+  const analytic::StepEstimate e = analytic::estimate_step(m, p, cost);
+  // The shared calls of the rank's blocks.
+  const calib::Zero3Framework fw = calib::load_zero3_framework(p.zero3_framework);
+  const plan::StageLayout layout = plan::stage_layout(p, m);
+  const graph::Graph g = plan::plan_graph(p, m);
+  const plan::RankParams rp = plan::rank_params(p, m, layout, 0);
+  analytic::Zero3TensorCalls calls;
+  for (const plan::BlockUse& u : plan::stage_blocks(g, plan::stage_content(layout, 0, m))) {
+    analytic::add_zero3_tensor_calls(calls, *u.block, static_cast<double>(u.count), m, p, cost, fw, rp, 8);
+  }
+  // Backward gathers exceed the forward's by one qkv and one o gather per layer.
+  const Seconds extra = (deepspeed_gather(cost, 201326592) + deepspeed_gather(cost, 67108864)) * 2.0;
+  CHECK(calls.backward_gather.value() == Approx((calls.gather + extra).value()));
+  // One micro-batch: the estimate moves forward + backward gathers + reduce-scatters.
+  CHECK(e.ranks[0].dp_comm.value() == Approx((calls.gather + calls.backward_gather + calls.reduce).value()));
 }
 
 TEST_CASE("pipeline sends: each TP rank sends 1/TP of the activation (Megatron's scatter/gather)",

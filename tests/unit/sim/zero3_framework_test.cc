@@ -135,8 +135,39 @@ TEST_CASE("per-tensor ZeRO-3 workload: gather segments carry the shared per-tens
   CHECK(gathers_b == 18);
 }
 
+TEST_CASE("per-tensor ZeRO-3 workload under full recompute: backward gathers carry the regathers", "[sim][zero3]") {
+  // toy_llama(2, 128) (hidden 8192): under full recompute qkv and o are past
+  // the file's 1e9-element reuse distance and are gathered again for the
+  // backward (analytic step_test derives it). The layers' gather segments in
+  // the full backward hold the shared backward_gather time, those in the
+  // forward the shared gather time (latency as work, the rest as NIC bytes).
+  const model::Model m = testing::toy_llama(2, 128);
+  plan::Plan p = deepspeed_plan(1, 1024);
+  p.recompute = plan::Recompute::kFull;
+  const cost::CostModel cost = testing::two_node_cost(50);
+  const Workload w = build_workload(m, p, cost, WorkloadOptions{});
+  const calib::Zero3Framework fw = calib::load_zero3_framework(p.zero3_framework);
+  const plan::StageLayout layout = plan::stage_layout(p, m);
+  const graph::Graph g = plan::plan_graph(p, m, true);
+  const plan::RankParams rp = plan::rank_params(p, m, layout, 0);
+  analytic::Zero3TensorCalls calls;
+  for (const plan::BlockUse& u : plan::stage_blocks(g, plan::stage_content(layout, 0, m))) {
+    analytic::add_zero3_tensor_calls(calls, *u.block, static_cast<double>(u.count), m, p, cost, fw, rp, 8);
+  }
+  REQUIRE(calls.backward_gather.value() > calls.gather.value() * 1.1);
+  auto gather_time = [&](ChunkType c) {
+    double t = 0;
+    for (const Segment& s : w.work.stages[0].chunk[static_cast<size_t>(c)]) {
+      if (s.label == 7) t += to_seconds(s.work).value() + s.scale_out.value() / w.shape.nic.value();
+    }
+    return t;
+  };
+  CHECK(gather_time(ChunkType::kForward) == Approx(calls.gather.value()).epsilon(1e-6));
+  CHECK(gather_time(ChunkType::kBackwardFull) == Approx(calls.backward_gather.value()).epsilon(1e-6));
+}
+
 TEST_CASE("the simulator and the analytic estimate agree on per-tensor ZeRO-3 steps", "[sim][zero3]") {
-  // Both charge every micro-batch 2 x the blocking gathers (same per-tensor
+  // Both charge every micro-batch the blocking gathers before each forward and backward (same per-tensor
   // call times, analytic::add_zero3_tensor_calls) and hide the
   // reduce-scatters; with 4 x 4K-token micro-batches the backward compute
   // (about 30 ms per micro-batch) exceeds the reduce-scatters (about 19 ms,
@@ -173,7 +204,7 @@ TEST_CASE("per-tensor ZeRO-3 with reduce-scatters longer than backward: the simu
   const SimReport r = simulate(m, p, cost, SimulateOptions{});
   const analytic::StepEstimate e = analytic::estimate_step(m, p, cost);
   const calib::Zero3Framework fw = calib::load_zero3_framework(p.zero3_framework);
-  // R per step = dp_comm - 2 x gathers; reconstruct R from the shared calls.
+  // R per step = dp_comm - forward and backward gathers; reconstruct R from the shared calls.
   analytic::Zero3TensorCalls calls;
   const plan::StageLayout layout = plan::stage_layout(p, m);
   const graph::Graph g = plan::plan_graph(p, m, true);
@@ -186,6 +217,7 @@ TEST_CASE("per-tensor ZeRO-3 with reduce-scatters longer than backward: the simu
   INFO("simulated " << sv << " s, analytic " << a << " s, reduce-scatters " << reduces << " s");
   CHECK(sv <= a);
   CHECK(sv >= a - reduces);
-  // The shared calls are what the estimate charges: dp_comm = m x (2 G + R).
-  CHECK(e.ranks[0].dp_comm.value() == Approx(4 * (2 * calls.gather.value() + calls.reduce.value())));
+  // The shared calls are what the estimate charges: dp_comm = m x (G_f + G_b + R).
+  CHECK(e.ranks[0].dp_comm.value() ==
+        Approx(4 * (calls.gather.value() + calls.backward_gather.value() + calls.reduce.value())));
 }
