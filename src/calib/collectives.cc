@@ -23,9 +23,10 @@ CollectiveLatency load_collective_latency(const std::string& path) {
     return v.value;
   };
   const JsonView ring = root.at("ring");
-  ring.check_keys({"base", "scale_up_step", "scale_out_step", "multi_node_step_floor"});
+  ring.check_keys({"base", "scale_up_step", "scale_up_pci_step", "scale_out_step", "multi_node_step_floor"});
   c.ring_base = read(ring, "ring", "base");
   c.ring_scale_up_step = read(ring, "ring", "scale_up_step");
+  c.ring_scale_up_pci_step = read(ring, "ring", "scale_up_pci_step");
   c.ring_scale_out_step = read(ring, "ring", "scale_out_step");
   c.ring_multi_node_step_floor = read(ring, "ring", "multi_node_step_floor");
   const JsonView tree = root.at("tree");

@@ -19,7 +19,8 @@ namespace trainsim::calib {
 struct CollectiveLatency {
   // Ring (reduce-scatter, all-gather: n-1 steps; all-reduce: 2(n-1)).
   Seconds ring_base;
-  Seconds ring_scale_up_step;   // a step between GPUs of one node
+  Seconds ring_scale_up_step;   // a step between GPUs of one node over NVLink-class links
+  Seconds ring_scale_up_pci_step;  // the same over the PCIe host link (PCIe-only cards)
   Seconds ring_scale_out_step;  // a step between nodes
   // Inside a ring that spans nodes, a step between GPUs of one node costs at
   // least this (the network proxy posts every step).

@@ -231,24 +231,26 @@ Seconds CostModel::ring_time(CollectiveOp op, Bytes s, const Group& g) const {
   const double nodes = g.nodes();
   const double inter =
       nodes > 1 ? std::min(steps, op == CollectiveOp::kAllReduce ? 2.0 * nodes : nodes - 1.0) : 0.0;
-  const Seconds intra_step = nodes > 1 ? max(c.ring_scale_up_step, c.ring_multi_node_step_floor) : c.ring_scale_up_step;
+  const Seconds up_step =
+      cluster_.accelerator.scale_up.via_host_link ? c.ring_scale_up_pci_step : c.ring_scale_up_step;
+  const Seconds intra_step = nodes > 1 ? max(up_step, c.ring_multi_node_step_floor) : up_step;
   return s * volume / l.bandwidth + c.ring_base + intra_step * (steps - inter) + c.ring_scale_out_step * inter;
 }
 
 Seconds CostModel::tree_time(Bytes s, const Group& g) const {
   // NCCL double binary tree all-reduce (Sanders, Speck & Traeff 2009): a
-  // pipelined reduce then broadcast; each rank sends about S in each phase,
-  // 2 log2(n) latency steps.
+  // pipelined reduce then broadcast; each rank sends about S in each phase.
   Link l = scale_up_link(false);
   if (g.nodes() > 1) {
     const Link out = scale_out_link(false, 1);
     l = Link{g.ranks_per_node > 1 ? min(l.bandwidth, out.bandwidth) : out.bandwidth, std::max(l.alpha, out.alpha)};
   }
   // Latency as NCCL's tuner counts it (calib/collectives.h): up and down the
-  // chain inside each node and the tree between nodes.
+  // chain inside each node (nRanks / nNodes - 1 steps, integer division) and
+  // the tree between nodes (log2i(nNodes) steps, rounded down).
   const calib::CollectiveLatency& c = latency_;
-  const double per_node = static_cast<double>(g.ranks_per_node);
-  const double node_depth = std::ceil(std::log2(static_cast<double>(g.nodes())));
+  const double per_node = static_cast<double>(g.ranks / g.nodes());
+  const double node_depth = std::floor(std::log2(static_cast<double>(g.nodes())));
   return s * 2.0 / l.bandwidth + c.tree_base +
          (c.tree_scale_up_step * (per_node - 1.0) + c.tree_scale_out_step * node_depth) * 2.0;
 }

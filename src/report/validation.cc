@@ -33,7 +33,9 @@ const std::vector<DefaultRule>& default_rules() {
        "(torchtitan/parallelisms/pipelining_utils.py build_pipeline_schedule: 'if n_microbatches is None: "
        "n_microbatches = job_config.experimental.pipeline_parallel_degree', for looped schedules too until "
        "#781 of January 2025). The torchtitan 3D rows are the runs of the TorchTitan paper (arXiv:2410.06511, "
-       "October 2024), in the January 2025 docs/performance.md. A later torchtitan row must state its micro-batch."},
+       "October 2024), in the January 2025 docs/performance.md. From April 2025 torchtitan's default is a "
+       "micro-batch size of 1 (#1073), the general default, which rows after 2025 get; a row of 2025 after "
+       "April should state its micro-batch. A torchtitan row with no year gets the pp split."},
       {"vpp", "vpp (schedule interleaved-1f1b)",
        "smallest v >= 2 with pp*v dividing the layers, or the layers plus one slot each for the embedding and "
        "the loss; 2 if none",

@@ -10,17 +10,18 @@ using Catch::Matchers::Contains;
 TEST_CASE("NCCL's ring and tree latencies load with a source for every value", "[calib][collectives]") {
   const calib::CollectiveLatency& c = calib::nccl_collective_latency();
   // NVIDIA/nccl src/graph/tuning.cc @b6475625, Simple protocol: ring base 8.4 us,
-  // 3.4 us per NVLink step, 14 us per network step, a 3 x 1 us proxy floor in
+  // 3.4 us per NVLink step (5.7 over PCIe), 14 us per network step, a 3 x 1 us proxy floor in
   // multi-node rings; tree base 0, 28 us per step on either link.
   CHECK(c.ring_base.value() == Approx(8.4e-6));
   CHECK(c.ring_scale_up_step.value() == Approx(3.4e-6));
+  CHECK(c.ring_scale_up_pci_step.value() == Approx(5.7e-6));
   CHECK(c.ring_scale_out_step.value() == Approx(14e-6));
   CHECK(c.ring_multi_node_step_floor.value() == Approx(3e-6));
   CHECK(c.tree_base.value() == 0.0);
   CHECK(c.tree_scale_up_step.value() == Approx(28e-6));
   CHECK(c.tree_scale_out_step.value() == Approx(28e-6));
-  // Seven values, seven sources.
-  CHECK(c.sources.size() == 7);
+  // Eight values, eight sources.
+  CHECK(c.sources.size() == 8);
   for (const auto& s : c.sources) CHECK(s.size() > 20);
 }
 

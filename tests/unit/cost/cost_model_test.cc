@@ -27,13 +27,14 @@ calib::EfficiencyTables test_tables() {
 }
 
 // Ring and tree latencies in round numbers: ring base 8 us, 5 us per step
-// inside a node, 10 us per step between nodes, at least 6 us per step inside
+// inside a node (7 us over a PCIe host link), 10 us per step between nodes, at least 6 us per step inside
 // a ring that spans nodes; tree base 0, 20 us per step inside a node, 30 us
 // between nodes.
 calib::CollectiveLatency test_latency() {
   calib::CollectiveLatency c;
   c.ring_base = microseconds(8);
   c.ring_scale_up_step = microseconds(5);
+  c.ring_scale_up_pci_step = microseconds(7);
   c.ring_scale_out_step = microseconds(10);
   c.ring_multi_node_step_floor = microseconds(6);
   c.tree_base = microseconds(0);
@@ -53,6 +54,12 @@ TEST_CASE("Ring all-reduce time by hand", "[cost]") {
   // Reduce-scatter alone: 7/8 * 1073741824 / 80e9 + 8 us + 7 * 5 us = 0.0117440512 + 0.000043.
   const Seconds rs = cm.collective_time(CollectiveOp::kReduceScatter, gibibytes(1), Group{8, 8}, Algorithm::kRing);
   CHECK(rs.value() == Approx(0.0117870512).epsilon(1e-9));
+  // A part whose scale-up path is the PCIe host link: 7 us per step, 8 + 7 x 7 = 57 us.
+  hardware::Cluster pcie = test_cluster();
+  pcie.accelerator.scale_up.via_host_link = true;
+  const CostModel cp(pcie, test_tables(), test_latency());
+  CHECK(cp.collective_time(CollectiveOp::kReduceScatter, gibibytes(1), Group{8, 8}, Algorithm::kRing).value() ==
+        Approx(0.0117440512 + 57e-6).epsilon(1e-9));
   // One rank, or nothing to send: zero.
   CHECK(cm.collective_time(CollectiveOp::kAllReduce, gibibytes(1), Group{1, 1}).value() == 0.0);
 }
@@ -79,6 +86,9 @@ TEST_CASE("Hierarchical all-reduce across nodes by hand; auto picks the fastest"
   // 2 x (7 x 20 us + log2(4) x 30 us) = 400 us.
   const Seconds tree = cm.collective_time(CollectiveOp::kAllReduce, s, g, Algorithm::kTree);
   CHECK(tree.value() == Approx(2.0 * S / 45e9 + 400e-6).epsilon(1e-9));
+  // 3 nodes of 8: NCCL's log2i rounds down, 2 x (7 x 20 + 1 x 30) = 340 us.
+  CHECK(cm.collective_time(CollectiveOp::kAllReduce, s, Group{24, 8}, Algorithm::kTree).value() ==
+        Approx(2.0 * S / 45e9 + 340e-6).epsilon(1e-9));
   CHECK(cm.collective_time(CollectiveOp::kAllReduce, s, g) == min(hier, min(ring, cm.collective_time(
                                                                     CollectiveOp::kAllReduce, s, g, Algorithm::kTree))));
 }

@@ -185,8 +185,10 @@ TEST_CASE("validate: torchtitan's pipeline rows split the local batch into pp mi
   REQUIRE(megatron.plan);
   CHECK(megatron.plan->micro_batch == 1);
   CHECK(has(megatron.defaults_used, "micro_batch=1"));
-  // After torchtitan's micro-batch size setting (2026 here): the general default too.
+  // After torchtitan's micro-batch size setting (2026 here): its default size 1, the general default.
   CHECK(with(tt, {{"year", "2026"}}).plan->micro_batch == 1);
+  // No year: torchtitan's pp split, as for the dated rows.
+  CHECK(with(tt, {{"year", ""}}).plan->micro_batch == 4);
   // Global batch 200: local batch 200 / 8 = 25 does not split into 8 micro-batches.
   const RowResult odd = with(tt, {{"global_batch_seqs", "200"}, {"global_batch_tokens", ""}});
   CHECK(odd.status == RowStatus::kSkipped);
