@@ -1,6 +1,9 @@
 // Loading the collective library's latency model (see collectives.h).
 #include "calib/collectives.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include "core/json_reader.h"
@@ -35,6 +38,24 @@ CollectiveLatency load_collective_latency(const std::string& path) {
   c.tree_scale_up_step = read(tree, "tree", "scale_up_step");
   c.tree_scale_out_step = read(tree, "tree", "scale_out_step");
   return c;
+}
+
+Seconds ring_latency(const CollectiveLatency& c, bool all_reduce, int ranks, int nodes, bool via_host_link) {
+  if (ranks <= 1) return Seconds::zero();
+  const double n = ranks;
+  const double steps = all_reduce ? 2.0 * (n - 1) : n - 1;
+  const double inter = nodes > 1 ? std::min(steps, all_reduce ? 2.0 * nodes : nodes - 1.0) : 0.0;
+  const Seconds up = via_host_link ? c.ring_scale_up_pci_step : c.ring_scale_up_step;
+  const Seconds intra = nodes > 1 ? max(up, c.ring_multi_node_step_floor) : up;
+  return c.ring_base + intra * (steps - inter) + c.ring_scale_out_step * inter;
+}
+
+Seconds tree_latency(const CollectiveLatency& c, int ranks, int nodes) {
+  if (ranks <= 1) return Seconds::zero();
+  const int node_count = std::max(1, nodes);
+  const double per_node = static_cast<double>(ranks / node_count);
+  const double depth = std::floor(std::log2(static_cast<double>(node_count)));
+  return c.tree_base + (c.tree_scale_up_step * (per_node - 1.0) + c.tree_scale_out_step * depth) * 2.0;
 }
 
 const CollectiveLatency& nccl_collective_latency() {

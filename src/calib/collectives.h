@@ -33,6 +33,18 @@ struct CollectiveLatency {
   std::vector<std::string> sources;  // one line per value: "field: source"
 };
 
+// NCCL's latency of a ring collective over `ranks` GPUs on `nodes` nodes
+// (ncclTopoTuneModel): the base; nInterSteps = nodes - 1 steps between nodes
+// (2 x nodes for all-reduce, at most all steps) at the network step; the
+// other steps at the scale-up step (the PCIe one where the part's scale-up
+// path is its host link), at least the proxy floor when the ring spans nodes.
+// Steps: n - 1 for reduce-scatter and all-gather, 2(n - 1) for all-reduce.
+Seconds ring_latency(const CollectiveLatency& c, bool all_reduce, int ranks, int nodes, bool via_host_link);
+
+// NCCL's tree all-reduce latency: base + 2 x ((ranks / nodes - 1) scale-up
+// steps + log2(nodes) rounded down scale-out steps).
+Seconds tree_latency(const CollectiveLatency& c, int ranks, int nodes);
+
 // Reads a collective-latency file; ConfigError with the file and JSON path on
 // anything malformed.
 CollectiveLatency load_collective_latency(const std::string& path);

@@ -1,5 +1,7 @@
 #include "calib/fit.h"
 
+#include "calib/collectives.h"
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -30,11 +32,7 @@ double bus_factor(const std::string& op, int64_t n) {
   return 1.0;  // send_recv; ep_dispatch/ep_combine report bytes over the tier / time
 }
 // Latency steps of the algorithm the row ran (ring; one for one-shot kernels).
-double steps(const std::string& op, int64_t n) {
-  if (op == "all_reduce") return 2.0 * static_cast<double>(n - 1);
-  if (op == "all_gather" || op == "reduce_scatter") return static_cast<double>(n - 1);
-  return 1.0;
-}
+bool is_ring(const std::string& op) { return op == "all_reduce" || op == "all_gather" || op == "reduce_scatter"; }
 
 BytesPerSecond link_bandwidth(const Measurement& m, const hardware::Accelerator& a) {
   if (m.tier == "scale_up") return a.scale_up.bandwidth_per_direction;
@@ -210,7 +208,18 @@ Seconds model_time(const Measurement& m, const EfficiencyTables& t, const hardwa
     case MeasurementKind::kCollective: {
       const TierParams& tier = m.tier == "scale_up" ? t.scale_up : t.scale_out;
       const LinkParams& l = is_all_to_all(m.op) ? tier.all_to_all : tier.collective;
-      return l.alpha * steps(m.op, m.ranks) + m.message * bus_factor(m.op, m.ranks) / (link_bandwidth(m, a) * l.eta);
+      const Seconds bytes = m.message * bus_factor(m.op, m.ranks) / (link_bandwidth(m, a) * l.eta);
+      // Ring collectives pay NCCL's latency (as CostModel::ring_time does);
+      // a send/recv, an all-to-all or an EP exchange one message latency.
+      if (is_ring(m.op)) {
+        const int ranks = static_cast<int>(m.ranks);
+        const int per_node = m.tier == "scale_up" ? ranks : static_cast<int>(std::max<int64_t>(1, m.ranks_per_node));
+        const int nodes = (ranks + per_node - 1) / per_node;
+        return calib::ring_latency(nccl_collective_latency(), m.op == "all_reduce", ranks, nodes,
+                                   a.scale_up.via_host_link) +
+               bytes;
+      }
+      return l.alpha + bytes;
     }
     case MeasurementKind::kInterference: break;
   }
@@ -524,9 +533,15 @@ FitResult fit_tables(const std::vector<MeasurementFile>& files, const hardware::
       if (rows.empty()) continue;
       TierParams& tp = tier == "scale_up" ? t.scale_up : t.scale_out;
       LinkParams& l = a2a ? tp.all_to_all : tp.collective;
-      const double kSmall = 1024.0 * 1024.0;  // below 1 MiB a message measures latency
+      // Below 1 MiB a message measures latency: alpha, from the rows it prices
+      // (send/recv, all-to-all; a ring collective pays NCCL's model instead).
+      const double kSmall = 1024.0 * 1024.0;
       bool any_small = false, any_large = false;
-      for (const auto* m : rows) (m->message.value() < kSmall ? any_small : any_large) = true;
+      for (const auto* m : rows) {
+        if (m->message.value() >= kSmall) any_large = true;
+        else if (!is_ring(m->op)) any_small = true;
+      }
+      if (!any_small && !any_large) continue;
       auto apply = [&](LinkParams& x, const std::vector<double>& th) {
         size_t i = 0;
         if (any_large) x.eta = th[i++];

@@ -244,11 +244,11 @@ EfficiencyTables default_tables(const std::string& profile, const std::string& r
   t.flash2_bwd = t.attention_bwd;
   t.flash2_bwd.basis = why + ": FlashAttention-2 backward at 0.45 of BF16 peak at long sequences (as any fused kernel)";
   t.memory.basis = why + ": streaming kernels at 0.85 of datasheet HBM bandwidth, 4 us per kernel";
-  t.scale_up.collective.basis = why + ": scale-up collectives at 0.8 of datasheet per-direction bandwidth, 5 us per step";
+  t.scale_up.collective.basis = why + ": scale-up collectives at 0.8 of datasheet per-direction bandwidth, 5 us per point-to-point message";
   t.scale_up.all_to_all.eta = 0.7;
   t.scale_up.all_to_all.basis = why + ": scale-up all-to-all at 0.7 of datasheet bandwidth";
   t.scale_out.collective.alpha = microseconds(8);
-  t.scale_out.collective.basis = why + ": scale-out collectives at 0.8 of NIC bandwidth, 8 us per step";
+  t.scale_out.collective.basis = why + ": scale-out collectives at 0.8 of NIC bandwidth, 8 us per point-to-point message";
   t.scale_out.all_to_all.alpha = microseconds(8);
   t.scale_out.all_to_all.eta = 0.7;
   t.scale_out.all_to_all.basis = why + ": scale-out all-to-all at 0.7 of NIC bandwidth";

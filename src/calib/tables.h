@@ -36,10 +36,12 @@
 //  (Hockney's alpha-beta form applied to a kernel).
 //
 //  Collectives, per tier (scale_up = NVLink-class domain, scale_out = NIC):
-//    t = steps * alpha + bus_bytes / (link_bandwidth * eta)
-//  (Hockney alpha-beta; ring step counts from Thakur, Rabenseifner & Gropp
-//  2005; bus bytes per nccl-tests' PERFORMANCE.md). One set for
-//  all-reduce/all-gather/reduce-scatter/send-recv, one for all-to-all.
+//    t = latency + bus_bytes / (link_bandwidth * eta)
+//  (Hockney alpha-beta; bus bytes per nccl-tests' PERFORMANCE.md). The
+//  latency of a send/recv or an all-to-all is alpha (one message); that of a
+//  ring or tree collective is NCCL's own model per algorithm step
+//  (calib/collectives.h, calibrate/collectives/nccl.json), not alpha. One
+//  set for all-reduce/all-gather/reduce-scatter/send-recv, one for all-to-all.
 //
 //  Interference: fraction of a compute kernel's throughput that remains when
 //  a communication kernel holds a fraction of the SMs; piecewise linear.
@@ -109,7 +111,7 @@ struct MemoryParams {
 };
 
 struct LinkParams {
-  Seconds alpha = microseconds(5);  // per algorithm step (message latency)
+  Seconds alpha = microseconds(5);  // one message's latency (send/recv, all-to-all)
   double eta = 0.8;                 // achieved / datasheet bandwidth, large messages
   std::string basis;
 };

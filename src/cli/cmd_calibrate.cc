@@ -66,7 +66,7 @@ std::string show_text(const calib::EfficiencyTables& t) {
                                 std::pair{"all_to_all/scale_up", &t.scale_up.all_to_all},
                                 std::pair{"collective/scale_out", &t.scale_out.collective},
                                 std::pair{"all_to_all/scale_out", &t.scale_out.all_to_all}}) {
-    tab.add_row({name, fmt::format("eta {:.3f}, alpha {}", l->eta, us(l->alpha)), l->basis});
+    tab.add_row({name, fmt::format("eta {:.3f}, message latency {}", l->eta, us(l->alpha)), l->basis});
   }
   std::string pts;
   for (const auto& pt : t.interference.points) {

@@ -214,45 +214,29 @@ Seconds CostModel::ring_time(CollectiveOp op, Bytes s, const Group& g) const {
   // Bandwidth of the ring: inside one node the scale-up link; across nodes the
   // slower of the scale-up link and the node boundary (all the group's NICs in a
   // node carry the ring's crossing, NCCL one channel per NIC).
-  Link l = scale_up_link(false);
+  BytesPerSecond bw = scale_up_link(false).bandwidth;
   if (g.nodes() > 1) {
-    const Link out = scale_out_link(false, g.ranks_per_node);
-    l = Link{g.ranks_per_node > 1 ? min(l.bandwidth, out.bandwidth) : out.bandwidth, std::max(l.alpha, out.alpha)};
+    const BytesPerSecond out = scale_out_link(false, g.ranks_per_node).bandwidth;
+    bw = g.ranks_per_node > 1 ? min(bw, out) : out;
   }
   // Thakur, Rabenseifner & Gropp (2005): ring all-reduce = reduce-scatter +
-  // all-gather, 2(n-1) steps each of S/n; RS or AG alone (n-1) steps.
-  const double steps = op == CollectiveOp::kAllReduce ? 2.0 * (n - 1) : 1.0 * (n - 1);
+  // all-gather, each (n-1) steps of S/n; the latency counts the steps.
   const double volume = op == CollectiveOp::kAllReduce ? 2.0 * frac : frac;
-  // Latency as NCCL's tuner counts it (calib/collectives.h): the base, the
-  // steps between nodes (nodes - 1; for all-reduce 2 x nodes) at the network
-  // step latency, the rest at the scale-up step latency, which inside a ring
-  // over several nodes is at least the network proxy's per-step floor.
-  const calib::CollectiveLatency& c = latency_;
-  const double nodes = g.nodes();
-  const double inter =
-      nodes > 1 ? std::min(steps, op == CollectiveOp::kAllReduce ? 2.0 * nodes : nodes - 1.0) : 0.0;
-  const Seconds up_step =
-      cluster_.accelerator.scale_up.via_host_link ? c.ring_scale_up_pci_step : c.ring_scale_up_step;
-  const Seconds intra_step = nodes > 1 ? max(up_step, c.ring_multi_node_step_floor) : up_step;
-  return s * volume / l.bandwidth + c.ring_base + intra_step * (steps - inter) + c.ring_scale_out_step * inter;
+  // Latency as NCCL's tuner counts it (calib::ring_latency).
+  return s * volume / bw + calib::ring_latency(latency_, op == CollectiveOp::kAllReduce, n, g.nodes(),
+                                                        cluster_.accelerator.scale_up.via_host_link);
 }
 
 Seconds CostModel::tree_time(Bytes s, const Group& g) const {
   // NCCL double binary tree all-reduce (Sanders, Speck & Traeff 2009): a
   // pipelined reduce then broadcast; each rank sends about S in each phase.
-  Link l = scale_up_link(false);
+  BytesPerSecond bw = scale_up_link(false).bandwidth;
   if (g.nodes() > 1) {
-    const Link out = scale_out_link(false, 1);
-    l = Link{g.ranks_per_node > 1 ? min(l.bandwidth, out.bandwidth) : out.bandwidth, std::max(l.alpha, out.alpha)};
+    const BytesPerSecond out = scale_out_link(false, 1).bandwidth;
+    bw = g.ranks_per_node > 1 ? min(bw, out) : out;
   }
-  // Latency as NCCL's tuner counts it (calib/collectives.h): up and down the
-  // chain inside each node (nRanks / nNodes - 1 steps, integer division) and
-  // the tree between nodes (log2i(nNodes) steps, rounded down).
-  const calib::CollectiveLatency& c = latency_;
-  const double per_node = static_cast<double>(g.ranks / g.nodes());
-  const double node_depth = std::floor(std::log2(static_cast<double>(g.nodes())));
-  return s * 2.0 / l.bandwidth + c.tree_base +
-         (c.tree_scale_up_step * (per_node - 1.0) + c.tree_scale_out_step * node_depth) * 2.0;
+  // Latency as NCCL's tuner counts it (calib::tree_latency).
+  return s * 2.0 / bw + calib::tree_latency(latency_, g.ranks, g.nodes());
 }
 
 Seconds CostModel::hierarchical_time(CollectiveOp op, Bytes s, const Group& g) const {

@@ -47,7 +47,9 @@
 // (analytic::add_zero3_tensor_calls: ring all-gathers of its tensors of at
 // least the persistence threshold as NIC bytes, copy kernels and host
 // overhead as latency), in its forward and again in its input gradient (or
-// full backward), in EVERY micro-batch: the group's compute waits for a
+// full backward; a layer recomputed whole also gathers for its recompute and,
+// past the framework's reuse distance, again for its backward), in EVERY
+// micro-batch: the group's compute waits for a
 // gather issued only when the group is reached. Its bucket is the group's
 // per-tensor reduce-scatters (same split), released after the group's weight
 // gradient of every micro-batch (StageWork::grad_sync_every_chunk) on the

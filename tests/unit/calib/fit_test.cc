@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "calib/collectives.h"
 #include "calib/fit.h"
 #include "calib/measurements.h"
 #include "calib/tables.h"
@@ -91,7 +92,20 @@ TEST_CASE("Link and memory fits recover alpha and efficiency within 1%", "[calib
   MeasurementFile f;
   f.path = "synthetic.json";
   int id = 0;
+  // Point-to-point messages carry the tier's message latency alpha; a large
+  // all-reduce (NCCL's ring latency, not alpha) informs the efficiency too.
   for (double mib : {0.0625, 1.0, 16.0, 256.0, 4096.0}) {
+    Measurement r;
+    r.kind = MeasurementKind::kCollective;
+    r.op = "send_recv";
+    r.tier = "scale_up";
+    r.ranks = 2;
+    r.message = Bytes(mib * units::kMebi);
+    r.pointer = "/measurements/" + std::to_string(id++);
+    r.time = model_time(r, truth, gpu);
+    f.measurements.push_back(r);
+  }
+  for (double mib : {256.0, 4096.0}) {
     Measurement r;
     r.kind = MeasurementKind::kCollective;
     r.op = "all_reduce";
@@ -130,6 +144,27 @@ TEST_CASE("Measured time from nccl-tests bus bandwidth", "[calib]") {
   r.message = gibibytes(1);
   r.bus_bandwidth = gigabytes_per_second(300);
   CHECK(measured_time(r).value() == Approx(1073741824.0 * 1.75 / 300e9));
+}
+
+TEST_CASE("The fit prices a ring collective with NCCL's latency and a send/recv with alpha", "[calib]") {
+  const hardware::Accelerator gpu = test_gpu();
+  EfficiencyTables t = default_tables("test-gpu", "test");
+  t.scale_up.collective.alpha = microseconds(50);
+  Measurement r;
+  r.kind = MeasurementKind::kCollective;
+  r.tier = "scale_up";
+  r.message = Bytes(64);
+  // A 64 B all-gather over 8 GPUs of one node: NCCL's ring, 8.4 us + 7 x 3.4
+  // us = 32.2 us, plus 64 x 7/8 B on the link (nanoseconds); alpha unused.
+  r.op = "all_gather";
+  r.ranks = 8;
+  const double ring = calib::ring_latency(calib::nccl_collective_latency(), false, 8, 1, false).value();
+  CHECK(ring == Approx(32.2e-6));
+  CHECK(model_time(r, t, gpu).value() == Approx(ring).epsilon(0.001));
+  // The same bytes point to point: one message latency, alpha = 50 us.
+  r.op = "send_recv";
+  r.ranks = 2;
+  CHECK(model_time(r, t, gpu).value() == Approx(50e-6).epsilon(0.001));
 }
 
 TEST_CASE("A malformed measurement file names the file and JSON path", "[calib]") {
