@@ -439,20 +439,32 @@ Seconds pipeline_send_time(const model::Model& m, const plan::Plan& p, const cos
   return t;
 }
 
-Seconds dp_group_collective_time(const cost::CostModel& cost, cost::CollectiveOp op, Bytes message, bool expert,
-                                 const plan::RankParams& rp, const plan::Plan& p, int accelerators_per_node) {
+cost::CollectiveCost dp_group_collective_cost(const cost::CostModel& cost, cost::CollectiveOp op, Bytes message,
+                                              bool expert, const plan::RankParams& rp, const plan::Plan& p,
+                                              int accelerators_per_node) {
   const int apn = std::max(1, accelerators_per_node);
   const double replicas = expert ? rp.expert_replicas : rp.dense_replicas;
   const int n = static_cast<int>(std::lround(replicas));
-  if (n <= 1 || !(message.value() > 0)) return Seconds::zero();
+  if (n <= 1 || !(message.value() > 0)) return cost::CollectiveCost{};
   const int rpn = std::max(1, std::min(n, expert ? apn / p.ep : apn / (p.tp * p.cp)));
-  return cost.collective_time(op, message, cost::Group{n, rpn});
+  return cost.collective_cost(op, message, cost::Group{n, rpn});
+}
+
+Seconds dp_group_collective_time(const cost::CostModel& cost, cost::CollectiveOp op, Bytes message, bool expert,
+                                 const plan::RankParams& rp, const plan::Plan& p, int accelerators_per_node) {
+  return dp_group_collective_cost(cost, op, message, expert, rp, p, accelerators_per_node).total();
+}
+
+cost::CollectiveCost dp_collective_cost(const cost::CostModel& cost, cost::CollectiveOp op, Bytes dense,
+                                        Bytes expert, const plan::RankParams& rp, const plan::Plan& p,
+                                        int accelerators_per_node) {
+  return dp_group_collective_cost(cost, op, dense, false, rp, p, accelerators_per_node) +
+         dp_group_collective_cost(cost, op, expert, true, rp, p, accelerators_per_node);
 }
 
 Seconds dp_collective_time(const cost::CostModel& cost, cost::CollectiveOp op, Bytes dense, Bytes expert,
                            const plan::RankParams& rp, const plan::Plan& p, int accelerators_per_node) {
-  return dp_group_collective_time(cost, op, dense, false, rp, p, accelerators_per_node) +
-         dp_group_collective_time(cost, op, expert, true, rp, p, accelerators_per_node);
+  return dp_collective_cost(cost, op, dense, expert, rp, p, accelerators_per_node).total();
 }
 
 void add_zero3_tensor_calls(Zero3TensorCalls& into, const graph::Block& b, double uses, const model::Model& m,
@@ -485,23 +497,23 @@ void add_zero3_tensor_calls(Zero3TensorCalls& into, const graph::Block& b, doubl
     const bool expert = op.kind == graph::OpKind::kGroupedGemm;
     const double ranks = expert ? rp.expert_replicas : rp.dense_replicas;
     auto collective = [&](cost::CollectiveOp o, Bytes msg) {
-      return dp_group_collective_time(cost, o, msg, expert, rp, p, accelerators_per_node);
+      return dp_group_collective_cost(cost, o, msg, expert, rp, p, accelerators_per_node);
     };
     const double regather = 2.0 * after[j + 1] >= static_cast<double>(fw.max_reuse_distance) ? 1.0 : 0.0;
     const double backward_gathers = f * (1.0 + regather) + (1.0 - f);
     for (const int64_t numel : parameter_tensors(op, m)) {
       const double x = static_cast<double>(numel);
-      const Seconds rs = collective(cost::CollectiveOp::kReduceScatter, Bytes(x * gb));
-      into.reduce += (rs + copies(x, ranks, gb)) * uses;
-      into.reduce_collective += rs * uses;
+      const cost::CollectiveCost rs = collective(cost::CollectiveOp::kReduceScatter, Bytes(x * gb));
+      into.reduce += (rs.total() + copies(x, ranks, gb)) * uses;
+      into.reduce_collective += rs.bytes * uses;
       if (numel < fw.param_persistence_threshold) continue;
       const Seconds host = fw.blocking_gathers ? fw.host_overhead_per_gather : Seconds::zero();
-      const Seconds ag = collective(cost::CollectiveOp::kAllGather, Bytes(x * wb));
-      const Seconds one = ag + copies(x, ranks, wb) + host;
+      const cost::CollectiveCost ag = collective(cost::CollectiveOp::kAllGather, Bytes(x * wb));
+      const Seconds one = ag.total() + copies(x, ranks, wb) + host;
       into.gather += one * uses;
-      into.gather_collective += ag * uses;
+      into.gather_collective += ag.bytes * uses;
       into.backward_gather += one * (uses * backward_gathers);
-      into.backward_gather_collective += ag * (uses * backward_gathers);
+      into.backward_gather_collective += ag.bytes * (uses * backward_gathers);
     }
   }
 }

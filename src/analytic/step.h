@@ -145,10 +145,17 @@ Seconds pipeline_send_time(const model::Model& m, const plan::Plan& p, const cos
 // apart). Zero for one rank or no bytes.
 Seconds dp_group_collective_time(const cost::CostModel& cost, cost::CollectiveOp op, Bytes message, bool expert,
                                  const plan::RankParams& rp, const plan::Plan& p, int accelerators_per_node);
+// The same as latency and byte time.
+cost::CollectiveCost dp_group_collective_cost(const cost::CostModel& cost, cost::CollectiveOp op, Bytes message,
+                                              bool expert, const plan::RankParams& rp, const plan::Plan& p,
+                                              int accelerators_per_node);
 // The same collective over both groups, one after the other: `dense` bytes
 // over the dense group, `expert` bytes over the expert group.
 Seconds dp_collective_time(const cost::CostModel& cost, cost::CollectiveOp op, Bytes dense, Bytes expert,
                            const plan::RankParams& rp, const plan::Plan& p, int accelerators_per_node);
+cost::CollectiveCost dp_collective_cost(const cost::CostModel& cost, cost::CollectiveOp op, Bytes dense,
+                                        Bytes expert, const plan::RankParams& rp, const plan::Plan& p,
+                                        int accelerators_per_node);
 
 // ZeRO-3 by parameter tensor (calibrate/frameworks/, e.g. DeepSpeed 2021):
 // the calls one micro-batch makes for the parameters of a rank's blocks, as
@@ -161,7 +168,8 @@ Seconds dp_collective_time(const cost::CostModel& cost, cost::CollectiveOp op, B
 // reuse distance between the two stays under fw.max_reuse_distance.
 // reduce: every tensor's gradient: ring reduce-scatter in the gradients'
 // precision + list-form copies. The *_collective parts are the ring
-// collectives alone (what moves bytes on the network). Seconds.
+// collectives' byte time alone (what moves bytes on the network; their
+// latency counts with the copies and host overhead). Seconds.
 struct Zero3TensorCalls {
   Seconds gather;
   Seconds backward_gather;

@@ -208,7 +208,7 @@ CostModel::Link CostModel::scale_out_link(bool all_to_all, int ranks_per_node) c
   return Link{nic * (p.eta * nics / over), p.alpha};
 }
 
-Seconds CostModel::ring_time(CollectiveOp op, Bytes s, const Group& g) const {
+CollectiveCost CostModel::ring_cost(CollectiveOp op, Bytes s, const Group& g) const {
   const int n = g.ranks;
   const double frac = static_cast<double>(n - 1) / n;
   // Bandwidth of the ring: inside one node the scale-up link; across nodes the
@@ -220,14 +220,15 @@ Seconds CostModel::ring_time(CollectiveOp op, Bytes s, const Group& g) const {
     bw = g.ranks_per_node > 1 ? min(bw, out) : out;
   }
   // Thakur, Rabenseifner & Gropp (2005): ring all-reduce = reduce-scatter +
-  // all-gather, each (n-1) steps of S/n; the latency counts the steps.
+  // all-gather, each (n-1) steps of S/n; the latency counts the steps as
+  // NCCL's tuner does (calib::ring_latency).
   const double volume = op == CollectiveOp::kAllReduce ? 2.0 * frac : frac;
-  // Latency as NCCL's tuner counts it (calib::ring_latency).
-  return s * volume / bw + calib::ring_latency(latency_, op == CollectiveOp::kAllReduce, n, g.nodes(),
-                                                        cluster_.accelerator.scale_up.via_host_link);
+  return CollectiveCost{calib::ring_latency(latency_, op == CollectiveOp::kAllReduce, n, g.nodes(),
+                                            cluster_.accelerator.scale_up.via_host_link),
+                        s * volume / bw};
 }
 
-Seconds CostModel::tree_time(Bytes s, const Group& g) const {
+CollectiveCost CostModel::tree_cost(Bytes s, const Group& g) const {
   // NCCL double binary tree all-reduce (Sanders, Speck & Traeff 2009): a
   // pipelined reduce then broadcast; each rank sends about S in each phase.
   BytesPerSecond bw = scale_up_link(false).bandwidth;
@@ -235,11 +236,10 @@ Seconds CostModel::tree_time(Bytes s, const Group& g) const {
     const BytesPerSecond out = scale_out_link(false, 1).bandwidth;
     bw = g.ranks_per_node > 1 ? min(bw, out) : out;
   }
-  // Latency as NCCL's tuner counts it (calib::tree_latency).
-  return s * 2.0 / bw + calib::tree_latency(latency_, g.ranks, g.nodes());
+  return CollectiveCost{calib::tree_latency(latency_, g.ranks, g.nodes()), s * 2.0 / bw};
 }
 
-Seconds CostModel::hierarchical_time(CollectiveOp op, Bytes s, const Group& g) const {
+CollectiveCost CostModel::hierarchical_cost(CollectiveOp op, Bytes s, const Group& g) const {
   // Intra-node reduce-scatter over the scale-up fabric, the inter-node
   // collective on 1/ranks_per_node of the data over each rank's NIC, then an
   // intra-node all-gather (NCCL's CollNet/"2D" scheme; Jia et al. 2018).
@@ -248,25 +248,33 @@ Seconds CostModel::hierarchical_time(CollectiveOp op, Bytes s, const Group& g) c
   const Bytes shard = s / static_cast<double>(g.ranks_per_node);
   switch (op) {
     case CollectiveOp::kAllReduce:
-      return ring_time(CollectiveOp::kReduceScatter, s, intra) + ring_time(CollectiveOp::kAllReduce, shard, inter) +
-             ring_time(CollectiveOp::kAllGather, s, intra);
+      return ring_cost(CollectiveOp::kReduceScatter, s, intra) + ring_cost(CollectiveOp::kAllReduce, shard, inter) +
+             ring_cost(CollectiveOp::kAllGather, s, intra);
     case CollectiveOp::kReduceScatter:
-      return ring_time(CollectiveOp::kReduceScatter, s, intra) + ring_time(CollectiveOp::kReduceScatter, shard, inter);
+      return ring_cost(CollectiveOp::kReduceScatter, s, intra) + ring_cost(CollectiveOp::kReduceScatter, shard, inter);
     case CollectiveOp::kAllGather:
-      return ring_time(CollectiveOp::kAllGather, shard, inter) + ring_time(CollectiveOp::kAllGather, s, intra);
+      return ring_cost(CollectiveOp::kAllGather, shard, inter) + ring_cost(CollectiveOp::kAllGather, s, intra);
     default: break;
   }
-  return ring_time(op, s, g);
+  return ring_cost(op, s, g);
 }
 
 Seconds CostModel::collective_time(CollectiveOp op, Bytes message, const Group& group, Algorithm algorithm) const {
+  return collective_cost(op, message, group, algorithm).total();
+}
+
+CollectiveCost CostModel::collective_cost(CollectiveOp op, Bytes message, const Group& group,
+                                          Algorithm algorithm) const {
   TRAINSIM_CHECK(group.ranks >= 1 && group.ranks_per_node >= 1, "collective group of {} ranks, {} per node",
                  group.ranks, group.ranks_per_node);
-  if (group.ranks <= 1 || !(message.value() > 0)) return Seconds::zero();
+  if (group.ranks <= 1 || !(message.value() > 0)) return CollectiveCost{};
   Group g = group;
   g.ranks_per_node = std::min(g.ranks_per_node, g.ranks);
   const bool spans = g.nodes() > 1;
-  if (op == CollectiveOp::kSendRecv) return p2p_time(message, spans);
+  if (op == CollectiveOp::kSendRecv) {
+    const Link l = spans ? scale_out_link(false, 1) : scale_up_link(false);
+    return CollectiveCost{l.alpha, message / l.bandwidth};  // Hockney alpha-beta
+  }
   if (op == CollectiveOp::kAllToAll) {
     // Each rank sends (n-1)/n of its buffer: (rpn-1)/n inside its node, (n-rpn)/n
     // to other nodes; both tiers run at once; all peers posted together (one latency).
@@ -279,14 +287,14 @@ Seconds CostModel::collective_time(CollectiveOp op, Bytes message, const Group& 
       t = max(t, message * ((n - g.ranks_per_node) / n) / out.bandwidth);
       alpha = std::max(alpha, out.alpha);
     }
-    return t + alpha;
+    return CollectiveCost{alpha, t};
   }
   const bool hier_ok = spans && g.ranks_per_node > 1 && g.ranks % g.ranks_per_node == 0;
   switch (algorithm) {
-    case Algorithm::kRing: return ring_time(op, message, g);
+    case Algorithm::kRing: return ring_cost(op, message, g);
     case Algorithm::kTree:
-      return op == CollectiveOp::kAllReduce ? tree_time(message, g) : ring_time(op, message, g);
-    case Algorithm::kHierarchical: return hier_ok ? hierarchical_time(op, message, g) : ring_time(op, message, g);
+      return op == CollectiveOp::kAllReduce ? tree_cost(message, g) : ring_cost(op, message, g);
+    case Algorithm::kHierarchical: return hier_ok ? hierarchical_cost(op, message, g) : ring_cost(op, message, g);
     case Algorithm::kAuto: {
       // As NCCL's tuner: the fastest predicted algorithm among those NCCL
       // offers for the operation. All-reduce: ring, tree, and the two-level
@@ -295,21 +303,25 @@ Seconds CostModel::collective_time(CollectiveOp op, Bytes message, const Group& 
       // (NCCL src/graph/tuning.cc, v2.7.5: "if (coll != ncclCollAllReduce &&
       // a != NCCL_ALGO_RING) continue"; later NVLS is single-node or needs
       // CollNet, and PAT (2.23) only runs with one GPU per node).
-      Seconds best = ring_time(op, message, g);
+      CollectiveCost best = ring_cost(op, message, g);
       if (op == CollectiveOp::kAllReduce) {
-        best = min(best, tree_time(message, g));
-        if (hier_ok) best = min(best, hierarchical_time(op, message, g));
+        const CollectiveCost tree = tree_cost(message, g);
+        if (tree.total() < best.total()) best = tree;
+        if (hier_ok) {
+          const CollectiveCost hier = hierarchical_cost(op, message, g);
+          if (hier.total() < best.total()) best = hier;
+        }
       }
       return best;
     }
   }
-  return ring_time(op, message, g);
+  return ring_cost(op, message, g);
 }
 
 Seconds CostModel::p2p_time(Bytes message, bool crosses_nodes) const {
   if (!(message.value() > 0)) return Seconds::zero();
   const Link l = crosses_nodes ? scale_out_link(false, 1) : scale_up_link(false);
-  return l.alpha + message / l.bandwidth;  // Hockney alpha-beta
+  return l.alpha + message / l.bandwidth;  // Hockney alpha-beta (as collective_cost's send/recv)
 }
 
 AllToAllCost CostModel::expert_all_to_all(const ExpertAllToAll& a) const {

@@ -60,6 +60,15 @@ struct ExpertAllToAll {
   int n_experts = 0;           // routed experts in the layer (0 = draw experts with replacement)
 };
 
+// A collective's time as its latency (steps, messages) and the time its bytes
+// take on the links; the simulator shares only the second among flows.
+struct CollectiveCost {
+  Seconds latency;
+  Seconds bytes;
+  Seconds total() const { return latency + bytes; }
+  CollectiveCost operator+(const CollectiveCost& o) const { return {latency + o.latency, bytes + o.bytes}; }
+};
+
 // Breakdown of an all-to-all for reports and the simulator.
 struct AllToAllCost {
   Seconds time;
@@ -92,6 +101,9 @@ class CostModel {
   // holds; all-gather/reduce-scatter: the full gathered buffer) over `group`.
   Seconds collective_time(CollectiveOp op, Bytes message, const Group& group,
                           Algorithm algorithm = Algorithm::kAuto) const;
+  // The same split into latency and byte time (collective_time is the total).
+  CollectiveCost collective_cost(CollectiveOp op, Bytes message, const Group& group,
+                                 Algorithm algorithm = Algorithm::kAuto) const;
 
   // Point-to-point send of `message` between neighbouring pipeline stages.
   Seconds p2p_time(Bytes message, bool crosses_nodes) const;
@@ -126,9 +138,9 @@ class CostModel {
   };
   Link scale_up_link(bool all_to_all) const;
   Link scale_out_link(bool all_to_all, int ranks_per_node) const;
-  Seconds ring_time(CollectiveOp op, Bytes message, const Group& g) const;
-  Seconds tree_time(Bytes message, const Group& g) const;
-  Seconds hierarchical_time(CollectiveOp op, Bytes message, const Group& g) const;
+  CollectiveCost ring_cost(CollectiveOp op, Bytes message, const Group& g) const;
+  CollectiveCost tree_cost(Bytes message, const Group& g) const;
+  CollectiveCost hierarchical_cost(CollectiveOp op, Bytes message, const Group& g) const;
 
   hardware::Cluster cluster_;
   calib::EfficiencyTables tables_;

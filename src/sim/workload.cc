@@ -416,7 +416,7 @@ class Builder {
   };
 
   // A communication segment of `time` of which `collective` moves bytes over
-  // the NIC (the rest, copies and host overhead, is latency).
+  // the NIC (the rest, collective latency, copies and host overhead, is latency).
   Segment dp_comm(Seconds time, Seconds collective, uint16_t label) const {
     Segment sg;
     sg.kind = Segment::Kind::kComm;
@@ -556,10 +556,10 @@ class Builder {
     out.chunk[static_cast<size_t>(ChunkType::kBackwardFull)] = std::move(full);
   }
 
-  // A collective over the DP groups of rank rp's dense and expert parameters (analytic::dp_collective_time).
-  Seconds dp_collective(cost::CollectiveOp op, const plan::RankParams& rp, int64_t dense, int64_t expert,
-                        double bytes_per_param) const {
-    return analytic::dp_collective_time(cost_, op, Bytes(static_cast<double>(dense) * bytes_per_param),
+  // A collective over the DP groups of rank rp's dense and expert parameters (analytic::dp_collective_cost).
+  cost::CollectiveCost dp_collective(cost::CollectiveOp op, const plan::RankParams& rp, int64_t dense, int64_t expert,
+                                     double bytes_per_param) const {
+    return analytic::dp_collective_cost(cost_, op, Bytes(static_cast<double>(dense) * bytes_per_param),
                                         Bytes(static_cast<double>(expert) * bytes_per_param), rp, p_, apn_);
   }
 
@@ -580,7 +580,7 @@ class Builder {
       const auto op = p_.zero_stage >= 1 ? cost::CollectiveOp::kReduceScatter : cost::CollectiveOp::kAllReduce;
       Seconds gather;
       if (p_.zero_stage >= 1 && !zero3_) {
-        gather = dp_collective(cost::CollectiveOp::kAllGather, rp, rp.dense_on_gpu, rp.expert_on_gpu, wb);
+        gather = dp_collective(cost::CollectiveOp::kAllGather, rp, rp.dense_on_gpu, rp.expert_on_gpu, wb).total();
       }
       const auto& held = layout_.stages_of_rank[static_cast<size_t>(r)];
       int64_t dense_sum = 0, expert_sum = 0;
@@ -601,8 +601,8 @@ class Builder {
           if (framework_) {
             sg = dp_comm(bk.tensor_reduce, bk.tensor_reduce_collective, kLabelDp);
           } else {
-            const Seconds reduce = dp_collective(op, rp, bk.dense_params, bk.expert_params, gb);
-            sg = dp_comm(reduce, reduce, kLabelDp);
+            const cost::CollectiveCost reduce = dp_collective(op, rp, bk.dense_params, bk.expert_params, gb);
+            sg = dp_comm(reduce.total(), reduce.bytes, kLabelDp);
           }
           if (!(sg.work > 0 || sg.scale_out.value() > 0)) continue;
           sw.grad_sync.push_back(sg);
@@ -627,9 +627,10 @@ class Builder {
         sw.gather_before_full.clear();
         const std::vector<Bucket>& gs = gathers[static_cast<size_t>(s)];
         for (size_t k = 0; k < gs.size(); ++k) {
-          const Seconds t = dp_collective(cost::CollectiveOp::kAllGather, rp, gs[k].dense_params, gs[k].expert_params, wb);
-          if (!(t.value() > 0)) continue;
-          sw.param_gather.push_back(dp_comm(t, t, kLabelGather));
+          const cost::CollectiveCost t =
+              dp_collective(cost::CollectiveOp::kAllGather, rp, gs[k].dense_params, gs[k].expert_params, wb);
+          if (!(t.total().value() > 0)) continue;
+          sw.param_gather.push_back(dp_comm(t.total(), t.bytes, kLabelGather));
           sw.gather_before_f.push_back(gs[k].before_f);
           sw.gather_before_b.push_back(gs[k].before_b);
           sw.gather_before_full.push_back(gs[k].before_full);

@@ -60,7 +60,11 @@ model::Model toy_model() { return testing::toy_llama(16); }
 
 double seconds_of(Tick t) { return to_seconds(t).value(); }
 // Time of a NIC transfer segment alone.
-double transfer_seconds(const Segment& s, BytesPerSecond nic) { return (s.scale_out / nic).value(); }
+// A communication segment's time when it runs alone: its latency (work),
+// then its bytes over the NIC.
+double transfer_seconds(const Segment& s, BytesPerSecond nic) {
+  return seconds_of(s.work) + (s.scale_out / nic).value();
+}
 double compute_seconds(const std::vector<Segment>& segs, size_t from, size_t to) {
   double t = 0;
   for (size_t i = from; i < to; ++i) {
