@@ -94,28 +94,19 @@ TEST_CASE("Link and memory fits recover alpha and efficiency within 1%", "[calib
   int id = 0;
   // Point-to-point messages carry the tier's message latency alpha; a large
   // all-reduce (NCCL's ring latency, not alpha) informs the efficiency too.
-  for (double mib : {0.0625, 1.0, 16.0, 256.0, 4096.0}) {
+  auto collective = [&](const char* op, int64_t ranks, double mib) {
     Measurement r;
     r.kind = MeasurementKind::kCollective;
-    r.op = "send_recv";
+    r.op = op;
     r.tier = "scale_up";
-    r.ranks = 2;
+    r.ranks = ranks;
     r.message = Bytes(mib * units::kMebi);
     r.pointer = "/measurements/" + std::to_string(id++);
     r.time = model_time(r, truth, gpu);
     f.measurements.push_back(r);
-  }
-  for (double mib : {256.0, 4096.0}) {
-    Measurement r;
-    r.kind = MeasurementKind::kCollective;
-    r.op = "all_reduce";
-    r.tier = "scale_up";
-    r.ranks = 8;
-    r.message = Bytes(mib * units::kMebi);
-    r.pointer = "/measurements/" + std::to_string(id++);
-    r.time = model_time(r, truth, gpu);
-    f.measurements.push_back(r);
-  }
+  };
+  for (double mib : {0.0625, 1.0, 16.0, 256.0, 4096.0}) collective("send_recv", 2, mib);
+  for (double mib : {256.0, 4096.0}) collective("all_reduce", 8, mib);
   for (double mib : {1.0, 64.0, 1024.0}) {
     Measurement r;
     r.kind = MeasurementKind::kMemory;
