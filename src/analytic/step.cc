@@ -450,11 +450,6 @@ cost::CollectiveCost dp_group_collective_cost(const cost::CostModel& cost, cost:
   return cost.collective_cost(op, message, cost::Group{n, rpn});
 }
 
-Seconds dp_group_collective_time(const cost::CostModel& cost, cost::CollectiveOp op, Bytes message, bool expert,
-                                 const plan::RankParams& rp, const plan::Plan& p, int accelerators_per_node) {
-  return dp_group_collective_cost(cost, op, message, expert, rp, p, accelerators_per_node).total();
-}
-
 cost::CollectiveCost dp_collective_cost(const cost::CostModel& cost, cost::CollectiveOp op, Bytes dense,
                                         Bytes expert, const plan::RankParams& rp, const plan::Plan& p,
                                         int accelerators_per_node) {

@@ -143,9 +143,6 @@ Seconds pipeline_send_time(const model::Model& m, const plan::Plan& p, const cos
 // ranks per node (consecutive DP ranks are tp * cp apart in Megatron rank
 // order; an EP group takes ep consecutive ranks, so expert-DP peers are ep
 // apart). Zero for one rank or no bytes.
-Seconds dp_group_collective_time(const cost::CostModel& cost, cost::CollectiveOp op, Bytes message, bool expert,
-                                 const plan::RankParams& rp, const plan::Plan& p, int accelerators_per_node);
-// The same as latency and byte time.
 cost::CollectiveCost dp_group_collective_cost(const cost::CostModel& cost, cost::CollectiveOp op, Bytes message,
                                               bool expert, const plan::RankParams& rp, const plan::Plan& p,
                                               int accelerators_per_node);

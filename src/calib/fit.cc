@@ -31,7 +31,7 @@ double bus_factor(const std::string& op, int64_t n) {
   if (op == "all_gather" || op == "reduce_scatter" || op == "all_to_all") return f;
   return 1.0;  // send_recv; ep_dispatch/ep_combine report bytes over the tier / time
 }
-// Latency steps of the algorithm the row ran (ring; one for one-shot kernels).
+// A ring collective (NCCL's latency model prices it; the other rows pay one message latency, alpha).
 bool is_ring(const std::string& op) { return op == "all_reduce" || op == "all_gather" || op == "reduce_scatter"; }
 
 BytesPerSecond link_bandwidth(const Measurement& m, const hardware::Accelerator& a) {

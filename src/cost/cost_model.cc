@@ -319,9 +319,8 @@ CollectiveCost CostModel::collective_cost(CollectiveOp op, Bytes message, const 
 }
 
 Seconds CostModel::p2p_time(Bytes message, bool crosses_nodes) const {
-  if (!(message.value() > 0)) return Seconds::zero();
-  const Link l = crosses_nodes ? scale_out_link(false, 1) : scale_up_link(false);
-  return l.alpha + message / l.bandwidth;  // Hockney alpha-beta (as collective_cost's send/recv)
+  // Two ranks, on two nodes or on one.
+  return collective_cost(CollectiveOp::kSendRecv, message, Group{2, crosses_nodes ? 1 : 2}).total();
 }
 
 AllToAllCost CostModel::expert_all_to_all(const ExpertAllToAll& a) const {

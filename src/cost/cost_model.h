@@ -88,7 +88,6 @@ class CostModel {
 
   const hardware::Cluster& cluster() const { return cluster_; }
   const calib::EfficiencyTables& tables() const { return tables_; }
-  const calib::CollectiveLatency& collective_latency() const { return latency_; }
 
   // Time of one pass of one operator (compute and memory ops; for kDispatch and
   // kCombine use expert_all_to_all()). Zero when the pass has no work.
