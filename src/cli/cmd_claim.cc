@@ -99,7 +99,8 @@ std::string model_error_line(const ModelError& e, const std::string& accelerator
   };
   std::string s = fmt::format(
       "on the {} published runs it is validated against ({}, `trainsim validate`), trainsim's analytic "
-      "engine is off by {:.1f}% on average (MAPE; median {:.1f}%), its step times a median {} than measured",
+      "engine's step time is off by {:.1f}% on average (MAPE of the step time; median {:.1f}%), a median {} "
+      "than measured",
       e.all.stats.n, kValidationRuns, e.all.stats.mape_pct, e.all.stats.median_ape_pct,
       shorter(e.all.median_time_error_pct));
   if (e.die.stats.n > 0) {

@@ -750,7 +750,13 @@ void compare(const RowCells& c, const model::Model& m, const plan::Plan& p, int 
     row.metric = metric;
     row.predicted_value = predicted;
     row.published_value = published;
-    row.error_pct = (predicted - published) / published * 100.0;
+    row.metric_error_pct = (predicted - published) / published * 100.0;
+    row.error_pct = time_error_pct(metric, *row.metric_error_pct);
+    if (metric != Metric::kGpuHours) {
+      // Same work per step: a figure proportional to 1/step implies the step
+      // predicted x predicted / published; a time is the step itself.
+      row.implied_step_time_s = metric == Metric::kStepTime ? published : step * predicted / published;
+    }
   };
   if (pub.step_time_s) return set(Metric::kStepTime, step, *pub.step_time_s);
   if (pub.tokens_per_s_per_gpu) return set(Metric::kTokensPerSecPerGpu, pred.tokens_per_s_per_gpu, *pub.tokens_per_s_per_gpu);
@@ -794,10 +800,14 @@ void compare(const RowCells& c, const model::Model& m, const plan::Plan& p, int 
   throw RowError("no published outcome to compare (iteration time, tokens/s, TFLOP/s, MFU, HFU, GPU-hours all empty)");
 }
 
-ErrorStats stats_where(const std::vector<RowResult>& rows, const std::function<bool(const RowResult&)>& pick) {
+// Stats of the step-time errors (or, with metric_scale, the metric errors)
+// of the compared rows that `pick` selects.
+ErrorStats stats_where(const std::vector<RowResult>& rows, const std::function<bool(const RowResult&)>& pick,
+                       bool metric_scale = false) {
   std::vector<std::pair<std::string, double>> v;
   for (const auto& r : rows) {
-    if (r.status == RowStatus::kOk && r.error_pct && pick(r)) v.emplace_back(r.id, *r.error_pct);
+    const std::optional<double>& e = metric_scale ? r.metric_error_pct : r.error_pct;
+    if (r.status == RowStatus::kOk && e && pick(r)) v.emplace_back(r.id, *e);
   }
   return error_stats(v);
 }
@@ -877,6 +887,8 @@ ValidationReport validate_runs(const CsvTable& table, const Predictor& predict, 
     if (row.status == RowStatus::kSkipped) {
       row.predicted.reset();
       row.error_pct.reset();
+      row.metric_error_pct.reset();
+      row.implied_step_time_s.reset();
       row.metric = Metric::kNone;
     }
     rep.rows.push_back(std::move(row));
@@ -884,6 +896,7 @@ ValidationReport validate_runs(const CsvTable& table, const Predictor& predict, 
 
   auto main_metric = [](const RowResult& r) { return r.metric != Metric::kGpuHours; };
   rep.overall = stats_where(rep.rows, main_metric);
+  rep.overall_metric = stats_where(rep.rows, main_metric, /*metric_scale=*/true);
   rep.gpu_hours = stats_where(rep.rows, [](const RowResult& r) { return r.metric == Metric::kGpuHours; });
   std::set<std::string> families, hardware;
   std::set<Metric> metrics;
@@ -910,12 +923,11 @@ ValidationReport validate_runs(const CsvTable& table, const Predictor& predict, 
 
 namespace trainsim::report {
 
-std::optional<double> time_error_pct(const RowResult& r) {
-  if (r.status != RowStatus::kOk || !r.error_pct) return std::nullopt;
-  const double e = *r.error_pct / 100.0;
-  switch (r.metric) {
+std::optional<double> time_error_pct(Metric m, double metric_error_pct) {
+  const double e = metric_error_pct / 100.0;
+  switch (m) {
     case Metric::kStepTime:
-    case Metric::kGpuHours: return *r.error_pct;
+    case Metric::kGpuHours: return metric_error_pct;
     case Metric::kTokensPerSecPerGpu:
     case Metric::kTflopsPerGpu:
     case Metric::kMfu:
@@ -933,8 +945,8 @@ TimeErrorSummary time_error_summary(const ValidationReport& r,
   std::vector<double> times;
   std::set<std::string> hw;
   for (const auto& x : r.rows) {
-    const auto t = time_error_pct(x);
-    if (!t || !pick(x)) continue;
+    const auto& t = x.error_pct;
+    if (x.status != RowStatus::kOk || !t || !pick(x)) continue;
     times.push_back(*t);
     hw.insert(x.hw);
   }

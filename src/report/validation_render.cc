@@ -70,6 +70,13 @@ std::string metric_value(Metric m, double v) {
   return "-";
 }
 
+constexpr const char* kErrorExplained =
+    "Errors: metric error = (predicted - published) / published on the published figure; step error = "
+    "predicted step / the step the published figure implies - 1 (the metric error for a time, 1/(1 + e) - 1 "
+    "for tokens/s, TFLOP/s or MFU, which fall as the step grows). A negative step error is a step predicted "
+    "too short. The statistics are of the step error: trainsim predicts time and cost, and one scale keeps a "
+    "row's weight from depending on which figure its source printed.";
+
 std::string signed_pct(double e) { return fmt::format("{:+.1f}%", e); }
 
 std::string stats_line(const ErrorStats& s) {
@@ -91,14 +98,27 @@ Table stats_table(const std::string& first, const std::map<std::string, ErrorSta
 }
 
 Table rows_table(const ValidationReport& r, bool gpu_hours) {
-  Table t({"id", "hw", "layout", "metric", "published", "predicted", "error", "defaults used"},
-          {Align::kLeft, Align::kLeft, Align::kLeft, Align::kLeft, Align::kRight, Align::kRight, Align::kRight,
-           Align::kLeft});
+  std::vector<std::string> head = {"id", "hw", "layout", "metric", "published", "predicted"};
+  std::vector<Align> align = {Align::kLeft, Align::kLeft, Align::kLeft, Align::kLeft, Align::kRight, Align::kRight};
+  if (gpu_hours) {
+    head.push_back("error");
+    align.push_back(Align::kRight);
+  } else {
+    head.insert(head.end(), {"metric error", "step error"});
+    align.insert(align.end(), {Align::kRight, Align::kRight});
+  }
+  head.push_back("defaults used");
+  align.push_back(Align::kLeft);
+  Table t(head, align);
   for (const auto& row : r.rows) {
     if (row.status != RowStatus::kOk || (row.metric == Metric::kGpuHours) != gpu_hours) continue;
-    t.add_row({row.id, row.hw, layout(*row.plan), to_string(row.metric), metric_value(row.metric, row.published_value),
-               metric_value(row.metric, row.predicted_value), signed_pct(*row.error_pct),
-               row.defaults_used.empty() ? "-" : join(row.defaults_used, "; ")});
+    std::vector<std::string> cells = {row.id, row.hw, layout(*row.plan), to_string(row.metric),
+                                      metric_value(row.metric, row.published_value),
+                                      metric_value(row.metric, row.predicted_value)};
+    if (!gpu_hours) cells.push_back(signed_pct(*row.metric_error_pct));
+    cells.push_back(signed_pct(*row.error_pct));
+    cells.push_back(row.defaults_used.empty() ? "-" : join(row.defaults_used, "; "));
+    t.add_row(cells);
   }
   return t;
 }
@@ -119,12 +139,13 @@ Table worst_table(const ValidationReport& r, size_t count) {
   std::stable_sort(ok.begin(), ok.end(), [](const RowResult* a, const RowResult* b) {
     return std::fabs(*a->error_pct) > std::fabs(*b->error_pct);
   });
-  Table t({"id", "family", "metric", "published", "predicted", "error"},
-          {Align::kLeft, Align::kLeft, Align::kLeft, Align::kRight, Align::kRight, Align::kRight});
+  Table t({"id", "family", "metric", "published", "predicted", "metric error", "step error"},
+          {Align::kLeft, Align::kLeft, Align::kLeft, Align::kRight, Align::kRight, Align::kRight, Align::kRight});
   for (size_t i = 0; i < ok.size() && i < count; ++i) {
     const RowResult& row = *ok[i];
     t.add_row({row.id, row.family, to_string(row.metric), metric_value(row.metric, row.published_value),
-               metric_value(row.metric, row.predicted_value), signed_pct(*row.error_pct)});
+               metric_value(row.metric, row.predicted_value), signed_pct(*row.metric_error_pct),
+               signed_pct(*row.error_pct)});
   }
   return t;
 }
@@ -211,8 +232,10 @@ std::string to_json(const ValidationReport& r) {
     pub["gpu_hours_per_T_tokens"] = opt(row.published.gpu_hours_per_trillion_tokens);
     pub["flops_convention"] = to_string(row.published.convention);
     pub["metric_value"] = row.status == RowStatus::kOk ? ordered_json(row.published_value) : ordered_json(nullptr);
+    pub["implied_step_time_s"] = opt(row.implied_step_time_s);
     j["published"] = pub;
     j["error_pct"] = opt(row.error_pct);
+    j["metric_error_pct"] = opt(row.metric_error_pct);
     j["defaults_used"] = row.defaults_used;
     j["derived"] = row.derived;
     j["notes"] = row.notes;
@@ -243,6 +266,8 @@ std::string to_json(const ValidationReport& r) {
   s["rows"] = r.rows.size();
   s["simulated"] = r.rows_ok();
   s["skipped"] = r.rows_skipped();
+  s["error"] = "step time: predicted step / the step the published figure implies - 1";
+  s["published_metric"] = stats_json(r.overall_metric);
   ordered_json fam = ordered_json::object();
   for (const auto& [k, v] : r.by_family) fam[k] = stats_json(v);
   s["by_family"] = fam;
@@ -270,16 +295,16 @@ std::string to_text(const ValidationReport& r) {
   std::string out;
   out += fmt::format("trainsim validate: {} (engine {})\n", r.file, to_string(r.engine));
   out += headline(r) + "\n\n";
-  out += "Overall: " + stats_line(r.overall) + "\n";
+  out += "Overall, error of the step time: " + stats_line(r.overall) + "\n";
+  out += "  the same rows on their published metrics' own scale: " + stats_line(r.overall_metric) + "\n";
   if (r.gpu_hours.n > 0) {
     out += fmt::format("Whole-run GPU-hours (goodput {:.2f}): {}\n", kAssumedGoodput, stats_line(r.gpu_hours));
   }
-  out += "\nBy family:\n" + stats_table("family", r.by_family).to_text();
-  out += "\nBy hardware:\n" + stats_table("hardware", r.by_hardware).to_text();
-  out += "\nBy compared metric:\n" + stats_table("metric", r.by_metric).to_text();
-  out += "\nRows (error = (predicted - published) / published; + is too slow for step time, too fast for "
-         "throughput and utilisation):\n" +
-         rows_table(r, false).to_text();
+  out += "\n" + std::string(kErrorExplained) + "\n";
+  out += "\nBy family (step-time error):\n" + stats_table("family", r.by_family).to_text();
+  out += "\nBy hardware (step-time error):\n" + stats_table("hardware", r.by_hardware).to_text();
+  out += "\nBy compared metric (step-time error):\n" + stats_table("metric", r.by_metric).to_text();
+  out += "\nRows:\n" + rows_table(r, false).to_text();
   if (r.gpu_hours.n > 0) {
     out += fmt::format("\nWhole-run GPU-hours, after an assumed goodput of {:.2f}:\n", kAssumedGoodput) +
            rows_table(r, true).to_text();
@@ -298,19 +323,19 @@ std::string to_markdown(const ValidationReport& r) {
   out += "Each row of the input is a published training configuration with a measured outcome. trainsim predicts "
          "the step from the row's architecture, hardware and parallel layout, and compares with the published "
          "figure in this order of preference: iteration time, tokens/s/GPU, TFLOP/s/GPU or MFU recomputed with "
-         "the row's own FLOP convention. Error = (predicted - published) / published on the compared metric, so a "
-         "positive error means a step predicted too slow for step time, and too fast for tokens/s, TFLOP/s or "
-         "MFU. No parameter of trainsim is fitted to these rows.\n\n";
+         "the row's own FLOP convention. No parameter of trainsim is fitted to these rows.\n\n";
+  out += std::string(kErrorExplained) + "\n\n";
   out += headline(r) + ".\n\n";
   out += "## Summary\n\n";
-  out += "- Overall: " + stats_line(r.overall) + "\n";
+  out += "- Overall, error of the step time: " + stats_line(r.overall) + "\n";
+  out += "- The same rows on their published metrics' own scale: " + stats_line(r.overall_metric) + "\n";
   if (r.gpu_hours.n > 0) {
     out += fmt::format("- Whole-run GPU-hours (goodput {:.2f}, reported separately): {}\n", kAssumedGoodput,
                        stats_line(r.gpu_hours));
   }
-  out += "\n### By family\n\n" + stats_table("family", r.by_family).to_markdown();
-  out += "\n### By hardware\n\n" + stats_table("hardware", r.by_hardware).to_markdown();
-  out += "\n### By compared metric\n\n" + stats_table("metric", r.by_metric).to_markdown();
+  out += "\n### By family (step-time error)\n\n" + stats_table("family", r.by_family).to_markdown();
+  out += "\n### By hardware (step-time error)\n\n" + stats_table("hardware", r.by_hardware).to_markdown();
+  out += "\n### By compared metric (step-time error)\n\n" + stats_table("metric", r.by_metric).to_markdown();
   out += "\n## Worst rows\n\n" + worst_table(r, 10).to_markdown();
   out += "\n## Skipped rows\n\n";
   out += r.rows_skipped() > 0 ? skipped_table(r).to_markdown() : std::string("None.\n");

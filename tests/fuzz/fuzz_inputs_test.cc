@@ -437,7 +437,9 @@ std::string check_report(const report::ValidationReport& r, size_t records) {
     }
     if (row.status == report::RowStatus::kOk) {
       if (!is_finite(row.predicted_value) || !is_finite(row.published_value) ||
-          (row.error_pct && !is_finite(*row.error_pct))) {
+          (row.error_pct && !is_finite(*row.error_pct)) ||
+          (row.metric_error_pct && !is_finite(*row.metric_error_pct)) ||
+          (row.implied_step_time_s && !is_finite(*row.implied_step_time_s))) {
         return fmt::format("row {}: predicted {} published {}", row.id, row.predicted_value,
                            row.published_value);
       }
@@ -447,7 +449,7 @@ std::string check_report(const report::ValidationReport& r, size_t records) {
     return is_finite(e.mape_pct) && is_finite(e.median_ape_pct) && is_finite(e.max_ape_pct) &&
            is_finite(e.mean_error_pct) && is_finite(e.within_10pct);
   };
-  if (!stats_ok(r.overall) || !stats_ok(r.gpu_hours)) return "summary statistics not finite";
+  if (!stats_ok(r.overall) || !stats_ok(r.overall_metric) || !stats_ok(r.gpu_hours)) return "summary statistics not finite";
   for (const auto* group : {&r.by_family, &r.by_hardware, &r.by_metric}) {
     for (const auto& [key, e] : *group) {
       if (!stats_ok(e)) return "summary statistics of " + key + " not finite";

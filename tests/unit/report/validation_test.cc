@@ -74,15 +74,21 @@ TEST_CASE("validate: every row is reported, ok or skipped with a reason", "[repo
 
 TEST_CASE("validate: comparison metric and signed error per row", "[report]") {
   const ValidationReport r = small_report();
-  // Iteration time first: (2.0 - 2.5) / 2.5 = -20%.
+  // Iteration time first: (2.0 - 2.5) / 2.5 = -20%, on the metric and the step alike.
   const RowResult& t = row(r, "r-time");
   CHECK(t.metric == Metric::kStepTime);
+  CHECK(*t.metric_error_pct == Approx(-20.0));
   CHECK(*t.error_pct == Approx(-20.0));
+  CHECK(*t.implied_step_time_s == Approx(2.5));
   // Tokens/s/GPU: 8 seqs x 2048 tokens / (2 s x 8 GPUs) = 1024; (1024 - 800) / 800 = +28%.
+  // The published 800 tok/s implies a step of 2 s x 1024 / 800 = 2.56 s;
+  // step error 2 / 2.56 - 1 = 1/1.28 - 1 = -21.875%.
   const RowResult& p = row(r, "r-tput");
   CHECK(p.metric == Metric::kTokensPerSecPerGpu);
   CHECK(p.predicted_value == Approx(1024.0));
-  CHECK(*p.error_pct == Approx(28.0));
+  CHECK(*p.metric_error_pct == Approx(28.0));
+  CHECK(*p.implied_step_time_s == Approx(2.56));
+  CHECK(*p.error_pct == Approx(-21.875));
   // TFLOP/s with Narayanan 2021 Eq. 3: F = 96 B s l h^2 (1 + s/6h + V/16lh)
   // = 96*16*2048*24*2048^2 * (1 + 2048/12288 + 51200/786432)
   // = 3.16659e14 * 1.2317708 = 3.90052e14 FLOP; per GPU per second
@@ -91,7 +97,10 @@ TEST_CASE("validate: comparison metric and signed error per row", "[report]") {
   CHECK(f.metric == Metric::kTflopsPerGpu);
   CHECK(f.published.convention == FlopConvention::kMegatronRecompute4Pass);
   CHECK(f.predicted_value == Approx(24.378).epsilon(1e-4));
-  CHECK(*f.error_pct == Approx(-18.74).epsilon(1e-3));
+  CHECK(*f.metric_error_pct == Approx(-18.74).epsilon(1e-3));
+  // Step error 30 / 24.378 - 1 = +23.06% (implied step 2 s x 24.378 / 30 = 1.6252 s).
+  CHECK(*f.error_pct == Approx(23.06).epsilon(1e-3));
+  CHECK(*f.implied_step_time_s == Approx(1.6252).epsilon(1e-3));
   // MoE row: tp*pp*cp*dp = 2 != 16, but tp*pp*cp*dp*ep = 16, so dp becomes 1*8 = 8;
   // (2.0 - 4.0) / 4.0 = -50%.
   const RowResult& e = row(r, "r-ep");
@@ -259,19 +268,26 @@ TEST_CASE("validate: whole-run GPU-hours are compared after the goodput, separat
   CHECK(g.predicted_value == Approx(301.408).epsilon(1e-4));
   CHECK(has(g.defaults_used, "goodput=0.90"));
   CHECK(r.gpu_hours.n == 1);
-  // The main summary excludes it: errors -20, +28, -18.74, 0 (r-defaults), -50.
+  CHECK(*g.error_pct == Approx(*g.metric_error_pct));  // GPU-hours grow with the time
+  CHECK_FALSE(g.implied_step_time_s);
+  // The main summary excludes it: step errors -20, -21.875, +23.061, 0 (r-defaults), -50.
   CHECK(r.overall.n == 5);
-  // MAPE = (20 + 28 + 18.74 + 0 + 50) / 5 = 23.348.
-  CHECK(r.overall.mape_pct == Approx(23.348).epsilon(1e-3));
-  // Sorted APEs 0, 18.74, 20, 28, 50: median 20, max 50 (r-ep), 1 of 5 within 10%.
-  CHECK(r.overall.median_ape_pct == Approx(20.0));
+  // MAPE = (20 + 21.875 + 23.061 + 0 + 50) / 5 = 22.987.
+  CHECK(r.overall.mape_pct == Approx(22.987).epsilon(1e-3));
+  // Sorted APEs 0, 20, 21.875, 23.061, 50: median 21.875, max 50 (r-ep), 1 of 5 within 10%.
+  CHECK(r.overall.median_ape_pct == Approx(21.875));
   CHECK(r.overall.max_ape_pct == Approx(50.0));
   CHECK(r.overall.worst_id == "r-ep");
   CHECK(r.overall.within_10pct == Approx(0.2));
-  // Signed mean: (-20 + 28 - 18.74 + 0 - 50) / 5 = -12.148.
-  CHECK(r.overall.mean_error_pct == Approx(-12.148).epsilon(1e-3));
-  // famA: r-time and r-tput: (20 + 28) / 2 = 24.
-  CHECK(r.by_family.at("famA").mape_pct == Approx(24.0));
+  // Signed mean: (-20 - 21.875 + 23.061 + 0 - 50) / 5 = -13.763.
+  CHECK(r.overall.mean_error_pct == Approx(-13.763).epsilon(1e-3));
+  // famA: r-time and r-tput: (20 + 21.875) / 2 = 20.9375.
+  CHECK(r.by_family.at("famA").mape_pct == Approx(20.9375));
+  // On the published metrics' own scale: -20, +28, -18.74, 0, -50 ->
+  // MAPE (20 + 28 + 18.74 + 0 + 50) / 5 = 23.348, signed mean -12.148.
+  CHECK(r.overall_metric.n == 5);
+  CHECK(r.overall_metric.mape_pct == Approx(23.348).epsilon(1e-3));
+  CHECK(r.overall_metric.mean_error_pct == Approx(-12.148).epsilon(1e-3));
   CHECK(r.by_hardware.at("h100-sxm").n == 2);
 }
 
@@ -279,7 +295,8 @@ TEST_CASE("validate: JSON follows the contract", "[report]") {
   const auto j = nlohmann::json::parse(to_json(small_report()));
   REQUIRE(j["rows"].size() == 10);
   const auto& first = j["rows"][0];
-  for (const char* k : {"id", "status", "reason", "predicted", "published", "error_pct", "defaults_used"}) {
+  for (const char* k :
+       {"id", "status", "reason", "predicted", "published", "error_pct", "metric_error_pct", "defaults_used"}) {
     INFO(k);
     CHECK(first.contains(k));
   }
@@ -295,6 +312,11 @@ TEST_CASE("validate: JSON follows the contract", "[report]") {
     CHECK(j["summary"].contains(k));
   }
   CHECK(j["summary"]["n"] == 5);
+  // error_pct is the step-time error the summary averages; the metric's own is beside it.
+  CHECK(j["rows"][1]["error_pct"].get<double>() == Approx(-21.875));
+  CHECK(j["rows"][1]["metric_error_pct"].get<double>() == Approx(28.0));
+  CHECK(j["rows"][1]["published"]["implied_step_time_s"].get<double>() == Approx(2.56));
+  CHECK(j["summary"]["published_metric"]["mape_pct"].get<double>() == Approx(23.348).epsilon(1e-3));
   // Same input, same bytes.
   CHECK(to_json(small_report()) == to_json(small_report()));
 }
@@ -498,6 +520,12 @@ TEST_CASE("validate: bad vocabulary and model errors become row reasons", "[repo
 }
 
 TEST_CASE("validate: errors as step-time errors, summarised over chosen rows", "[report]") {
+  CHECK(*time_error_pct(Metric::kStepTime, 10.0) == Approx(10));            // step 10% long: +10
+  CHECK(*time_error_pct(Metric::kTokensPerSecPerGpu, 25.0) == Approx(-20));  // 25% fast: 1/1.25 - 1 = -20
+  CHECK(*time_error_pct(Metric::kTflopsPerGpu, -20.0) == Approx(25));        // 20% slow: 1/0.8 - 1 = +25
+  CHECK(*time_error_pct(Metric::kMfu, 100.0) == Approx(-50));                // twice the MFU: half the step
+  CHECK(*time_error_pct(Metric::kGpuHours, 50.0) == Approx(50));             // GPU-hours grow with the time
+  CHECK_FALSE(time_error_pct(Metric::kNone, 5.0));
   ValidationReport r;
   auto add = [&](const std::string& id, const std::string& hw, Metric m, double e) {
     RowResult x;
@@ -505,23 +533,19 @@ TEST_CASE("validate: errors as step-time errors, summarised over chosen rows", "
     x.hw = hw;
     x.status = RowStatus::kOk;
     x.metric = m;
-    x.error_pct = e;
+    x.metric_error_pct = e;
+    x.error_pct = time_error_pct(m, e);
     r.rows.push_back(x);
   };
-  add("time", "a", Metric::kStepTime, 10.0);          // step 10% long: +10
-  add("tput", "a", Metric::kTokensPerSecPerGpu, 25);  // 25% fast: 1/1.25 - 1 = -20
-  add("tflops", "b", Metric::kTflopsPerGpu, -20);     // 20% slow: 1/0.8 - 1 = +25
+  add("time", "a", Metric::kStepTime, 10.0);          // +10
+  add("tput", "a", Metric::kTokensPerSecPerGpu, 25);  // -20
+  add("tflops", "b", Metric::kTflopsPerGpu, -20);     // +25
   add("hours", "a", Metric::kGpuHours, 50);           // whole-run GPU-hours: left out
   RowResult skipped;
   skipped.id = "skipped";
   r.rows.push_back(skipped);
-  CHECK(*time_error_pct(r.rows[0]) == Approx(10));
-  CHECK(*time_error_pct(r.rows[1]) == Approx(-20));
-  CHECK(*time_error_pct(r.rows[2]) == Approx(25));
-  CHECK(*time_error_pct(r.rows[3]) == Approx(50));
-  CHECK_FALSE(time_error_pct(r.rows[4]));
   const TimeErrorSummary all = time_error_summary(r, [](const RowResult&) { return true; });
-  // Rows time, tput, tflops: APE 10, 25, 20 -> MAPE 55/3; step-time errors
+  // Rows time, tput, tflops: step-time APE 10, 20, 25 -> MAPE 55/3; signed
   // 10, -20, 25 -> median 10.
   CHECK(all.stats.n == 3);
   CHECK(all.stats.mape_pct == Approx(55.0 / 3.0));
