@@ -99,8 +99,8 @@ std::string model_error_line(const ModelError& e, const std::string& accelerator
   };
   std::string s = fmt::format(
       "on the {} published runs it is validated against ({}, `trainsim validate`), trainsim's analytic "
-      "engine's step time is off by {:.1f}% on average (MAPE of the step time; median {:.1f}%), a median {} "
-      "than measured",
+      "engine's step time is off by {:.1f}% on average (MAPE of the step time; median APE {:.1f}%), a "
+      "median {} than measured",
       e.all.stats.n, kValidationRuns, e.all.stats.mape_pct, e.all.stats.median_ape_pct,
       shorter(e.all.median_time_error_pct));
   if (e.die.stats.n > 0) {
@@ -118,8 +118,8 @@ json model_error_json(const ModelError& e) {
   auto part = [](const report::TimeErrorSummary& t) {
     return json{{"runs", t.stats.n},
                 {"hardware", t.hardware},
-                {"mape_pct", run::sig(t.stats.mape_pct)},
-                {"median_ape_pct", run::sig(t.stats.median_ape_pct)},
+                {"step_time_mape_pct", run::sig(t.stats.mape_pct)},
+                {"step_time_median_ape_pct", run::sig(t.stats.median_ape_pct)},
                 {"median_step_time_error_pct", run::sig(t.median_time_error_pct)}};
   };
   return json{{"available", true},

@@ -751,11 +751,19 @@ void compare(const RowCells& c, const model::Model& m, const plan::Plan& p, int 
     row.predicted_value = predicted;
     row.published_value = published;
     row.metric_error_pct = (predicted - published) / published * 100.0;
-    row.error_pct = time_error_pct(metric, *row.metric_error_pct);
+    // The step-time error from the two values, not from the rounded metric
+    // error (time_error_pct's 1/(1 + e) cancels badly as e nears -100%).
+    const bool time_like = metric == Metric::kStepTime || metric == Metric::kGpuHours;
+    row.error_pct = time_like ? *row.metric_error_pct : (published / predicted - 1.0) * 100.0;
     if (metric != Metric::kGpuHours) {
       // Same work per step: a figure proportional to 1/step implies the step
       // predicted x predicted / published; a time is the step itself.
       row.implied_step_time_s = metric == Metric::kStepTime ? published : step * predicted / published;
+    }
+    if (!std::isfinite(*row.metric_error_pct) || !std::isfinite(*row.error_pct) ||
+        (row.implied_step_time_s && !std::isfinite(*row.implied_step_time_s))) {
+      throw RowError(fmt::format("the error against the published {} of {} is not a finite number (predicted {})",
+                                 to_string(metric), published, predicted));
     }
   };
   if (pub.step_time_s) return set(Metric::kStepTime, step, *pub.step_time_s);

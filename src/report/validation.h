@@ -185,7 +185,8 @@ struct ErrorStats {
   double mape_pct = 0;
   double median_ape_pct = 0;
   double max_ape_pct = 0;
-  double mean_error_pct = 0;  // signed mean: > 0 predicts too high (too slow for time, too fast for throughput)
+  double mean_error_pct = 0;  // signed mean: of step-time errors, > 0 is a step predicted too long (of
+                              // metric errors, > 0 is too high: too slow for a time, too fast for a throughput)
   double within_10pct = 0;  // share of rows with |error| <= 10% (0..1)
   std::string worst_id;
 };
@@ -234,9 +235,11 @@ ValidationReport validate_runs(const CsvTable& table, const Predictor& predict, 
 // {"step_time_s", "tokens_per_s_per_gpu", "mfu"}, "published": {...},
 // "error_pct" (step-time error), "metric_error_pct", "defaults_used": [...],
 // ...}], "summary": {"n", "mape_pct", "median_ape_pct", "max_ape_pct",
-// "within_10pct" (all of the step-time errors), "published_metric" (the same
-// statistics of the metric errors), "by_family", "by_hardware", ...}}.
-// Absent values are null.
+// "within_10pct" (all of the step-time errors), "error" (says so),
+// "published_metric" (the same statistics of the metric errors),
+// "by_family", "by_hardware", ...}}. published.implied_step_time_s is the step
+// the published figure implies (null for GPU-hours rows). Until 2026-12-07
+// error_pct and the summary were of the metric errors. Absent values are null.
 std::string to_json(const ValidationReport& r);
 std::string to_text(const ValidationReport& r);
 std::string to_markdown(const ValidationReport& r);

@@ -73,7 +73,7 @@ std::string metric_value(Metric m, double v) {
 constexpr const char* kErrorExplained =
     "Errors: metric error = (predicted - published) / published on the published figure; step error = "
     "predicted step / the step the published figure implies - 1 (the metric error for a time, 1/(1 + e) - 1 "
-    "for tokens/s, TFLOP/s or MFU, which fall as the step grows). A negative step error is a step predicted "
+    "for tokens/s, TFLOP/s, MFU or HFU, which fall as the step grows). A negative step error is a step predicted "
     "too short. The statistics are of the step error: trainsim predicts time and cost, and one scale keeps a "
     "row's weight from depending on which figure its source printed.";
 

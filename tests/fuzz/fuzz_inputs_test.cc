@@ -440,8 +440,9 @@ std::string check_report(const report::ValidationReport& r, size_t records) {
           (row.error_pct && !is_finite(*row.error_pct)) ||
           (row.metric_error_pct && !is_finite(*row.metric_error_pct)) ||
           (row.implied_step_time_s && !is_finite(*row.implied_step_time_s))) {
-        return fmt::format("row {}: predicted {} published {}", row.id, row.predicted_value,
-                           row.published_value);
+        return fmt::format("row {}: predicted {} published {} error {} metric error {} implied step {}", row.id,
+                           row.predicted_value, row.published_value, row.error_pct.value_or(0),
+                           row.metric_error_pct.value_or(0), row.implied_step_time_s.value_or(0));
       }
     }
   }

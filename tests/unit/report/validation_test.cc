@@ -307,6 +307,9 @@ TEST_CASE("validate: JSON follows the contract", "[report]") {
   CHECK(first["published"]["step_time_s"] == 2.5);
   CHECK(j["rows"][3]["status"] == "skipped");
   CHECK(j["rows"][3]["predicted"].is_null());
+  CHECK(j["rows"][3]["error_pct"].is_null());
+  CHECK(j["rows"][3]["metric_error_pct"].is_null());
+  CHECK(j["rows"][3]["published"]["implied_step_time_s"].is_null());
   for (const char* k : {"n", "mape_pct", "median_ape_pct", "max_ape_pct", "within_10pct", "by_family", "by_hardware"}) {
     INFO(k);
     CHECK(j["summary"].contains(k));
@@ -555,4 +558,42 @@ TEST_CASE("validate: errors as step-time errors, summarised over chosen rows", "
   const TimeErrorSummary a = time_error_summary(r, [](const RowResult& x) { return x.hw == "a"; });
   CHECK(a.stats.n == 2);
   CHECK(a.median_time_error_pct == Approx(-5));
+}
+
+TEST_CASE("validate: text and Markdown show both errors per row", "[report]") {
+  const ValidationReport r = small_report();
+  // r-tput: metric error +28.0%, step error 1/1.28 - 1 = -21.875% -> "-21.9%".
+  const std::string text = to_text(r);
+  CHECK_THAT(text, Contains("metric error") && Contains("step error"));
+  const auto line_of = [](const std::string& all, const std::string& id) {
+    const size_t at = all.find("\n" + id + " ");
+    REQUIRE(at != std::string::npos);
+    return all.substr(at + 1, all.find('\n', at + 1) - at - 1);
+  };
+  CHECK_THAT(line_of(text, "r-tput"), Contains("+28.0%") && Contains("-21.9%"));
+  // r-tflops: -18.7% on the metric, +23.1% on the step.
+  CHECK_THAT(line_of(text, "r-tflops"), Contains("-18.7%") && Contains("+23.1%"));
+  // The summary line names its scale, the published-metric MAPE beside it (22.987 and 23.348, by hand above).
+  CHECK_THAT(text, Contains("Overall, error of the step time: n=5, MAPE 23.0%"));
+  CHECK_THAT(text, Contains("published metrics' own scale: n=5, MAPE 23.3%"));
+  const std::string md = to_markdown(r);
+  CHECK_THAT(md, Contains("| +28.0% | -21.9% |"));
+  CHECK_THAT(md, Contains("- Overall, error of the step time: n=5, MAPE 23.0%"));
+}
+
+TEST_CASE("validate: the step error comes from the values, exact near -100% on the metric", "[report]") {
+  // r-time's row publishing only tokens/s: 1e18 tok/s/GPU against the fixed
+  // engine's 8 seqs x 2048 / (2 s x 8 GPUs) = 1024 tok/s. Metric error
+  // (1024 - 1e18) / 1e18 = -100% to double precision; the step error is
+  // 1e18 / 1024 - 1 = 9.765625e14 - 1 (x 100 in percent), and the implied
+  // step 2 s x 1024 / 1e18 = 2.048e-15 s; the two must agree.
+  const RowResult x = validate_runs(one_row({{"out_iter_time_s", ""}, {"out_tokens_per_s_per_gpu", "1e18"},
+                                             {"global_batch_seqs", "8"}}),
+                                    fixed_two_seconds, Engine::kAnalytic, "test")
+                          .rows[0];
+  REQUIRE(x.status == RowStatus::kOk);
+  CHECK(x.metric == Metric::kTokensPerSecPerGpu);
+  CHECK(*x.error_pct == Approx((1e18 / 1024.0 - 1.0) * 100.0).epsilon(1e-12));
+  CHECK(*x.implied_step_time_s == Approx(2.048e-15).epsilon(1e-12));
+  CHECK((2.0 / *x.implied_step_time_s - 1.0) * 100.0 == Approx(*x.error_pct).epsilon(1e-12));
 }
