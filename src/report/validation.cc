@@ -751,10 +751,7 @@ void compare(const RowCells& c, const model::Model& m, const plan::Plan& p, int 
     row.predicted_value = predicted;
     row.published_value = published;
     row.metric_error_pct = (predicted - published) / published * 100.0;
-    // The step-time error from the two values, not from the rounded metric
-    // error (time_error_pct's 1/(1 + e) cancels badly as e nears -100%).
-    const bool time_like = metric == Metric::kStepTime || metric == Metric::kGpuHours;
-    row.error_pct = time_like ? *row.metric_error_pct : (published / predicted - 1.0) * 100.0;
+    row.error_pct = step_error_pct(metric, predicted, published);
     if (metric != Metric::kGpuHours) {
       // Same work per step: a figure proportional to 1/step implies the step
       // predicted x predicted / published; a time is the step itself.
@@ -931,15 +928,14 @@ ValidationReport validate_runs(const CsvTable& table, const Predictor& predict, 
 
 namespace trainsim::report {
 
-std::optional<double> time_error_pct(Metric m, double metric_error_pct) {
-  const double e = metric_error_pct / 100.0;
+std::optional<double> step_error_pct(Metric m, double predicted, double published) {
   switch (m) {
     case Metric::kStepTime:
-    case Metric::kGpuHours: return metric_error_pct;
+    case Metric::kGpuHours: return (predicted - published) / published * 100.0;
     case Metric::kTokensPerSecPerGpu:
     case Metric::kTflopsPerGpu:
     case Metric::kMfu:
-    case Metric::kHfu: return (1.0 / (1.0 + e) - 1.0) * 100.0;
+    case Metric::kHfu: return (published / predicted - 1.0) * 100.0;
     case Metric::kNone: break;
   }
   return std::nullopt;

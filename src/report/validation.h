@@ -175,7 +175,7 @@ struct RowResult {
   double predicted_value = 0;  // of `metric`, same convention as published
   double published_value = 0;
   std::optional<double> metric_error_pct;  // (predicted - published) / published * 100, on `metric`
-  std::optional<double> error_pct;         // step-time error (time_error_pct), in percent
+  std::optional<double> error_pct;         // step-time error (step_error_pct), in percent
   std::optional<double> implied_step_time_s;  // the step the published figure implies (not GPU-hours rows)
   std::vector<std::string> notes;
 };
@@ -208,11 +208,13 @@ struct ValidationReport {
   int rows_skipped() const;
 };
 
-// A metric error e (percent) as an error of the step time: e itself for step
-// time and GPU-hours (both grow with the time), 1/(1 + e) - 1 for throughput
-// and utilisation (which fall as the time grows). < 0: trainsim's step is
-// shorter than the published one. nullopt for kNone.
-std::optional<double> time_error_pct(Metric m, double metric_error_pct);
+// The step-time error (percent) of a prediction against a published figure
+// of kind m: (predicted - published) / published for step time and GPU-hours
+// (both grow with the time); published / predicted - 1 for throughput and
+// utilisation (same work per step, so they fall as the time grows), computed
+// from the values so it stays exact where the metric error nears -100%.
+// < 0: trainsim's step is shorter than the published one. nullopt for kNone.
+std::optional<double> step_error_pct(Metric m, double predicted, double published);
 
 // How far trainsim's step times were off on a set of compared rows (metrics
 // 1-3, not whole-run GPU-hours): the stats of their step-time errors and the

@@ -523,27 +523,27 @@ TEST_CASE("validate: bad vocabulary and model errors become row reasons", "[repo
 }
 
 TEST_CASE("validate: errors as step-time errors, summarised over chosen rows", "[report]") {
-  CHECK(*time_error_pct(Metric::kStepTime, 10.0) == Approx(10));            // step 10% long: +10
-  CHECK(*time_error_pct(Metric::kTokensPerSecPerGpu, 25.0) == Approx(-20));  // 25% fast: 1/1.25 - 1 = -20
-  CHECK(*time_error_pct(Metric::kTflopsPerGpu, -20.0) == Approx(25));        // 20% slow: 1/0.8 - 1 = +25
-  CHECK(*time_error_pct(Metric::kMfu, 100.0) == Approx(-50));                // twice the MFU: half the step
-  CHECK(*time_error_pct(Metric::kGpuHours, 50.0) == Approx(50));             // GPU-hours grow with the time
-  CHECK_FALSE(time_error_pct(Metric::kNone, 5.0));
+  CHECK(*step_error_pct(Metric::kStepTime, 11.0, 10.0) == Approx(10));          // step 10% long: +10
+  CHECK(*step_error_pct(Metric::kTokensPerSecPerGpu, 125, 100) == Approx(-20));  // 25% fast: 100/125 - 1 = -20
+  CHECK(*step_error_pct(Metric::kTflopsPerGpu, 80, 100) == Approx(25));          // 20% slow: 100/80 - 1 = +25
+  CHECK(*step_error_pct(Metric::kMfu, 0.6, 0.3) == Approx(-50));                 // twice the MFU: half the step
+  CHECK(*step_error_pct(Metric::kGpuHours, 150, 100) == Approx(50));             // GPU-hours grow with the time
+  CHECK_FALSE(step_error_pct(Metric::kNone, 5.0, 1.0));
   ValidationReport r;
-  auto add = [&](const std::string& id, const std::string& hw, Metric m, double e) {
+  auto add = [&](const std::string& id, const std::string& hw, Metric m, double predicted, double published) {
     RowResult x;
     x.id = id;
     x.hw = hw;
     x.status = RowStatus::kOk;
     x.metric = m;
-    x.metric_error_pct = e;
-    x.error_pct = time_error_pct(m, e);
+    x.metric_error_pct = (predicted - published) / published * 100.0;
+    x.error_pct = step_error_pct(m, predicted, published);
     r.rows.push_back(x);
   };
-  add("time", "a", Metric::kStepTime, 10.0);          // +10
-  add("tput", "a", Metric::kTokensPerSecPerGpu, 25);  // -20
-  add("tflops", "b", Metric::kTflopsPerGpu, -20);     // +25
-  add("hours", "a", Metric::kGpuHours, 50);           // whole-run GPU-hours: left out
+  add("time", "a", Metric::kStepTime, 11, 10);             // +10
+  add("tput", "a", Metric::kTokensPerSecPerGpu, 125, 100);  // -20
+  add("tflops", "b", Metric::kTflopsPerGpu, 80, 100);       // +25
+  add("hours", "a", Metric::kGpuHours, 150, 100);           // whole-run GPU-hours: left out
   RowResult skipped;
   skipped.id = "skipped";
   r.rows.push_back(skipped);
