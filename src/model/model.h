@@ -147,7 +147,12 @@ struct ArchColumns {
 //                  Nemotron-4) or `mlp` says otherwise.
 //   "MoE"       -> Mixtral-style (Grok-1): every layer MoE, no shared
 //                  experts unless moe_shared_experts > 0, gated experts.
+// arch_type is free text (training_runs.md): any other text is read by
+// keywords (columns.cc read_arch_type: MoE, then MPT/ALiBi, then GPT, else
+// Llama-style). An empty dense ffn_size is 4 * hidden. Both readings are
+// appended to `defaults` (when given) as the row's defaults.
 // Errors: ConfigError with file "<csv>" and pointer "/<row_id>/<column>".
-Model model_from_columns(const ArchColumns& c, const std::string& row_id);
+Model model_from_columns(const ArchColumns& c, const std::string& row_id,
+                         std::vector<std::string>* defaults = nullptr);
 
 }  // namespace trainsim::model

@@ -95,6 +95,29 @@ const std::vector<DefaultRule>& default_rules() {
       {"vocab", "vocab", "51200",
        "Megatron-LM's padded GPT-2 BPE vocabulary (50257 padded to a multiple of 1024), which every "
        "dense-GPT row that states a vocabulary uses; affects only the embedding and output head."},
+      {"ffn_size", "ffn_size (dense models)", "4 * hidden",
+       "Vaswani et al. 2017 (d_ff = 4 d_model), kept by GPT-2/3, Megatron-LM's GPT, MPT, BLOOM and OPT; sources "
+       "of such models often give only the hidden size. Gated (SwiGLU) models state their width, which is never "
+       "exactly 4h for Llama-family models."},
+      {"arch_type", "arch_type (a text other than dense GPT, dense, dense (MPT...), MoE)",
+       "read by keywords, first match: moe / mixture / expert (or an empty text with moe_experts) -> MoE; "
+       "alibi / mpt -> MPT-style; gpt -> GPT; otherwise Llama-style",
+       "arch_type is free text in training_runs.md (only its first seven columns are a fixed vocabulary); the "
+       "numeric columns carry the sizes and the text only the conventions they cannot (norm, positions, "
+       "gating). Llama-style is gated (SwiGLU) unless ffn_size = 4 * hidden (ungated), so the FLOPs follow the "
+       "stated widths whichever family the text names."},
+      {"global_batch", "global_batch_tokens alone, not a whole number of sequences",
+       "the nearest whole number of micro-batches per replica: round(tokens / seq_len / (dp * micro_batch)) * "
+       "dp * micro_batch, at least one",
+       "A token batch that is no whole number of sequences is a rounded figure (\"4M tokens\"); the run's "
+       "batch was whole micro-batches on every replica. A whole number of sequences is used as stated."},
+      {"flops_convention", "flops_convention (empty, or naming no known convention), when a TFLOP/s, MFU or HFU "
+       "is compared", "model FLOPs: 6 N + 12 l h s per token (PaLM), against the dense BF16 peak",
+       "Chowdhery et al. 2022, App. B: the model-FLOP count MFU is defined with and that Korthikanti 2022, "
+       "Llama 3 and torchtitan use; it counts no recompute, so a recompute-inclusive figure must say so. "
+       "Recognised texts: Eq. 3 / 4 passes / recompute-inclusive (Narayanan 2021), model_flops_per_seq "
+       "(vendor, not reproducible), PaLM / Chowdhery, 6N, hardware FLOP / HFU / counting recompute (model "
+       "FLOPs times the row's hardware-to-model ratio), model FLOP / MFU."},
       {"sequence_parallel", "(no column; tp > 1)",
        "as the activation_recompute cell says (\"+ sequence parallelism\", \"no sequence parallelism\"); "
        "otherwise on when year >= 2022, else off",
@@ -145,6 +168,7 @@ const char* to_string(FlopConvention c) {
     case FlopConvention::kPalmModelFlops: return "palm-model-flops";
     case FlopConvention::kSixNPlusAttention: return "6n-plus-attention";
     case FlopConvention::kVendorStatedPerSequence: return "vendor-per-sequence";
+    case FlopConvention::kHardwareFlops: return "hardware-flops";
   }
   return "?";
 }
@@ -155,6 +179,12 @@ const char* to_string(FlopConvention c) {
 //   "model_flops_per_seq"                               -> vendor per-sequence
 //   "palm", "chowdhery"                                 -> PaLM model FLOPs
 //   "6n"                                                -> 6N + attention
+//   "hardware flop", "hardware tflop", "hfu", or "recompute" / "checkpoint"
+//   unless "no recompute", "without recompute", "exclud", "ignor"
+//                                                       -> hardware FLOPs
+//   "model flop", "model tflop", "mfu", unless "no mfu" -> PaLM model FLOPs
+// Anything else (an empty cell included) is kUnknown, which compare() reads
+// as kDefaultFlopConvention and lists among the row's defaults.
 FlopConvention classify_flop_convention(const std::string& text) {
   const std::string t = to_lower(text);
   if (contains(t, "96*b*s*l*h^2") || contains(t, "4 passes") || contains(t, "recompute-inclusive")) {
@@ -163,11 +193,21 @@ FlopConvention classify_flop_convention(const std::string& text) {
   if (contains(t, "model_flops_per_seq")) return FlopConvention::kVendorStatedPerSequence;
   if (contains(t, "palm") || contains(t, "chowdhery")) return FlopConvention::kPalmModelFlops;
   if (contains(t, "6n")) return FlopConvention::kSixNPlusAttention;
+  const bool recompute_negated = contains(t, "no recompute") || contains(t, "without recompute") ||
+                                 contains(t, "exclud") || contains(t, "ignor");
+  if (contains(t, "hardware flop") || contains(t, "hardware tflop") || contains(t, "hfu") ||
+      ((contains(t, "recompute") || contains(t, "checkpoint")) && !recompute_negated)) {
+    return FlopConvention::kHardwareFlops;
+  }
+  if ((contains(t, "model flop") || contains(t, "model tflop") || contains(t, "mfu")) && !contains(t, "no mfu")) {
+    return FlopConvention::kPalmModelFlops;
+  }
   return FlopConvention::kUnknown;
 }
 
 std::optional<Flops> convention_flops_per_step(FlopConvention c, const model::Model& m,
-                                               int64_t global_batch_seqs, int64_t seq_len) {
+                                               int64_t global_batch_seqs, int64_t seq_len,
+                                               double hardware_over_model) {
   const double b = static_cast<double>(global_batch_seqs);
   const double s = static_cast<double>(seq_len);
   const double l = static_cast<double>(m.layers);
@@ -179,7 +219,8 @@ std::optional<Flops> convention_flops_per_step(FlopConvention c, const model::Mo
       // logits not recomputed): F = 96 B s l h^2 (1 + s/(6h) + V/(16 l h)).
       return Flops(96.0 * b * s * l * h * h * (1.0 + s / (6.0 * h) + v / (16.0 * l * h)));
     case FlopConvention::kPalmModelFlops:
-    case FlopConvention::kSixNPlusAttention: {
+    case FlopConvention::kSixNPlusAttention:
+    case FlopConvention::kHardwareFlops: {
       // Chowdhery et al. 2022, App. B: 6N + 12 l h s FLOPs per token, where N
       // counts the weights that are multiplied per token: activated parameters
       // (MoE) without the input embedding (a lookup), with the output head
@@ -189,7 +230,8 @@ std::optional<Flops> convention_flops_per_step(FlopConvention c, const model::Mo
       double n_matmul = static_cast<double>(pc.activated - pc.embedding - pc.norms);
       if (m.tied_embeddings) n_matmul += v * h;
       const double per_token = 6.0 * n_matmul + 12.0 * l * h * s;
-      return Flops(per_token * b * s);
+      const double factor = c == FlopConvention::kHardwareFlops ? hardware_over_model : 1.0;
+      return Flops(per_token * b * s * factor);
     }
     case FlopConvention::kVendorStatedPerSequence:
     case FlopConvention::kUnknown:
@@ -283,16 +325,24 @@ class RowCells {
     return trim(record_.fields[*c]);
   }
 
+  // An integer, also when written as a whole number in decimal or exponent
+  // form ("2048.0", "4e6", as spreadsheets export counts); "2.5" is an error.
   std::optional<int64_t> integer(const std::string& column) const {
     const std::string t = text(column);
     if (t.empty()) return std::nullopt;
     size_t i = t[0] == '-' || t[0] == '+' ? 1 : 0;
-    bool ok = i < t.size();
-    for (size_t k = i; k < t.size(); ++k) ok = ok && std::isdigit(static_cast<unsigned char>(t[k]));
-    if (!ok || t.size() > 18) {
+    bool digits = i < t.size();
+    for (size_t k = i; k < t.size(); ++k) digits = digits && std::isdigit(static_cast<unsigned char>(t[k]));
+    if (digits && t.size() <= 18) return std::stoll(t);
+    char* end = nullptr;
+    const double v = std::strtod(t.c_str(), &end);
+    // 2^53: every integer below it is exact in a double.
+    constexpr double kExact = 9007199254740992.0;
+    if (digits || end != t.c_str() + t.size() || !std::isfinite(v) || std::fabs(v) >= kExact ||
+        v != std::floor(v)) {
       throw RowError(fmt::format("column {}: expected an integer; found \"{}\"", column, t));
     }
-    return std::stoll(t);
+    return static_cast<int64_t>(v);
   }
 
   std::optional<int64_t> positive(const std::string& column) const {
@@ -361,7 +411,7 @@ model::Model build_model(const RowCells& c, RowResult& row) {
     row.defaults_used.push_back("vocab=51200");
   }
   try {
-    return model::model_from_columns(a, row.id);
+    return model::model_from_columns(a, row.id, &row.defaults_used);
   } catch (const ConfigError& e) {
     // model_from_columns names the cell as "/<row id>/<column>"; the row is known here.
     const std::string& ptr = e.pointer();
@@ -370,8 +420,11 @@ model::Model build_model(const RowCells& c, RowResult& row) {
 }
 
 // Sequence length and global batch (sequences) from their columns; the
-// same for every layout.
-void read_batch(const RowCells& c, plan::Plan& p, RowResult& row) {
+// same for every layout. Returns true when the batch is approximate: stated
+// only in tokens that are not a whole number of sequences (a round "4M
+// tokens"), so build_plan() may round it to whole micro-batches
+// (default_rules() "global_batch").
+bool read_batch(const RowCells& c, plan::Plan& p, RowResult& row) {
   const auto seq_len = c.positive("seq_len");
   if (!seq_len) throw RowError("column seq_len: expected a positive integer; found an empty cell");
   p.seq_len = *seq_len;
@@ -384,14 +437,16 @@ void read_batch(const RowCells& c, plan::Plan& p, RowResult& row) {
                                       *tokens, *seqs * *seq_len));
     }
   } else if (tokens) {
-    if (*tokens % *seq_len != 0) {
-      throw RowError(fmt::format("global_batch_tokens {} is not a multiple of seq_len {}", *tokens, *seq_len));
-    }
     p.global_batch = *tokens / *seq_len;
-    row.derived.push_back(fmt::format("global_batch={} seqs (global_batch_tokens/seq_len)", p.global_batch));
+    if (*tokens % *seq_len == 0) {
+      row.derived.push_back(fmt::format("global_batch={} seqs (global_batch_tokens/seq_len)", p.global_batch));
+      return false;
+    }
+    return true;  // rounded in build_plan() once dp and the micro-batch are known
   } else {
     throw RowError("global batch not stated (global_batch_seqs and global_batch_tokens are empty)");
   }
+  return false;
 }
 
 // Tensor and pipeline degrees the "layout" default tries for a row that
@@ -499,7 +554,7 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
   const std::string framework = to_lower(c.text("framework"));
 
   // Batch. An unstated micro-batch: default_rules() "micro_batch".
-  read_batch(c, p, row);
+  const bool approximate_batch = read_batch(c, p, row);
   constexpr int64_t kLastTorchtitanMicrobatchCountYear = 2025;
   if (mb) {
     p.micro_batch = *mb;
@@ -516,6 +571,17 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
   } else {
     p.micro_batch = 1;
     row.defaults_used.push_back("micro_batch=1");
+  }
+  if (approximate_batch) {
+    // default_rules() "global_batch": the nearest whole number of micro-batches
+    // per replica (at least one), from the unrounded sequence count.
+    const int64_t per_step = static_cast<int64_t>(p.dp) * p.micro_batch;
+    const double seqs = c.number("global_batch_tokens").value_or(0) / static_cast<double>(p.seq_len);
+    const int64_t steps = std::max<int64_t>(1, std::llround(seqs / static_cast<double>(per_step)));
+    p.global_batch = steps * per_step;
+    row.defaults_used.push_back(fmt::format("global_batch={} seqs (global_batch_tokens/seq_len = {:.6g}, rounded "
+                                            "to whole micro-batches of dp*micro_batch = {})",
+                                            p.global_batch, seqs, per_step));
   }
   if (p.global_batch % (static_cast<int64_t>(p.dp) * p.micro_batch) != 0) {
     throw RowError(fmt::format("global batch {} is not a multiple of dp*micro_batch = {}*{}", p.global_batch,
@@ -765,21 +831,35 @@ void compare(const RowCells& c, const model::Model& m, const plan::Plan& p, int 
   };
   if (pub.step_time_s) return set(Metric::kStepTime, step, *pub.step_time_s);
   if (pub.tokens_per_s_per_gpu) return set(Metric::kTokensPerSecPerGpu, pred.tokens_per_s_per_gpu, *pub.tokens_per_s_per_gpu);
-  const auto conv_flops = convention_flops_per_step(pub.convention, m, p.global_batch, p.seq_len);
-  if (conv_flops) {
-    const double achieved = conv_flops->value() / (step * gpus);  // FLOP/s per GPU under the row's convention
-    if (pub.tflops_per_gpu) {
-      row.notes.push_back(fmt::format("TFLOP/s recomputed with the row's convention ({})", to_string(pub.convention)));
-      return set(Metric::kTflopsPerGpu, achieved / units::kTera, *pub.tflops_per_gpu);
-    }
-    const double peak = pred.peak_bf16.value();
-    if (pub.mfu && pub.convention != FlopConvention::kMegatronRecompute4Pass) {
-      row.notes.push_back(fmt::format("MFU recomputed with the row's convention ({})", to_string(pub.convention)));
-      return set(Metric::kMfu, achieved / peak, *pub.mfu);
-    }
-    if (pub.hfu && pub.convention == FlopConvention::kMegatronRecompute4Pass) {
-      row.notes.push_back("HFU recomputed with Narayanan 2021 Eq. 3 (recompute-inclusive)");
-      return set(Metric::kHfu, achieved / peak, *pub.hfu);
+  // A convention the text does not name is the default one, listed among the
+  // row's defaults when a utilisation figure is what gets compared.
+  const bool defaulted = pub.convention == FlopConvention::kUnknown;
+  const FlopConvention conv = defaulted ? kDefaultFlopConvention : pub.convention;
+  // The row's hardware-to-model FLOP ratio under its recompute policy.
+  const double hardware_over_model = pred.mfu > 0 && pred.hfu > 0 ? pred.hfu / pred.mfu : 1.0;
+  const auto per_gpu = [&](FlopConvention k) -> std::optional<double> {  // FLOP/s per GPU under k
+    const auto f = convention_flops_per_step(k, m, p.global_batch, p.seq_len, hardware_over_model);
+    if (!f) return std::nullopt;
+    return f->value() / (step * gpus);
+  };
+  const auto compare_utilisation = [&](Metric metric, FlopConvention k, double published, const char* what) {
+    if (defaulted) row.defaults_used.push_back(fmt::format("flops_convention={}", to_string(conv)));
+    row.notes.push_back(fmt::format("{} recomputed with the row's convention ({})", what, to_string(k)));
+    const double achieved = *per_gpu(k);
+    const double predicted = metric == Metric::kTflopsPerGpu ? achieved / units::kTera
+                                                             : achieved / pred.peak_bf16.value();
+    set(metric, predicted, published);
+  };
+  if (per_gpu(conv)) {
+    const bool eq3 = conv == FlopConvention::kMegatronRecompute4Pass;
+    if (pub.tflops_per_gpu) return compare_utilisation(Metric::kTflopsPerGpu, conv, *pub.tflops_per_gpu, "TFLOP/s");
+    if (pub.mfu && !eq3) return compare_utilisation(Metric::kMfu, conv, *pub.mfu, "MFU");
+    if (pub.hfu) {
+      // Eq. 3 and hardware FLOPs count the recompute already; a model-FLOP
+      // convention's HFU adds the recompute forward (the same 6N + 12lhs count
+      // times the row's hardware-to-model ratio).
+      const FlopConvention k = eq3 ? conv : FlopConvention::kHardwareFlops;
+      return compare_utilisation(Metric::kHfu, k, *pub.hfu, eq3 ? "HFU (Narayanan 2021 Eq. 3, recompute-inclusive)" : "HFU");
     }
   }
   // Whole-run GPU-hours only: predicted = tokens / (tokens/s/GPU) / goodput.

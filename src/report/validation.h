@@ -73,19 +73,33 @@ enum class FlopConvention {
   // "GBS*model_flops_per_seq/step/GPUs/peak", FP8 rows against the FP8 peak):
   // the per-sequence count is not a column, so it is not recomputed.
   kVendorStatedPerSequence,
+  // Hardware FLOPs: the source counts the recompute forward pass too ("hardware
+  // FLOP/s", "including recompute", HFU-like) without naming Eq. 3. Counted as
+  // the 6 N + 12 l h s model FLOPs times the row's own hardware-to-model FLOP
+  // ratio for its recompute policy (trainsim's HFU / MFU; 4/3 under full
+  // recompute, the factor Megatron-DeepSpeed's and Eq. 3's counts carry).
+  kHardwareFlops,
 };
 const char* to_string(FlopConvention c);
 FlopConvention classify_flop_convention(const std::string& flops_convention_text);
+
+// The convention used for a row whose flops_convention text is empty or names
+// none of the conventions above: model FLOPs, 6 N + 12 l h s per token (the
+// PaLM count, which MFU figures use when they say "model FLOPs" or nothing
+// more; default_rules() "flops_convention").
+inline constexpr FlopConvention kDefaultFlopConvention = FlopConvention::kPalmModelFlops;
 
 // FLOPs per step that the convention counts, for a model at a batch; nullopt
 // when the convention cannot be reproduced from the columns.
 //   kMegatronRecompute4Pass: 96 B s l h^2 (1 + s/(6h) + V/(16 l h))   (Eq. 3)
 //   kPalmModelFlops, kSixNPlusAttention: B s (6 N_matmul + 12 l h s)
+//   kHardwareFlops: the same times hardware_over_model (the row's HFU / MFU)
 // with N_matmul the parameters that enter matrix multiplies per token
 // (activated parameters for MoE, the output head included, input embedding
 // excluded).
 std::optional<Flops> convention_flops_per_step(FlopConvention c, const model::Model& m,
-                                               int64_t global_batch_seqs, int64_t seq_len);
+                                               int64_t global_batch_seqs, int64_t seq_len,
+                                               double hardware_over_model = 1.0);
 
 // ---------------------------------------------------------------------------
 // Documented defaults for unstated inputs: one value for all rows.

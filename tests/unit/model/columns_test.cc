@@ -113,13 +113,12 @@ TEST_CASE("column errors name <csv>, row and column", "[model]") {
     CHECK_THAT(e.message(), Catch::Contains("empty cell"));
   }
   c.vocab = 1000;
-  c.arch_type = "dense GTP";
+  c.arch_type = "MoE";  // a MoE needs its expert columns
   try {
     model_from_columns(c, "row7");
     FAIL("no error");
   } catch (const ConfigError& e) {
-    CHECK(e.pointer() == "/row7/arch_type");
-    CHECK_THAT(e.message(), Catch::Contains("did you mean \"dense GPT\""));
+    CHECK(e.pointer() == "/row7/moe_experts");
   }
   c.arch_type = "dense GPT";
   c.layers = 0;
@@ -130,4 +129,47 @@ TEST_CASE("column errors name <csv>, row and column", "[model]") {
     CHECK(e.pointer() == "/row7/layers");
     CHECK_THAT(e.message(), Catch::Contains("positive integer"));
   }
+}
+
+TEST_CASE("arch_type is free text: keywords pick the conventions, and the reading is listed", "[model]") {
+  ArchColumns c;
+  c.layers = 2;
+  c.hidden = 64;
+  c.heads = 4;
+  c.vocab = 1000;
+  c.seq_len = 128;
+  std::vector<std::string> d;
+  // No ffn_size: 4 x 64 = 256, listed; "dense GPT" itself is not.
+  c.arch_type = "dense GPT";
+  Model m = model_from_columns(c, "r", &d);
+  CHECK(m.ffn == 256);
+  CHECK(m.mlp == MlpKind::kGelu);
+  CHECK(d == std::vector<std::string>{"ffn_size=256 (4*hidden)"});
+  // "ALiBi" before "GPT": MPT-style, ALiBi positions.
+  d.clear();
+  c.ffn_size = 256;
+  c.arch_type = "GPT (BLOOM: ALiBi, embedding LayerNorm)";
+  m = model_from_columns(c, "r", &d);
+  CHECK(m.position == PositionKind::kAlibi);
+  CHECK(d == std::vector<std::string>{"arch_type=dense (MPT: ALiBi) (read from \"GPT (BLOOM: ALiBi, embedding LayerNorm)\")"});
+  // No keyword: Llama-style; a 4h width is ungated, any other gated.
+  d.clear();
+  c.arch_type = "decoder-only transformer";
+  m = model_from_columns(c, "r", &d);
+  CHECK(m.architecture == Architecture::kLlama);
+  CHECK(m.mlp == MlpKind::kReluSquared);
+  c.ffn_size = 172;
+  CHECK(model_from_columns(c, "r").mlp == MlpKind::kSwiGlu);
+  // "Mixture-of-Experts" is a MoE; an empty text with expert columns too.
+  c.moe_experts = 8;
+  c.moe_active_experts = 2;
+  c.moe_expert_ffn = 172;
+  c.arch_type = "Mixture-of-Experts decoder";
+  CHECK(model_from_columns(c, "r").moe);
+  d.clear();
+  c.arch_type = "";
+  m = model_from_columns(c, "r", &d);
+  CHECK(m.moe);
+  CHECK(m.moe->n_routed_experts == 8);
+  CHECK(d == std::vector<std::string>{"arch_type=MoE (read from \"\")"});
 }

@@ -368,6 +368,17 @@ TEST_CASE("validate: FLOP-convention classifier over the reference vocabulary", 
   CHECK(classify_flop_convention("MFU = (6N + 6*n_layers*2*d_model*seq) FLOPs/token incl. attention") ==
         FlopConvention::kSixNPlusAttention);
   CHECK(classify_flop_convention("") == FlopConvention::kUnknown);
+  // Texts beyond the reference vocabulary (training_runs.md's caveats name them).
+  CHECK(classify_flop_convention("hardware FLOP/s") == FlopConvention::kHardwareFlops);
+  CHECK(classify_flop_convention("102 TFLOP/s, including recompute") == FlopConvention::kHardwareFlops);
+  CHECK(classify_flop_convention("HFU-like: counts activation checkpointing") == FlopConvention::kHardwareFlops);
+  CHECK(classify_flop_convention("BF16 MFU incl. attention, vs 989 TFLOP/s") == FlopConvention::kPalmModelFlops);
+  CHECK(classify_flop_convention("MFU, no recompute counted") == FlopConvention::kPalmModelFlops);
+  CHECK(classify_flop_convention("model TFLOP/s per GPU") == FlopConvention::kPalmModelFlops);
+  // Named nothing trainsim knows: unknown, which compare() reads as the default.
+  CHECK(classify_flop_convention("no MFU reported (mixed BF16/FP8); runs stated as 33-39% MFU") ==
+        FlopConvention::kUnknown);
+  CHECK(classify_flop_convention("vendor TFLOP/s") == FlopConvention::kUnknown);
 }
 
 TEST_CASE("validate: PaLM model FLOPs equal Korthikanti's closed form for a GPT", "[report]") {
@@ -387,6 +398,12 @@ TEST_CASE("validate: PaLM model FLOPs equal Korthikanti's closed form for a GPT"
   REQUIRE(f);
   CHECK(f->value() == Approx(1.86057e13).epsilon(0.01));
   CHECK_FALSE(convention_flops_per_step(FlopConvention::kUnknown, m, 1, 2048));
+  // Hardware FLOPs: the same count times the row's hardware-to-model ratio
+  // (4/3 under full recompute): 1.86057e13 x 4/3 = 2.48076e13.
+  const auto hw = convention_flops_per_step(FlopConvention::kHardwareFlops, m, 1, 2048, 4.0 / 3.0);
+  REQUIRE(hw);
+  CHECK(hw->value() == Approx(f->value() * 4.0 / 3.0));
+  CHECK(hw->value() == Approx(2.48076e13).epsilon(0.01));
 }
 
 namespace {
@@ -504,7 +521,6 @@ TEST_CASE("validate: bad vocabulary and model errors become row reasons", "[repo
   auto reason = [](const std::map<std::string, std::string>& cells) {
     return validate_runs(one_row(cells), fixed_two_seconds, Engine::kAnalytic, "test").rows[0].reason;
   };
-  CHECK_THAT(reason({{"arch_type", "dense GTP"}}), Contains("arch_type") && Contains("did you mean"));
   // An architecture cell the model needs, empty: the reason names the column.
   CHECK(reason({{"layers", ""}}) == "column layers: expected a positive integer; found an empty cell");
   CHECK_THAT(reason({{"schedule", "1f1f"}}), Contains("column schedule") && Contains("1f1b"));
@@ -515,8 +531,9 @@ TEST_CASE("validate: bad vocabulary and model errors become row reasons", "[repo
   CHECK_THAT(reason({{"gpu_count", ""}}), Contains("gpu_count"));
   // 16 sequences over dp 2 x micro_batch 3 does not divide.
   CHECK_THAT(reason({{"micro_batch", "3"}}), Contains("not a multiple of dp*micro_batch"));
-  // global_batch_tokens must be whole sequences: 1000 / 2048.
-  CHECK_THAT(reason({{"global_batch_seqs", ""}, {"global_batch_tokens", "1000"}}), Contains("not a multiple of seq_len"));
+  // Integer cells: a whole number in any notation, never a fraction.
+  CHECK(reason({{"tp", "2.5"}}) == "column tp: expected an integer; found \"2.5\"");
+  CHECK_THAT(reason({{"pp", "1e400"}}), Contains("column pp: expected an integer"));
   CHECK_THAT(reason({{"global_batch_seqs", ""}}), Contains("global batch not stated"));
   // vpp stated under a schedule without virtual stages.
   CHECK_THAT(reason({{"vpp", "2"}}), Contains("no virtual stages"));
@@ -596,4 +613,81 @@ TEST_CASE("validate: the step error comes from the values, exact near -100% on t
   CHECK(*x.error_pct == Approx((1e18 / 1024.0 - 1.0) * 100.0).epsilon(1e-12));
   CHECK(*x.implied_step_time_s == Approx(2.048e-15).epsilon(1e-12));
   CHECK((2.0 / *x.implied_step_time_s - 1.0) * 100.0 == Approx(*x.error_pct).epsilon(1e-12));
+}
+
+TEST_CASE("validate: free-text and rounded cells are read by documented rules", "[report]") {
+  auto run = [](const std::map<std::string, std::string>& cells) {
+    return validate_runs(one_row(cells), fixed_two_seconds, Engine::kAnalytic, "test").rows[0];
+  };
+  // arch_type is free text: a text outside the four reference ones is read by
+  // keywords and the reading listed. "dense GTP" names no keyword: Llama-style.
+  const RowResult typo = run({{"arch_type", "dense GTP"}});
+  REQUIRE(typo.status == RowStatus::kOk);
+  CHECK(has(typo.defaults_used, "arch_type=dense (read from \"dense GTP\")"));
+  // "alibi" comes before "gpt".
+  CHECK(has(run({{"arch_type", "GPT-style decoder with ALiBi"}}).defaults_used,
+            "arch_type=dense (MPT: ALiBi) (read from \"GPT-style decoder with ALiBi\")"));
+  CHECK(has(run({{"arch_type", "dense GPT-3"}}).defaults_used, "arch_type=dense GPT (read from \"dense GPT-3\")"));
+  // The reference texts are read as they are, with nothing listed.
+  const RowResult plain = run({});
+  CHECK(std::none_of(plain.defaults_used.begin(), plain.defaults_used.end(),
+                     [](const std::string& d) { return d.rfind("arch_type=", 0) == 0 || d.rfind("ffn_size=", 0) == 0; }));
+  // An empty dense FFN width: 4 x hidden = 4 x 2048 = 8192.
+  CHECK(has(run({{"ffn_size", ""}}).defaults_used, "ffn_size=8192 (4*hidden)"));
+
+  // Integer cells in decimal or exponent form: tp "2.0" is 2, 16 sequences as "1.6e1".
+  const RowResult dec = run({{"tp", "2.0"}, {"global_batch_seqs", "1.6e1"}});
+  REQUIRE(dec.status == RowStatus::kOk);
+  CHECK(dec.plan->tp == 2);
+  CHECK(dec.plan->global_batch == 16);
+
+  // A token batch that is no whole number of sequences is rounded to whole
+  // micro-batches (dp 2 x micro_batch 1 = 2 sequences):
+  // 20000 / 2048 = 9.77 sequences = 4.88 micro-batch rounds -> 5 -> 10 sequences;
+  const RowResult tok = run({{"global_batch_seqs", ""}, {"global_batch_tokens", "20000"}});
+  REQUIRE(tok.status == RowStatus::kOk);
+  CHECK(tok.plan->global_batch == 10);
+  CHECK(std::any_of(tok.defaults_used.begin(), tok.defaults_used.end(), [](const std::string& d) {
+    return d.rfind("global_batch=10 seqs (global_batch_tokens/seq_len = 9.7656", 0) == 0;
+  }));
+  // 1000 / 2048 = 0.49 sequences: at least one round, 2 sequences.
+  CHECK(run({{"global_batch_seqs", ""}, {"global_batch_tokens", "1000"}}).plan->global_batch == 2);
+  // A whole number of sequences is used as stated: 32768 / 2048 = 16, derived, not a default.
+  const RowResult whole = run({{"global_batch_seqs", ""}, {"global_batch_tokens", "32768"}});
+  CHECK(whole.plan->global_batch == 16);
+  CHECK(has(whole.derived, "global_batch=16 seqs (global_batch_tokens/seq_len)"));
+}
+
+TEST_CASE("validate: a utilisation figure under an unnamed convention uses the default one", "[report]") {
+  // r-time's GPT (24 layers, h 2048, V 51200, 16 x 2048-token sequences) on 8
+  // GPUs at 2 s a step. PaLM model FLOPs: 1.86057e13 per sequence (the test
+  // above) x 16 = 2.97691e14 per step / (2 s x 8) = 18.606 TFLOP/s per GPU.
+  const RowResult t = validate_runs(one_row({{"out_iter_time_s", ""}, {"out_tflops_per_gpu", "100"}}),
+                                    fixed_two_seconds, Engine::kAnalytic, "test").rows[0];
+  REQUIRE(t.status == RowStatus::kOk);
+  CHECK(t.metric == Metric::kTflopsPerGpu);
+  CHECK(t.predicted_value == Approx(18.606).epsilon(0.01));
+  CHECK(has(t.defaults_used, "flops_convention=palm-model-flops"));
+
+  // A named model-FLOP convention with only an HFU: the HFU adds the
+  // recompute forward at the row's own ratio, here hfu / mfu = 0.4 / 0.3:
+  // 18.606 x 4/3 = 24.808 TFLOP/s / 312 = 0.07951.
+  const Predictor with_recompute = [](const RunSpec& s) {
+    Prediction p = fixed_two_seconds(s);
+    p.mfu = 0.3;
+    p.hfu = 0.4;
+    return p;
+  };
+  const RowResult h = validate_runs(one_row({{"out_iter_time_s", ""}, {"out_hfu_pct", "10"},
+                                             {"flops_convention", "PaLM definitions"}}),
+                                    with_recompute, Engine::kAnalytic, "test").rows[0];
+  REQUIRE(h.status == RowStatus::kOk);
+  CHECK(h.metric == Metric::kHfu);
+  CHECK(h.predicted_value == Approx(0.07951).epsilon(0.01));
+  CHECK_FALSE(has(h.defaults_used, "flops_convention=palm-model-flops"));
+  // A vendor per-sequence count cannot be reproduced: still a skip with its reason.
+  const RowResult v = validate_runs(one_row({{"out_iter_time_s", ""}, {"out_mfu_pct", "50"},
+                                             {"flops_convention", "GBS*model_flops_per_seq/step"}}),
+                                    fixed_two_seconds, Engine::kAnalytic, "test").rows[0];
+  CHECK_THAT(v.reason, Contains("vendor-per-sequence"));
 }
