@@ -801,6 +801,13 @@ Published read_published(const RowCells& c, int gpus, RowResult& row) {
   if (const auto v = c.number("out_mfu_pct")) pub.mfu = *v / 100.0;
   if (const auto v = c.number("out_hfu_pct")) pub.hfu = *v / 100.0;
   pub.gpu_hours = c.number("out_gpu_hours");
+  if (!pub.gpu_hours) {
+    // Whole-run wall-clock days on the row's GPUs are the GPU-hours allocated.
+    if (const auto days = c.number("out_wall_clock_days")) {
+      pub.gpu_hours = *days * (units::kSecondsPerDay / units::kSecondsPerHour) * gpus;
+      row.derived.push_back("published GPU-hours = out_wall_clock_days x 24 h x gpu_count");
+    }
+  }
   pub.gpu_hours_per_trillion_tokens = c.number("out_gpu_hours_per_T_tokens");
   pub.convention = classify_flop_convention(c.text("flops_convention"));
   return pub;

@@ -15,7 +15,8 @@
 //      a utilisation figure whose convention cannot be reproduced is shown
 //      but not compared.
 //   4. Only whole-run GPU-hours (out_gpu_hours with tokens_trained, or
-//      out_gpu_hours_per_T_tokens): compared after the explicit goodput
+//      out_gpu_hours_per_T_tokens, or out_wall_clock_days x 24 x gpu_count
+//      with tokens_trained): compared after the explicit goodput
 //      assumption kAssumedGoodput, summarised separately from 1-3.
 // Two errors per row, signed, in percent:
 //   metric error = (predicted - published) / published on the compared figure;

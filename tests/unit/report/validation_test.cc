@@ -691,3 +691,17 @@ TEST_CASE("validate: a utilisation figure under an unnamed convention uses the d
                                     fixed_two_seconds, Engine::kAnalytic, "test").rows[0];
   CHECK_THAT(v.reason, Contains("vendor-per-sequence"));
 }
+
+TEST_CASE("validate: whole-run wall-clock days are the GPU-hours of the row's GPUs", "[report]") {
+  const RowResult r = validate_runs(one_row({{"out_iter_time_s", ""}, {"out_wall_clock_days", "2"},
+                                             {"tokens_trained", "1e9"}}),
+                                    fixed_two_seconds, Engine::kAnalytic, "test").rows[0];
+  REQUIRE(r.status == RowStatus::kOk);
+  CHECK(r.metric == Metric::kGpuHours);
+  // 2 days x 24 h x 8 GPUs = 384 GPU-h.
+  CHECK(r.published_value == Approx(384.0));
+  CHECK(has(r.derived, "published GPU-hours = out_wall_clock_days x 24 h x gpu_count"));
+  // 16 x 2048 tokens per 2 s step on 8 GPUs = 2048 tok/s/GPU; at goodput 0.9,
+  // 1e9 tokens / (2048 x 0.9) / 3600 = 150.70 GPU-h.
+  CHECK(r.predicted_value == Approx(150.70).epsilon(0.001));
+}
