@@ -43,7 +43,14 @@ void validate_plan(const Plan& p, const model::Model& m, const hardware::Cluster
 
   // Tensor and context parallelism.
   if (m.heads % p.tp != 0) reject(fmt::format("{} attention heads are not divisible by tp {}", m.heads, p.tp));
-  if (m.kv_heads > 0 && m.kv_heads % p.tp != 0) {
+  // Key/value heads split over TP; multi-query attention's single head is
+  // replicated instead: every rank computes it, as Megatron-LM's multi-query
+  // attention does (bigcode-project/Megatron-LM megatron/model/transformer.py,
+  // ParallelAttention: key_value = get_linear_layer(hidden, 2 * kv_channels),
+  // a plain linear layer on every tensor-parallel rank; the graph builds
+  // ceil(kv_heads / tp) per rank). Grouped-query attention with fewer groups
+  // than tp is rejected, as Megatron-Core divides num_query_groups by tp.
+  if (m.kv_heads > 1 && m.kv_heads % p.tp != 0) {
     reject(fmt::format("{} key/value heads are not divisible by tp {}", m.kv_heads, p.tp));
   }
   if (p.tp > 1 && m.ffn > 0 && m.ffn % p.tp != 0) {

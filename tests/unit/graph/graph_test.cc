@@ -283,3 +283,18 @@ TEST_CASE("unfused attention: Megatron's four kernels over the whole score matri
   for (const Operator& op : ub.ops) CHECK(op.name != "attn.core");
   CHECK(graph_params(unfused) == graph_params(flash));
 }
+
+TEST_CASE("multi-query attention's one key/value head is computed on every TP rank", "[graph]") {
+  model::Model m = model::load_model("llama3_8b");  // 32 heads of 128, hidden 4096
+  m.kv_heads = 1;
+  Sharding s;
+  s.tp = 4;
+  const Graph g = build_graph(m, 1024, 1, s);
+  const Operator& qkv = find_op(g, BlockKind::kDenseLayer, "attn.qkv_proj");
+  // Per rank: 32 / 4 = 8 query heads plus the whole key and value head (ceil(1 / 4) = 1):
+  // n = (8 + 2 x 1) x 128 = 1280 over k = 4096 and m = 1024 tokens.
+  CHECK(qkv.gemm.n == 1280);
+  CHECK(qkv.gemm.k == 4096);
+  CHECK(qkv.gemm.m == 1024);
+  CHECK(find_op(g, BlockKind::kDenseLayer, "attn.core").attention.kv_heads == 1);
+}

@@ -296,6 +296,13 @@ TEST_CASE("plans that cannot run are rejected with the reason and the numbers", 
     p.dp = 4;
     CHECK_THROWS_WITH(plan::validate_plan(p, llama, c64), Contains("8 key/value heads are not divisible by tp 16"));
   }
+  SECTION("multi-query attention's one key/value head is replicated over tp") {
+    model::Model mqa = llama;
+    mqa.kv_heads = 1;
+    p.tp = 8;
+    p.dp = 8;
+    CHECK_NOTHROW(plan::validate_plan(p, mqa, c64));
+  }
   SECTION("global batch not divisible by dp x micro_batch") {
     p.global_batch = 100;
     CHECK_THROWS_WITH(plan::validate_plan(p, llama, c64),
