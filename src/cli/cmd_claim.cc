@@ -113,6 +113,70 @@ std::string model_error_line(const ModelError& e, const std::string& accelerator
   return s + ". The prediction does not use these runs.";
 }
 
+// The run's GPU-hours were trainsim's step time off on it as on the
+// validation runs: actual = predicted / (1 + step error), at the errors' 10th
+// percentile, median and 90th percentile. The rows on the claim
+// accelerator's compute die when there are at least kMinBandRuns of them,
+// else all rows. A statement about trainsim's track record, not a prediction:
+// the published rows enter only through their errors, never the model.
+constexpr int kMinBandRuns = 10;
+
+struct ErrorBand {
+  bool available = false;
+  bool same_die = false;
+  int runs = 0;
+  double p10_pct = 0, median_pct = 0, p90_pct = 0;  // signed step-time errors
+  double low_hours = 0, median_hours = 0, high_hours = 0;
+  std::string reported_where;  // "inside", "above", "below"
+};
+
+ErrorBand error_band(const ModelError& e, double predicted_hours, double reported_hours) {
+  ErrorBand b;
+  if (!e.missing.empty()) return b;
+  const report::TimeErrorSummary& t = e.die.stats.n >= kMinBandRuns ? e.die : e.all;
+  if (t.stats.n == 0) return b;
+  b.available = true;
+  b.same_die = &t == &e.die;
+  b.runs = t.stats.n;
+  b.p10_pct = t.p10_time_error_pct;
+  b.median_pct = t.median_time_error_pct;
+  b.p90_pct = t.p90_time_error_pct;
+  const report::TrackRecordBand hours = report::track_record_band(t, predicted_hours);
+  b.low_hours = hours.low;
+  b.median_hours = hours.median;
+  b.high_hours = hours.high;
+  b.reported_where = reported_hours < b.low_hours ? "below" : reported_hours > b.high_hours ? "above" : "inside";
+  return b;
+}
+
+std::string error_band_line(const ErrorBand& b, const std::string& accelerator, double reported_hours) {
+  if (!b.available) return "error band: not available (no validated error)";
+  return fmt::format(
+      "error band: if trainsim's step time erred on this run as it does on the {} runs {} (step error P10 "
+      "{:+.0f}%, median {:+.0f}%, P90 {:+.0f}%), the run would take {} to {} GPU-hours (median {}): predicted / "
+      "(1 + error). The reported {} lies {} that band. The band is trainsim's track record on other runs; the "
+      "prediction above does not use it.",
+      b.runs, b.same_die ? "on the compute die of the " + accelerator : std::string("validated"), b.p10_pct,
+      b.median_pct, b.p90_pct, millions(b.low_hours), millions(b.high_hours), millions(b.median_hours),
+      millions(reported_hours), b.reported_where == "inside" ? "inside" : b.reported_where + " of");
+}
+
+json error_band_json(const ErrorBand& b) {
+  if (!b.available) return json{{"available", false}};
+  return json{{"available", true},
+              {"runs", b.same_die ? "same_compute_die" : "all_runs"},
+              {"n", b.runs},
+              {"step_time_error_p10_pct", run::sig(b.p10_pct)},
+              {"step_time_error_median_pct", run::sig(b.median_pct)},
+              {"step_time_error_p90_pct", run::sig(b.p90_pct)},
+              {"gpu_hours_low", run::sig(b.low_hours)},
+              {"gpu_hours_median", run::sig(b.median_hours)},
+              {"gpu_hours_high", run::sig(b.high_hours)},
+              {"reported", b.reported_where},
+              {"note", "predicted total GPU-hours / (1 + step-time error) at the validation errors' P90, median "
+                       "and P10; trainsim's track record on published runs, not an input to the prediction"}};
+}
+
 json model_error_json(const ModelError& e) {
   if (!e.missing.empty()) return json{{"available", false}, {"reason", e.missing}};
   auto part = [](const report::TimeErrorSummary& t) {
@@ -154,6 +218,14 @@ std::string accelerator_label(const Inputs& in) {
 double des_ratio(const Inputs& in) {
   const run::PhaseResult& m = run::main_phase(in.prediction.run);
   return in.des_step / m.step.step_time;
+}
+
+ErrorBand band_of(const Inputs& in) {
+  return error_band(in.model_error, in_hours(in.prediction.run.total_gpu_time()), in_hours(in.reported.total));
+}
+
+std::string band_line(const Inputs& in) {
+  return error_band_line(band_of(in), accelerator_label(in), in_hours(in.reported.total));
 }
 
 json claim_json(const Inputs& in) {
@@ -219,7 +291,8 @@ json claim_json(const Inputs& in) {
       {"assumptions", run::assumptions_json(s.assumptions)},
       {"calibration", run::to_json(in.tables)},
       {"verdict", c.verdict},
-      {"validated_error", model_error_json(in.model_error)}};
+      {"validated_error", model_error_json(in.model_error)},
+      {"validated_error_band", error_band_json(band_of(in))}};
 }
 
 Table stage_table(const Inputs& in) {
@@ -302,6 +375,7 @@ std::string text_report(const Inputs& in) {
   out += stage_table(in).to_text();
   out += "\nverdict: " + in.comparison.verdict + "\n";
   out += "how sure: " + model_error_line(in.model_error, accelerator_label(in)) + "\n";
+  out += band_line(in) + "\n";
   out += "\nWhat drives the answer (one input at a time, total GPU-hours):\n";
   out += tornado_table(in).to_text();
   out += "\n" + calibration_line(in.tables) + "\n";
@@ -328,6 +402,9 @@ std::string md_report(const Inputs& in) {
   out += fmt::format("Generated by `{}`. Do not edit by hand.\n\n", in.command);
   out += "## Verdict\n\n" + in.comparison.verdict + "\n\n";
   out += "How sure: " + model_error_line(in.model_error, accelerator_label(in)) + "\n\n";
+  std::string band = band_line(in);
+  band[0] = 'E';
+  out += band + "\n\n";
   out += "## Prediction vs report\n\n";
   std::string summary = summary_lines(in);
   for (size_t pos = 0; (pos = summary.find('\n', pos)) != std::string::npos; pos += 2) {

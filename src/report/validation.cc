@@ -1044,8 +1044,23 @@ TimeErrorSummary time_error_summary(const ValidationReport& r,
   std::sort(times.begin(), times.end());
   const size_t n = times.size();
   if (n > 0) out.median_time_error_pct = n % 2 == 1 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+  const auto quantile = [&](double q) {
+    const double pos = q * static_cast<double>(n - 1);
+    const size_t lo = static_cast<size_t>(std::floor(pos));
+    const size_t hi = std::min(lo + 1, n - 1);
+    return times[lo] + (pos - static_cast<double>(lo)) * (times[hi] - times[lo]);
+  };
+  if (n > 0) {
+    out.p10_time_error_pct = quantile(0.10);
+    out.p90_time_error_pct = quantile(0.90);
+  }
   out.hardware.assign(hw.begin(), hw.end());
   return out;
+}
+
+TrackRecordBand track_record_band(const TimeErrorSummary& t, double predicted) {
+  const auto actual = [&](double err_pct) { return predicted / (1.0 + err_pct / 100.0); };
+  return {actual(t.p90_time_error_pct), actual(t.median_time_error_pct), actual(t.p10_time_error_pct)};
 }
 
 }  // namespace trainsim::report

@@ -237,10 +237,24 @@ std::optional<double> step_error_pct(Metric m, double predicted, double publishe
 struct TimeErrorSummary {
   ErrorStats stats;
   double median_time_error_pct = 0;
+  // 10th and 90th percentiles of the signed step-time errors (linear
+  // interpolation between order statistics, position (n - 1) p).
+  double p10_time_error_pct = 0;
+  double p90_time_error_pct = 0;
   std::vector<std::string> hardware;  // profiles of the rows, sorted, distinct
 };
 TimeErrorSummary time_error_summary(const ValidationReport& r,
                                     const std::function<bool(const RowResult&)>& include);
+
+// What a predicted quantity that scales with the step time (GPU-hours, days,
+// cost) would be, were trainsim's step off on it as on the summarised rows:
+// predicted / (1 + step error / 100) at the errors' P90 (low), median and P10
+// (high). A negative error is a step predicted too short, so the actual lies
+// above the prediction. Step errors lie above -100%.
+struct TrackRecordBand {
+  double low = 0, median = 0, high = 0;
+};
+TrackRecordBand track_record_band(const TimeErrorSummary& t, double predicted);
 
 // Validates every data record of `table`. Never throws for a bad row: the row
 // is reported skipped with its reason.

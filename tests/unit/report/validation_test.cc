@@ -570,11 +570,24 @@ TEST_CASE("validate: errors as step-time errors, summarised over chosen rows", "
   CHECK(all.stats.n == 3);
   CHECK(all.stats.mape_pct == Approx(55.0 / 3.0));
   CHECK(all.median_time_error_pct == Approx(10));
+  // Sorted -20, 10, 25: P10 at position 0.2 = -20 + 0.2 x 30 = -14; P90 at
+  // 1.8 = 10 + 0.8 x 15 = 22.
+  CHECK(all.p10_time_error_pct == Approx(-14));
+  CHECK(all.p90_time_error_pct == Approx(22));
   CHECK(all.hardware == std::vector<std::string>{"a", "b"});
   // Hardware "a" only: time and tput; median of 10 and -20 = -5.
   const TimeErrorSummary a = time_error_summary(r, [](const RowResult& x) { return x.hw == "a"; });
   CHECK(a.stats.n == 2);
   CHECK(a.median_time_error_pct == Approx(-5));
+  // -20, 10: P10 = -20 + 0.1 x 30 = -17, P90 = -20 + 0.9 x 30 = 7.
+  CHECK(a.p10_time_error_pct == Approx(-17));
+  CHECK(a.p90_time_error_pct == Approx(7));
+  // A prediction of 100 were the step off as on rows "a": 100 / (1 + 0.07) =
+  // 93.46 (P90), 100 / (1 - 0.05) = 105.26 (median), 100 / (1 - 0.17) = 120.48 (P10).
+  const TrackRecordBand band = track_record_band(a, 100.0);
+  CHECK(band.low == Approx(93.458).epsilon(1e-4));
+  CHECK(band.median == Approx(105.263).epsilon(1e-4));
+  CHECK(band.high == Approx(120.482).epsilon(1e-4));
 }
 
 TEST_CASE("validate: text and Markdown show both errors per row", "[report]") {
