@@ -953,6 +953,7 @@ ValidationReport validate_runs(const CsvTable& table, const Predictor& predict, 
       // Throughput from the prediction's own step time, so the metrics agree.
       pred.tokens_per_s_per_gpu = static_cast<double>(p.global_batch * p.seq_len) /
                                   (pred.step_time.value() * static_cast<double>(*gpus));
+      row.calibrated = !pred.default_tables;
       row.predicted = pred;
       for (const auto& n : pred.notes) row.notes.push_back(n);
       for (const auto& n : pred.engine_notes) {
@@ -986,10 +987,12 @@ ValidationReport validate_runs(const CsvTable& table, const Predictor& predict, 
     rep.rows.push_back(std::move(row));
   }
 
-  auto main_metric = [](const RowResult& r) { return r.metric != Metric::kGpuHours; };
+  auto main_metric = [](const RowResult& r) { return group_of(r) == RowGroup::kMain; };
   rep.overall = stats_where(rep.rows, main_metric);
   rep.overall_metric = stats_where(rep.rows, main_metric, /*metric_scale=*/true);
-  rep.gpu_hours = stats_where(rep.rows, [](const RowResult& r) { return r.metric == Metric::kGpuHours; });
+  rep.gpu_hours = stats_where(rep.rows, [](const RowResult& r) { return group_of(r) == RowGroup::kGpuHours; });
+  rep.uncalibrated =
+      stats_where(rep.rows, [](const RowResult& r) { return group_of(r) == RowGroup::kUncalibrated; });
   std::set<std::string> families, hardware;
   std::set<Metric> metrics;
   for (const auto& r : rep.rows) {
@@ -1031,7 +1034,7 @@ std::optional<double> step_error_pct(Metric m, double predicted, double publishe
 TimeErrorSummary time_error_summary(const ValidationReport& r,
                                     const std::function<bool(const RowResult&)>& include) {
   TimeErrorSummary out;
-  auto pick = [&](const RowResult& x) { return x.metric != Metric::kGpuHours && include(x); };
+  auto pick = [&](const RowResult& x) { return group_of(x) == RowGroup::kMain && include(x); };
   out.stats = stats_where(r.rows, pick);
   std::vector<double> times;
   std::set<std::string> hw;
@@ -1056,6 +1059,11 @@ TimeErrorSummary time_error_summary(const ValidationReport& r,
   }
   out.hardware.assign(hw.begin(), hw.end());
   return out;
+}
+
+RowGroup group_of(const RowResult& r) {
+  if (!r.calibrated) return RowGroup::kUncalibrated;
+  return r.metric == Metric::kGpuHours ? RowGroup::kGpuHours : RowGroup::kMain;
 }
 
 TrackRecordBand track_record_band(const TimeErrorSummary& t, double predicted) {

@@ -18,6 +18,10 @@
 //      out_gpu_hours_per_T_tokens, or out_wall_clock_days x 24 x gpu_count
 //      with tokens_trained): compared after the explicit goodput
 //      assumption kAssumedGoodput, summarised separately from 1-3.
+// Rows on hardware without a calibration table (the engine ran on stated
+// default efficiencies) are compared the same way but summarised apart from
+// both (RowGroup::kUncalibrated): their predictions are guesses, not
+// calibrated ones.
 // Two errors per row, signed, in percent:
 //   metric error = (predicted - published) / published on the compared figure;
 //   error (the step-time error) = predicted step / the step the published
@@ -137,6 +141,9 @@ struct Prediction {
   double mfu = 0;  // model FLOPs (non-causal attention, PaLM/Megatron count) / (step x GPUs x BF16 peak)
   double hfu = 0;  // hardware FLOPs incl. recompute / same denominator
   FlopsPerSecond peak_bf16;          // dense 16-bit peak per GPU the MFU is against (hardware::utilisation_peak)
+  // The accelerator has no calibration table: the engine ran on stated
+  // default efficiencies, so the prediction is not calibrated.
+  bool default_tables = false;
   // Parts of the step as the engine reports them (name, seconds), for diagnosis.
   std::vector<std::pair<std::string, Seconds>> breakdown;
   std::vector<std::string> notes;    // about this row (e.g. memory-model overflow)
@@ -193,7 +200,17 @@ struct RowResult {
   std::optional<double> error_pct;         // step-time error (step_error_pct), in percent
   std::optional<double> implied_step_time_s;  // the step the published figure implies (not GPU-hours rows)
   std::vector<std::string> notes;
+  // False when predicted on stated default efficiencies (no calibration table
+  // for the row's hardware): such rows are summarised apart (RowGroup).
+  bool calibrated = true;
 };
+
+// Which summary a compared row belongs to: the headline (step time,
+// throughput, utilisation on calibrated hardware), whole-run GPU-hours (after
+// the goodput), or hardware without calibration data (default efficiencies,
+// whatever the metric). Skipped rows belong to none.
+enum class RowGroup { kMain, kGpuHours, kUncalibrated };
+RowGroup group_of(const RowResult& r);
 
 struct ErrorStats {
   int n = 0;
@@ -218,6 +235,7 @@ struct ValidationReport {
   std::map<std::string, ErrorStats> by_hardware;
   std::map<std::string, ErrorStats> by_metric;
   ErrorStats gpu_hours;                       // rows compared only on whole-run GPU-hours
+  ErrorStats uncalibrated;                    // rows on hardware without calibration data
   std::vector<std::string> engine_notes;      // distinct engine notes, in first-seen order
   int rows_ok() const;
   int rows_skipped() const;
@@ -231,9 +249,9 @@ struct ValidationReport {
 // < 0: trainsim's step is shorter than the published one. nullopt for kNone.
 std::optional<double> step_error_pct(Metric m, double predicted, double published);
 
-// How far trainsim's step times were off on a set of compared rows (metrics
-// 1-3, not whole-run GPU-hours): the stats of their step-time errors and the
-// signed median of those errors.
+// How far trainsim's step times were off on a set of compared rows (the
+// headline group: metrics 1-3 on calibrated hardware): the stats of their
+// step-time errors and the signed median and percentiles of those errors.
 struct TimeErrorSummary {
   ErrorStats stats;
   double median_time_error_pct = 0;

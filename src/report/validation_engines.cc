@@ -77,6 +77,7 @@ void note_tables(const cost::CostModel& cost, const std::string& hw, Prediction&
   if (!peak) throw UsageError(fmt::format("hardware profile {} states no dense BF16 or FP16 peak", hw));
   pred.peak_bf16 = *peak;
   if (cost.tables().is_default()) {
+    pred.default_tables = true;
     pred.engine_notes.push_back(fmt::format("no calibration table for {}: default efficiencies ({})", hw,
                                             cost.tables().provenance.default_reason));
   }

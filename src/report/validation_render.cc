@@ -97,7 +97,10 @@ Table stats_table(const std::string& first, const std::map<std::string, ErrorSta
   return t;
 }
 
-Table rows_table(const ValidationReport& r, bool gpu_hours) {
+// The compared rows of one group (validation.h RowGroup). Whole-run GPU-hours
+// rows have one error column: the metric error is the step error there.
+Table rows_table(const ValidationReport& r, RowGroup group) {
+  const bool gpu_hours = group == RowGroup::kGpuHours;
   std::vector<std::string> head = {"id", "hw", "layout", "metric", "published", "predicted"};
   std::vector<Align> align = {Align::kLeft, Align::kLeft, Align::kLeft, Align::kLeft, Align::kRight, Align::kRight};
   if (gpu_hours) {
@@ -111,7 +114,7 @@ Table rows_table(const ValidationReport& r, bool gpu_hours) {
   align.push_back(Align::kLeft);
   Table t(head, align);
   for (const auto& row : r.rows) {
-    if (row.status != RowStatus::kOk || (row.metric == Metric::kGpuHours) != gpu_hours) continue;
+    if (row.status != RowStatus::kOk || group_of(row) != group) continue;
     std::vector<std::string> cells = {row.id, row.hw, layout(*row.plan), to_string(row.metric),
                                       metric_value(row.metric, row.published_value),
                                       metric_value(row.metric, row.predicted_value)};
@@ -134,7 +137,7 @@ Table skipped_table(const ValidationReport& r) {
 Table worst_table(const ValidationReport& r, size_t count) {
   std::vector<const RowResult*> ok;
   for (const auto& row : r.rows) {
-    if (row.status == RowStatus::kOk && row.metric != Metric::kGpuHours) ok.push_back(&row);
+    if (row.status == RowStatus::kOk && group_of(row) == RowGroup::kMain) ok.push_back(&row);
   }
   std::stable_sort(ok.begin(), ok.end(), [](const RowResult* a, const RowResult* b) {
     return std::fabs(*a->error_pct) > std::fabs(*b->error_pct);
@@ -186,10 +189,19 @@ std::string notes_section(const ValidationReport& r, const char* bullet) {
 }
 
 std::string headline(const ValidationReport& r) {
-  return fmt::format("{} rows: {} simulated, {} skipped (listed with reasons); {} compared on step time, "
-                     "throughput or utilisation, {} on whole-run GPU-hours only",
-                     r.rows.size(), r.rows_ok(), r.rows_skipped(), r.overall.n, r.gpu_hours.n);
+  std::string s = fmt::format("{} rows: {} simulated, {} skipped (listed with reasons); {} compared on step time, "
+                              "throughput or utilisation, {} on whole-run GPU-hours only",
+                              r.rows.size(), r.rows_ok(), r.rows_skipped(), r.overall.n, r.gpu_hours.n);
+  if (r.uncalibrated.n > 0) {
+    s += fmt::format(", {} on hardware without calibration data (reported apart)", r.uncalibrated.n);
+  }
+  return s;
 }
+
+constexpr const char* kUncalibratedExplained =
+    "Rows on hardware without calibration data were predicted with the stated default efficiencies (the "
+    "engine notes name them), not with measured ones: a guess, not a calibrated prediction, so they are "
+    "kept out of every statistic above.";
 
 }  // namespace
 
@@ -236,6 +248,13 @@ std::string to_json(const ValidationReport& r) {
     j["published"] = pub;
     j["error_pct"] = opt(row.error_pct);
     j["metric_error_pct"] = opt(row.metric_error_pct);
+    // Which summary the row counts in (validation.h RowGroup); null when skipped.
+    if (row.status != RowStatus::kOk) {
+      j["summary_group"] = nullptr;
+    } else {
+      const RowGroup g = group_of(row);
+      j["summary_group"] = g == RowGroup::kMain ? "main" : g == RowGroup::kGpuHours ? "gpu_hours" : "uncalibrated_hardware";
+    }
     j["defaults_used"] = row.defaults_used;
     j["derived"] = row.derived;
     j["notes"] = row.notes;
@@ -280,6 +299,9 @@ std::string to_json(const ValidationReport& r) {
   ordered_json gh = stats_json(r.gpu_hours);
   gh["goodput"] = kAssumedGoodput;
   s["gpu_hours_only"] = gh;
+  ordered_json unc = stats_json(r.uncalibrated);
+  unc["note"] = kUncalibratedExplained;
+  s["uncalibrated_hardware"] = unc;
   ordered_json defs = ordered_json::array();
   for (const auto& d : default_rules()) {
     defs.push_back({{"default", d.key}, {"applies_to", d.column}, {"value", d.value}, {"why", d.why}});
@@ -300,14 +322,21 @@ std::string to_text(const ValidationReport& r) {
   if (r.gpu_hours.n > 0) {
     out += fmt::format("Whole-run GPU-hours (goodput {:.2f}): {}\n", kAssumedGoodput, stats_line(r.gpu_hours));
   }
+  if (r.uncalibrated.n > 0) {
+    out += "Hardware without calibration data (default efficiencies): " + stats_line(r.uncalibrated) + "\n";
+  }
   out += "\n" + std::string(kErrorExplained) + "\n";
   out += "\nBy family (step-time error):\n" + stats_table("family", r.by_family).to_text();
   out += "\nBy hardware (step-time error):\n" + stats_table("hardware", r.by_hardware).to_text();
   out += "\nBy compared metric (step-time error):\n" + stats_table("metric", r.by_metric).to_text();
-  out += "\nRows:\n" + rows_table(r, false).to_text();
+  out += "\nRows:\n" + rows_table(r, RowGroup::kMain).to_text();
   if (r.gpu_hours.n > 0) {
     out += fmt::format("\nWhole-run GPU-hours, after an assumed goodput of {:.2f}:\n", kAssumedGoodput) +
-           rows_table(r, true).to_text();
+           rows_table(r, RowGroup::kGpuHours).to_text();
+  }
+  if (r.uncalibrated.n > 0) {
+    out += "\nOn hardware without calibration data (default efficiencies; in no statistic above):\n" +
+           rows_table(r, RowGroup::kUncalibrated).to_text();
   }
   if (r.rows_skipped() > 0) out += "\nSkipped rows:\n" + skipped_table(r).to_text();
   const std::string notes = notes_section(r, "  - ");
@@ -333,6 +362,10 @@ std::string to_markdown(const ValidationReport& r) {
     out += fmt::format("- Whole-run GPU-hours (goodput {:.2f}, reported separately): {}\n", kAssumedGoodput,
                        stats_line(r.gpu_hours));
   }
+  if (r.uncalibrated.n > 0) {
+    out += "- Hardware without calibration data (default efficiencies, reported separately): " +
+           stats_line(r.uncalibrated) + "\n";
+  }
   out += "\n### By family (step-time error)\n\n" + stats_table("family", r.by_family).to_markdown();
   out += "\n### By hardware (step-time error)\n\n" + stats_table("hardware", r.by_hardware).to_markdown();
   out += "\n### By compared metric (step-time error)\n\n" + stats_table("metric", r.by_metric).to_markdown();
@@ -343,10 +376,14 @@ std::string to_markdown(const ValidationReport& r) {
          defaults_table().to_markdown();
   const std::string notes = notes_section(r, "- ");
   if (!notes.empty()) out += "\n## Notes\n\n" + notes;
-  out += "\n## All compared rows\n\n" + rows_table(r, false).to_markdown();
+  out += "\n## All compared rows\n\n" + rows_table(r, RowGroup::kMain).to_markdown();
   if (r.gpu_hours.n > 0) {
     out += fmt::format("\n## Whole-run GPU-hours (goodput {:.2f})\n\n", kAssumedGoodput) +
-           rows_table(r, true).to_markdown();
+           rows_table(r, RowGroup::kGpuHours).to_markdown();
+  }
+  if (r.uncalibrated.n > 0) {
+    out += std::string("\n## Hardware without calibration data\n\n") + kUncalibratedExplained + "\n\n" +
+           rows_table(r, RowGroup::kUncalibrated).to_markdown();
   }
   return out;
 }

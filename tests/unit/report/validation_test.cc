@@ -718,3 +718,36 @@ TEST_CASE("validate: whole-run wall-clock days are the GPU-hours of the row's GP
   // 1e9 tokens / (2048 x 0.9) / 3600 = 150.70 GPU-h.
   CHECK(r.predicted_value == Approx(150.70).epsilon(0.001));
 }
+
+TEST_CASE("validate: rows on hardware without calibration data are summarised apart", "[report]") {
+  // The same 2 s engine, but reporting default efficiencies for the A100-40GB profile.
+  const Predictor engine = [](const RunSpec& s) {
+    Prediction p = fixed_two_seconds(s);
+    p.default_tables = s.hw == "a100-sxm-40gb";
+    return p;
+  };
+  CsvTable two = one_row({});
+  std::vector<std::string> second = two.records()[0].fields;
+  second[*two.column("id")] = "r-uncal";
+  second[*two.column("hw")] = "a100-sxm-40gb";
+  second[*two.column("out_iter_time_s")] = "4";
+  const CsvTable t("two.csv", two.header(), {two.records()[0], CsvRecord{3, second}});
+  const ValidationReport r = validate_runs(t, engine, Engine::kAnalytic, "test");
+  REQUIRE(r.rows_ok() == 2);
+  // r-time: (2 - 2.5) / 2.5 = -20% in the headline; r-uncal: (2 - 4) / 4 = -50% apart.
+  CHECK(r.rows[0].calibrated);
+  CHECK_FALSE(r.rows[1].calibrated);
+  CHECK(group_of(r.rows[1]) == RowGroup::kUncalibrated);
+  CHECK(r.overall.n == 1);
+  CHECK(r.overall.mape_pct == Approx(20));
+  CHECK(r.uncalibrated.n == 1);
+  CHECK(r.uncalibrated.mape_pct == Approx(50));
+  CHECK(r.by_hardware.count("a100-sxm-40gb") == 0);
+  CHECK(time_error_summary(r, [](const RowResult&) { return true; }).stats.n == 1);
+  const auto j = nlohmann::json::parse(to_json(r));
+  CHECK(j["rows"][1]["summary_group"] == "uncalibrated_hardware");
+  CHECK(j["rows"][0]["summary_group"] == "main");
+  CHECK(j["summary"]["uncalibrated_hardware"]["n"] == 1);
+  CHECK_THAT(to_text(r), Contains("1 on hardware without calibration data (reported apart)"));
+  CHECK_THAT(to_markdown(r), Contains("## Hardware without calibration data"));
+}
