@@ -90,21 +90,16 @@ Model model_from_columns(const ArchColumns& c, const std::string& row_id, std::v
   };
   switch (family) {
     case ArchFamily::kGpt:
-      m.architecture = Architecture::kGpt;
-      m.ffn = dense_ffn();
-      m.mlp = MlpKind::kGelu;
-      m.position = PositionKind::kLearned;
-      m.norm = NormKind::kLayerNorm;
-      m.attention_bias = m.mlp_bias = true;
-      m.tied_embeddings = true;
-      break;
     case ArchFamily::kMpt:
+      // LayerNorm, GELU, tied embeddings; GPT adds learned positions and
+      // biases, MPT has ALiBi and no biases.
       m.architecture = Architecture::kGpt;
       m.ffn = dense_ffn();
       m.mlp = MlpKind::kGelu;
-      m.position = PositionKind::kAlibi;
       m.norm = NormKind::kLayerNorm;
       m.tied_embeddings = true;
+      m.position = family == ArchFamily::kGpt ? PositionKind::kLearned : PositionKind::kAlibi;
+      m.attention_bias = m.mlp_bias = family == ArchFamily::kGpt;
       break;
     case ArchFamily::kLlama:
       m.architecture = Architecture::kLlama;

@@ -96,14 +96,25 @@ TEST_CASE("Grok-1 MoE row", "[model]") {
   CHECK(count_params(m).total == 316'489'340'928LL);
 }
 
-TEST_CASE("column errors name <csv>, row and column", "[model]") {
+namespace {
+
+// A two-layer model's columns: 64 wide, 4 heads, 128 tokens; vocab and FFN
+// width left to each test.
+ArchColumns tiny(const std::string& arch_type) {
   ArchColumns c;
   c.layers = 2;
   c.hidden = 64;
   c.heads = 4;
-  c.ffn_size = 256;
   c.seq_len = 128;
-  c.arch_type = "dense GPT";
+  c.arch_type = arch_type;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("column errors name <csv>, row and column", "[model]") {
+  ArchColumns c = tiny("dense GPT");
+  c.ffn_size = 256;
   try {
     model_from_columns(c, "row7");  // vocab empty
     FAIL("no error");
@@ -132,15 +143,10 @@ TEST_CASE("column errors name <csv>, row and column", "[model]") {
 }
 
 TEST_CASE("arch_type is free text: keywords pick the conventions, and the reading is listed", "[model]") {
-  ArchColumns c;
-  c.layers = 2;
-  c.hidden = 64;
-  c.heads = 4;
+  ArchColumns c = tiny("dense GPT");
   c.vocab = 1000;
-  c.seq_len = 128;
   std::vector<std::string> d;
   // No ffn_size: 4 x 64 = 256, listed; "dense GPT" itself is not.
-  c.arch_type = "dense GPT";
   Model m = model_from_columns(c, "r", &d);
   CHECK(m.ffn == 256);
   CHECK(m.mlp == MlpKind::kGelu);
