@@ -158,7 +158,7 @@ std::string error_band_line(const ErrorBand& b, const std::string& accelerator, 
       "prediction above does not use it.",
       b.runs, b.same_die ? "on the compute die of the " + accelerator : std::string("validated"), b.p10_pct,
       b.median_pct, b.p90_pct, millions(b.low_hours), millions(b.high_hours), millions(b.median_hours),
-      millions(reported_hours), b.reported_where == "inside" ? "inside" : b.reported_where + " of");
+      millions(reported_hours), b.reported_where);
 }
 
 json error_band_json(const ErrorBand& b) {

@@ -28,10 +28,13 @@ int64_t need(const std::optional<int64_t>& v, const std::string& row_id, const c
 }
 
 // How an arch_type text is read. The four texts of the reference rows map
-// as documented in model.h; any other text by keywords, lower-cased, first
-// match wins: "moe", "mixture" or "expert" (or an empty text on a row with
-// moe_experts) -> MoE; "alibi" or "mpt" -> MPT-style; "gpt" -> GPT; anything
-// else -> Llama-style ("dense"), whose MLP follows the FFN width.
+// as documented in model.h. Any other text: a MoE when moe_experts is given,
+// or when the text says "moe", "mixture" or "expert" without "dense", "no
+// moe" or "non-" (the expert columns are then required); otherwise, by
+// keywords, "alibi" or "mpt" -> MPT-style, "gpt" -> GPT, anything else ->
+// Llama-style ("dense", whose MLP follows the FFN width). A text naming a
+// gated MLP ("swiglu", "geglu", "gated", "glu") makes a GPT- or MPT-style
+// MLP gated too.
 enum class ArchFamily { kGpt, kMpt, kLlama, kMoe };
 
 const char* describe(ArchFamily f) {
@@ -44,20 +47,35 @@ const char* describe(ArchFamily f) {
   return "?";
 }
 
-ArchFamily read_arch_type(const ArchColumns& c, std::vector<std::string>* defaults) {
+struct ArchReading {
+  ArchFamily family = ArchFamily::kLlama;
+  bool gated = false;  // the text names a gated MLP
+};
+
+ArchReading read_arch_type(const ArchColumns& c, std::vector<std::string>* defaults) {
   const std::string& t = c.arch_type;
-  if (t == "dense GPT") return ArchFamily::kGpt;
-  if (t.rfind("dense (MPT", 0) == 0) return ArchFamily::kMpt;
-  if (t == "dense") return ArchFamily::kLlama;
-  if (t == "MoE") return ArchFamily::kMoe;
+  if (t == "dense GPT") return {ArchFamily::kGpt};
+  if (t.rfind("dense (MPT", 0) == 0) return {ArchFamily::kMpt};
+  if (t == "dense") return {ArchFamily::kLlama};
+  if (t == "MoE") return {ArchFamily::kMoe};
   const std::string l = to_lower(t);
   const auto has = [&](const char* k) { return l.find(k) != std::string::npos; };
-  ArchFamily f = ArchFamily::kLlama;
-  if (has("moe") || has("mixture") || has("expert") || (l.empty() && c.moe_experts)) f = ArchFamily::kMoe;
-  else if (has("alibi") || has("mpt")) f = ArchFamily::kMpt;
-  else if (has("gpt")) f = ArchFamily::kGpt;
-  if (defaults) defaults->push_back(fmt::format("arch_type={} (read from \"{}\")", describe(f), t));
-  return f;
+  ArchReading r;
+  const bool says_moe = has("moe") || has("mixture") || has("expert");
+  const bool says_dense = has("dense") || has("no moe") || has("non-");
+  if (c.moe_experts || (says_moe && !says_dense)) r.family = ArchFamily::kMoe;
+  else if (has("alibi") || has("mpt")) r.family = ArchFamily::kMpt;
+  else if (has("gpt")) r.family = ArchFamily::kGpt;
+  r.gated = has("swiglu") || has("geglu") || has("gated") || has("glu");
+  if (defaults) {
+    static const std::vector<std::string> kReference = {"dense GPT", "dense", "dense (MPT: ALiBi, FlashAttention)",
+                                                        "MoE"};
+    const std::string near = closest_match(t, kReference);
+    defaults->push_back(fmt::format("arch_type={}{} (read from \"{}\"{})", describe(r.family),
+                                    r.gated && r.family != ArchFamily::kMoe ? ", gated MLP" : "", t,
+                                    near.empty() ? "" : "; did you mean \"" + near + "\"?"));
+  }
+  return r;
 }
 
 }  // namespace
@@ -80,7 +98,8 @@ Model model_from_columns(const ArchColumns& c, const std::string& row_id, std::v
   }
   m.head_dim = m.hidden / m.heads;
 
-  const ArchFamily family = read_arch_type(c, defaults);
+  const ArchReading reading = read_arch_type(c, defaults);
+  const ArchFamily family = reading.family;
   // A dense FFN width the source leaves unstated: 4 x hidden (Vaswani et al.
   // 2017, d_ff = 4 d_model; GPT-2/3, Megatron-LM, MPT, BLOOM and OPT use it).
   const auto dense_ffn = [&]() -> int64_t {
@@ -100,6 +119,7 @@ Model model_from_columns(const ArchColumns& c, const std::string& row_id, std::v
       m.tied_embeddings = true;
       m.position = family == ArchFamily::kGpt ? PositionKind::kLearned : PositionKind::kAlibi;
       m.attention_bias = m.mlp_bias = family == ArchFamily::kGpt;
+      if (reading.gated) m.mlp = MlpKind::kSwiGlu;
       break;
     case ArchFamily::kLlama:
       m.architecture = Architecture::kLlama;

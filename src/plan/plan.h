@@ -9,7 +9,7 @@
 // MTP layers) take a layer slot each at the ends, Megatron-Core's
 // account-for-embedding/loss split; other schedules: any split,
 // see stage_layout()), heads and
-// kv_heads divisible by tp, routed experts divisible by ep, global batch
+// kv_heads divisible by tp (one kv head, multi-query, is replicated), routed experts divisible by ep, global batch
 // divisible by dp * micro_batch, the schedule's micro-batch rules hold, and
 // the per-GPU memory fits the accelerator.
 //

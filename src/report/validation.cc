@@ -84,7 +84,7 @@ const std::vector<DefaultRule>& default_rules() {
        "(V3TR §3.2.2); other parts get the same share (as the planner's search does)."},
       {"layout", "tp, pp and dp all empty",
        "the least model parallelism that runs: tp = 1, 2, 4, 8 (dividing gpu_count/cp, the heads, the key/value "
-       "heads and the FFN width) at pp = 1, then pp = 2, 3, ... (dividing the GPUs) at the largest such tp; "
+       "heads unless there is one, and the FFN width) at pp = 1, then pp = 2, 3, ... (dividing the GPUs) at the largest such tp; "
        "dp = gpu_count / (tp*pp*cp)",
        "Narayanan et al. 2021, takeaways #1 and #2: tensor parallelism up to the GPUs of one server, then "
        "pipeline parallelism, each only as far as the model needs; the rest is data parallelism. 'Runs' means "
@@ -100,15 +100,17 @@ const std::vector<DefaultRule>& default_rules() {
        "of such models often give only the hidden size. Gated (SwiGLU) models state their width, which is never "
        "exactly 4h for Llama-family models."},
       {"arch_type", "arch_type (a text other than dense GPT, dense, dense (MPT...), MoE)",
-       "read by keywords, first match: moe / mixture / expert (or an empty text with moe_experts) -> MoE; "
-       "alibi / mpt -> MPT-style; gpt -> GPT; otherwise Llama-style",
+       "MoE when moe_experts is given, or the text says moe / mixture / expert without dense / no moe / non-; "
+       "else by keywords: alibi / mpt -> MPT-style, gpt -> GPT, otherwise Llama-style; swiglu / geglu / gated "
+       "/ glu makes the MLP gated",
        "arch_type is free text in training_runs.md (only its first seven columns are a fixed vocabulary); the "
        "numeric columns carry the sizes and the text only the conventions they cannot (norm, positions, "
-       "gating). Llama-style is gated (SwiGLU) unless ffn_size = 4 * hidden (ungated), so the FLOPs follow the "
-       "stated widths whichever family the text names."},
+       "gating). Llama-style is gated (SwiGLU) unless ffn_size = 4 * hidden (ungated); GPT- and MPT-style are "
+       "ungated (GELU) unless the text names a gated MLP. A text close to a reference one is listed with a "
+       "did-you-mean."},
       {"global_batch", "global_batch_tokens alone, not a whole number of sequences",
-       "the nearest whole number of micro-batches per replica: round(tokens / seq_len / (dp * micro_batch)) * "
-       "dp * micro_batch, at least one",
+       "the nearest whole number of steps of dp x micro-batch sequences (micro-batch as stated, pp for "
+       "torchtitan's split, else 1), at least one; skipped if that moves the batch by more than 25%",
        "A token batch that is no whole number of sequences is a rounded figure (\"4M tokens\"); the run's "
        "batch was whole micro-batches on every replica. A whole number of sequences is used as stated."},
       {"flops_convention", "flops_convention (empty, or naming no known convention), when a TFLOP/s, MFU or HFU "
@@ -179,10 +181,14 @@ const char* to_string(FlopConvention c) {
 //   "model_flops_per_seq"                               -> vendor per-sequence
 //   "palm", "chowdhery"                                 -> PaLM model FLOPs
 //   "6n"                                                -> 6N + attention
-//   "hardware flop", "hardware tflop", "hfu", or "recompute" / "checkpoint"
-//   unless "no recompute", "without recompute", "exclud", "ignor"
-//                                                       -> hardware FLOPs
+//   "hardware flop", "hardware tflop", or a phrase counting the recompute
+//   ("including recompute", "incl. recompute", "includes recompute", "with
+//   recompute", "counts recompute", "counts the recompute", "recompute
+//   included"), unless the text also says "not ", "no recompute", "without"
+//   or "exclud"                                         -> hardware FLOPs
 //   "model flop", "model tflop", "mfu", unless "no mfu" -> PaLM model FLOPs
+// "HFU" or "checkpointing" alone name no convention: sources print MFU and
+// HFU side by side, and a recompute policy is not a FLOP count.
 // Anything else (an empty cell included) is kUnknown, which compare() reads
 // as kDefaultFlopConvention and lists among the row's defaults.
 FlopConvention classify_flop_convention(const std::string& text) {
@@ -193,10 +199,14 @@ FlopConvention classify_flop_convention(const std::string& text) {
   if (contains(t, "model_flops_per_seq")) return FlopConvention::kVendorStatedPerSequence;
   if (contains(t, "palm") || contains(t, "chowdhery")) return FlopConvention::kPalmModelFlops;
   if (contains(t, "6n")) return FlopConvention::kSixNPlusAttention;
-  const bool recompute_negated = contains(t, "no recompute") || contains(t, "without recompute") ||
-                                 contains(t, "exclud") || contains(t, "ignor");
-  if (contains(t, "hardware flop") || contains(t, "hardware tflop") || contains(t, "hfu") ||
-      ((contains(t, "recompute") || contains(t, "checkpoint")) && !recompute_negated)) {
+  static const std::vector<std::string> kCountsRecompute = {
+      "including recompute", "incl. recompute", "includes recompute", "with recompute",
+      "counts recompute",    "counts the recompute", "recompute included"};
+  const bool counts_recompute = std::any_of(kCountsRecompute.begin(), kCountsRecompute.end(),
+                                            [&](const std::string& k) { return contains(t, k); });
+  const bool negated = contains(t, "not ") || contains(t, "no recompute") || contains(t, "without") ||
+                       contains(t, "exclud");
+  if ((contains(t, "hardware flop") || contains(t, "hardware tflop") || counts_recompute) && !negated) {
     return FlopConvention::kHardwareFlops;
   }
   if ((contains(t, "model flop") || contains(t, "model tflop") || contains(t, "mfu")) && !contains(t, "no mfu")) {
@@ -334,12 +344,17 @@ class RowCells {
     bool digits = i < t.size();
     for (size_t k = i; k < t.size(); ++k) digits = digits && std::isdigit(static_cast<unsigned char>(t[k]));
     if (digits && t.size() <= 18) return std::stoll(t);
+    const bool number_chars = std::all_of(t.begin(), t.end(), [](unsigned char ch) {
+      return std::isdigit(ch) || ch == '.' || ch == 'e' || ch == 'E' || ch == '+' || ch == '-';
+    });
     char* end = nullptr;
     const double v = std::strtod(t.c_str(), &end);
     // 2^53: every integer below it is exact in a double.
     constexpr double kExact = 9007199254740992.0;
-    if (digits || end != t.c_str() + t.size() || !std::isfinite(v) || std::fabs(v) >= kExact ||
-        v != std::floor(v)) {
+    // A non-zero cell that underflows to 0 ("1e-400") is no integer either.
+    const bool underflow = v == 0 && t.substr(0, t.find_first_of("eE")).find_first_of("123456789") != std::string::npos;
+    if (digits || !number_chars || end != t.c_str() + t.size() || !std::isfinite(v) || underflow ||
+        std::fabs(v) >= kExact || v != std::floor(v)) {
       throw RowError(fmt::format("column {}: expected an integer; found \"{}\"", column, t));
     }
     return static_cast<int64_t>(v);
@@ -437,7 +452,7 @@ bool read_batch(const RowCells& c, plan::Plan& p, RowResult& row) {
                                       *tokens, *seqs * *seq_len));
     }
   } else if (tokens) {
-    p.global_batch = *tokens / *seq_len;
+    p.global_batch = std::max<int64_t>(1, *tokens / *seq_len);  // provisional until rounded (build_plan)
     if (*tokens % *seq_len == 0) {
       row.derived.push_back(fmt::format("global_batch={} seqs (global_batch_tokens/seq_len)", p.global_batch));
       return false;
@@ -556,9 +571,31 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
   // Batch. An unstated micro-batch: default_rules() "micro_batch".
   const bool approximate_batch = read_batch(c, p, row);
   constexpr int64_t kLastTorchtitanMicrobatchCountYear = 2025;
+  const bool torchtitan_split =
+      !mb && p.pp > 1 && contains(framework, "torchtitan") && (!year || *year <= kLastTorchtitanMicrobatchCountYear);
+  if (approximate_batch) {
+    // default_rules() "global_batch": the nearest whole number of the batch's
+    // unit per step, at least one: dp x the stated micro-batch, dp x pp where
+    // torchtitan splits each replica's batch into pp micro-batches, else dp
+    // (micro-batch 1). A rounding that moves the batch by more than
+    // kMaxBatchRounding is no rounding of a round figure: the row is skipped.
+    const int64_t unit = static_cast<int64_t>(p.dp) * (mb ? *mb : torchtitan_split ? p.pp : 1);
+    const double seqs = c.number("global_batch_tokens").value_or(0) / static_cast<double>(p.seq_len);
+    const int64_t units = std::max<int64_t>(1, std::llround(seqs / static_cast<double>(unit)));
+    const int64_t rounded = units * unit;
+    if (std::fabs(static_cast<double>(rounded) - seqs) > kMaxBatchRounding * seqs) {
+      throw RowError(fmt::format("global_batch_tokens / seq_len = {:.6g} sequences is no whole number, and the "
+                                 "nearest whole number of {}-sequence steps ({}) is more than {:.0f}% away",
+                                 seqs, unit, rounded, 100.0 * kMaxBatchRounding));
+    }
+    p.global_batch = rounded;
+    row.defaults_used.push_back(fmt::format("global_batch={} seqs (global_batch_tokens/seq_len = {:.6g}, rounded "
+                                            "to whole steps of {} sequences)",
+                                            p.global_batch, seqs, unit));
+  }
   if (mb) {
     p.micro_batch = *mb;
-  } else if (p.pp > 1 && contains(framework, "torchtitan") && (!year || *year <= kLastTorchtitanMicrobatchCountYear)) {
+  } else if (torchtitan_split) {
     const int64_t replicas = p.dp;
     if (p.global_batch % replicas != 0 || (p.global_batch / replicas) % p.pp != 0) {
       throw RowError(fmt::format("micro_batch unstated and torchtitan splits each replica's batch into pp = {} "
@@ -571,17 +608,6 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
   } else {
     p.micro_batch = 1;
     row.defaults_used.push_back("micro_batch=1");
-  }
-  if (approximate_batch) {
-    // default_rules() "global_batch": the nearest whole number of micro-batches
-    // per replica (at least one), from the unrounded sequence count.
-    const int64_t per_step = static_cast<int64_t>(p.dp) * p.micro_batch;
-    const double seqs = c.number("global_batch_tokens").value_or(0) / static_cast<double>(p.seq_len);
-    const int64_t steps = std::max<int64_t>(1, std::llround(seqs / static_cast<double>(per_step)));
-    p.global_batch = steps * per_step;
-    row.defaults_used.push_back(fmt::format("global_batch={} seqs (global_batch_tokens/seq_len = {:.6g}, rounded "
-                                            "to whole micro-batches of dp*micro_batch = {})",
-                                            p.global_batch, seqs, per_step));
   }
   if (p.global_batch % (static_cast<int64_t>(p.dp) * p.micro_batch) != 0) {
     throw RowError(fmt::format("global batch {} is not a multiple of dp*micro_batch = {}*{}", p.global_batch,
@@ -759,7 +785,9 @@ plan::Plan choose_layout(const RowCells& c, const model::Model& m, int gpus, Row
   std::vector<ModelParallel> candidates;
   int64_t widest_tp = 1;
   for (int64_t tp = 1; tp <= kGpusPerServer; tp *= 2) {
-    if (model_gpus % tp != 0 || m.heads % tp != 0 || m.kv_heads % tp != 0 || m.ffn % tp != 0) continue;
+    // Multi-query attention's one key/value head is replicated over tp (plan/validate.cc).
+    const bool kv_splits = m.kv_heads == 1 || m.kv_heads % tp == 0;
+    if (model_gpus % tp != 0 || m.heads % tp != 0 || !kv_splits || m.ffn % tp != 0) continue;
     candidates.push_back({tp, 1});
     widest_tp = tp;
   }
@@ -801,13 +829,7 @@ Published read_published(const RowCells& c, int gpus, RowResult& row) {
   if (const auto v = c.number("out_mfu_pct")) pub.mfu = *v / 100.0;
   if (const auto v = c.number("out_hfu_pct")) pub.hfu = *v / 100.0;
   pub.gpu_hours = c.number("out_gpu_hours");
-  if (!pub.gpu_hours) {
-    // Whole-run wall-clock days on the row's GPUs are the GPU-hours allocated.
-    if (const auto days = c.number("out_wall_clock_days")) {
-      pub.gpu_hours = *days * (units::kSecondsPerDay / units::kSecondsPerHour) * gpus;
-      row.derived.push_back("published GPU-hours = out_wall_clock_days x 24 h x gpu_count");
-    }
-  }
+  pub.wall_clock_days = c.number("out_wall_clock_days");
   pub.gpu_hours_per_trillion_tokens = c.number("out_gpu_hours_per_T_tokens");
   pub.convention = classify_flop_convention(c.text("flops_convention"));
   return pub;
@@ -850,7 +872,10 @@ void compare(const RowCells& c, const model::Model& m, const plan::Plan& p, int 
     return f->value() / (step * gpus);
   };
   const auto compare_utilisation = [&](Metric metric, FlopConvention k, double published, const char* what) {
-    if (defaulted) row.defaults_used.push_back(fmt::format("flops_convention={}", to_string(conv)));
+    if (defaulted) {
+      row.defaults_used.push_back(fmt::format("flops_convention={}{}", to_string(conv),
+                                              k != conv ? " (its HFU adds the recompute forward)" : ""));
+    }
     row.notes.push_back(fmt::format("{} recomputed with the row's convention ({})", what, to_string(k)));
     const double achieved = *per_gpu(k);
     const double predicted = metric == Metric::kTflopsPerGpu ? achieved / units::kTera
@@ -884,12 +909,25 @@ void compare(const RowCells& c, const model::Model& m, const plan::Plan& p, int 
     return set(Metric::kGpuHours, units::kTera * gpu_seconds_per_token / units::kSecondsPerHour,
                *pub.gpu_hours_per_trillion_tokens);
   }
+  if (pub.wall_clock_days) {
+    // Whole-run wall-clock days on the row's GPUs are the GPU-hours allocated.
+    const auto tokens = c.number("tokens_trained");
+    if (!tokens) {
+      throw RowError("only the whole run's wall-clock days are published, and tokens_trained is empty");
+    }
+    row.derived.push_back("published GPU-hours = out_wall_clock_days x 24 h x gpu_count");
+    row.defaults_used.push_back(fmt::format("goodput={:.2f}", kAssumedGoodput));
+    const double hours = *pub.wall_clock_days * (units::kSecondsPerDay / units::kSecondsPerHour) * gpus;
+    return set(Metric::kGpuHours, *tokens * gpu_seconds_per_token / units::kSecondsPerHour, hours);
+  }
   if (pub.tflops_per_gpu || pub.mfu || pub.hfu) {
     throw RowError(fmt::format("only a utilisation figure is published and its FLOP convention ({}) cannot be "
                                "reproduced from the columns",
                                to_string(pub.convention)));
   }
-  throw RowError("no published outcome to compare (iteration time, tokens/s, TFLOP/s, MFU, HFU, GPU-hours all empty)");
+  throw RowError(
+      "no published outcome to compare (iteration time, tokens/s, TFLOP/s, MFU, HFU, GPU-hours, wall-clock days all "
+      "empty)");
 }
 
 // Stats of the step-time errors (or, with metric_scale, the metric errors)

@@ -121,6 +121,11 @@ const std::vector<DefaultRule>& default_rules();
 // reports "higher than 90% effective training time".
 inline constexpr double kAssumedGoodput = 0.90;
 
+// The largest relative change of a global batch that rounding an
+// approximate token batch to whole steps may make (default_rules()
+// "global_batch"); beyond it the row is skipped.
+inline constexpr double kMaxBatchRounding = 0.25;
+
 // GPUs per node assumed when a row states neither tp nor pp and the
 // model-parallel size must be split: DGX/HGX servers have 8 GPUs.
 inline constexpr int kGpusPerServer = 8;
@@ -178,6 +183,7 @@ struct Published {
   std::optional<double> hfu;  // fraction
   std::optional<double> gpu_hours;
   std::optional<double> gpu_hours_per_trillion_tokens;
+  std::optional<double> wall_clock_days;  // whole run; x 24 h x gpu_count = GPU-hours allocated
   FlopConvention convention = FlopConvention::kUnknown;
 };
 

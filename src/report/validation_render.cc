@@ -242,6 +242,7 @@ std::string to_json(const ValidationReport& r) {
     pub["hfu"] = opt(row.published.hfu);
     pub["gpu_hours"] = opt(row.published.gpu_hours);
     pub["gpu_hours_per_T_tokens"] = opt(row.published.gpu_hours_per_trillion_tokens);
+    pub["wall_clock_days"] = opt(row.published.wall_clock_days);
     pub["flops_convention"] = to_string(row.published.convention);
     pub["metric_value"] = row.status == RowStatus::kOk ? ordered_json(row.published_value) : ordered_json(nullptr);
     pub["implied_step_time_s"] = opt(row.implied_step_time_s);

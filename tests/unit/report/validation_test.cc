@@ -371,7 +371,14 @@ TEST_CASE("validate: FLOP-convention classifier over the reference vocabulary", 
   // Texts beyond the reference vocabulary (training_runs.md's caveats name them).
   CHECK(classify_flop_convention("hardware FLOP/s") == FlopConvention::kHardwareFlops);
   CHECK(classify_flop_convention("102 TFLOP/s, including recompute") == FlopConvention::kHardwareFlops);
-  CHECK(classify_flop_convention("HFU-like: counts activation checkpointing") == FlopConvention::kHardwareFlops);
+  CHECK(classify_flop_convention("HFU-like count, including recompute") == FlopConvention::kHardwareFlops);
+  CHECK(classify_flop_convention("hardware FLOPs incl. recompute") == FlopConvention::kHardwareFlops);
+  // An MFU text that mentions recompute or HFU without counting it stays a model-FLOP count.
+  CHECK(classify_flop_convention("MFU (recompute not counted)") == FlopConvention::kPalmModelFlops);
+  CHECK(classify_flop_convention("MFU, activation checkpointing on") == FlopConvention::kPalmModelFlops);
+  CHECK(classify_flop_convention("model FLOPs, not including recompute") == FlopConvention::kPalmModelFlops);
+  CHECK(classify_flop_convention("MFU/HFU as reported") == FlopConvention::kPalmModelFlops);
+  CHECK(classify_flop_convention("MFU (no activation recomputation counted)") == FlopConvention::kPalmModelFlops);
   CHECK(classify_flop_convention("BF16 MFU incl. attention, vs 989 TFLOP/s") == FlopConvention::kPalmModelFlops);
   CHECK(classify_flop_convention("MFU, no recompute counted") == FlopConvention::kPalmModelFlops);
   CHECK(classify_flop_convention("model TFLOP/s per GPU") == FlopConvention::kPalmModelFlops);
@@ -412,7 +419,11 @@ namespace {
 CsvTable one_row(const std::map<std::string, std::string>& cells) {
   const CsvTable base = read_csv(kData + "runs_small.csv");
   std::vector<std::string> fields = base.records()[0].fields;
-  for (const auto& [column, value] : cells) fields[*base.column(column)] = value;
+  for (const auto& [column, value] : cells) {
+    INFO("column " << column);
+    REQUIRE(base.column(column));
+    fields[*base.column(column)] = value;
+  }
   return CsvTable("one_row.csv", base.header(), {CsvRecord{2, fields}});
 }
 
@@ -466,6 +477,11 @@ TEST_CASE("validate: a row with no layout takes the least model parallelism that
   CHECK(deep.plan->pp == 2);
   CHECK(deep.plan->dp == 1);
   CHECK(has(deep.defaults_used, "layout: tp=8 pp=2 dp=1"));
+  // With multi-query attention (one key/value head, replicated over tp) the
+  // 32-layer model still finds tp 8: the head does not block the split.
+  const RowResult mqa = run(with({{"layers", "32"}, {"kv_heads", "1"}}));
+  REQUIRE(mqa.status == RowStatus::kOk);
+  CHECK(mqa.plan->tp == 8);
   // The same on 8 GPUs: tp 1, 2, 4, 8 at pp 1 are the only candidates and none fits.
   const RowResult none = run(with({{"layers", "64"}}));
   CHECK(none.status == RowStatus::kSkipped);
@@ -534,6 +550,8 @@ TEST_CASE("validate: bad vocabulary and model errors become row reasons", "[repo
   // Integer cells: a whole number in any notation, never a fraction.
   CHECK(reason({{"tp", "2.5"}}) == "column tp: expected an integer; found \"2.5\"");
   CHECK_THAT(reason({{"pp", "1e400"}}), Contains("column pp: expected an integer"));
+  CHECK_THAT(reason({{"tp", "0x2"}}), Contains("column tp: expected an integer"));   // no hexadecimal
+  CHECK_THAT(reason({{"zero", "1e-400"}}), Contains("column zero: expected an integer"));  // underflows to 0
   CHECK_THAT(reason({{"global_batch_seqs", ""}}), Contains("global batch not stated"));
   // vpp stated under a schedule without virtual stages.
   CHECK_THAT(reason({{"vpp", "2"}}), Contains("no virtual stages"));
@@ -636,11 +654,17 @@ TEST_CASE("validate: free-text and rounded cells are read by documented rules", 
   // keywords and the reading listed. "dense GTP" names no keyword: Llama-style.
   const RowResult typo = run({{"arch_type", "dense GTP"}});
   REQUIRE(typo.status == RowStatus::kOk);
-  CHECK(has(typo.defaults_used, "arch_type=dense (read from \"dense GTP\")"));
+  CHECK(has(typo.defaults_used, "arch_type=dense (read from \"dense GTP\"; did you mean \"dense GPT\"?)"));
+  // A text naming no MoE is dense even when it says "MoE"; expert columns make a MoE.
+  CHECK(has(run({{"arch_type", "dense decoder (no MoE)"}}).defaults_used,
+            "arch_type=dense (read from \"dense decoder (no MoE)\")"));
+  // A GPT-style text naming a gated MLP: gated (SwiGLU) at the stated width.
+  CHECK(has(run({{"arch_type", "GPT-style decoder, SwiGLU"}}).defaults_used,
+            "arch_type=dense GPT, gated MLP (read from \"GPT-style decoder, SwiGLU\")"));
   // "alibi" comes before "gpt".
   CHECK(has(run({{"arch_type", "GPT-style decoder with ALiBi"}}).defaults_used,
             "arch_type=dense (MPT: ALiBi) (read from \"GPT-style decoder with ALiBi\")"));
-  CHECK(has(run({{"arch_type", "dense GPT-3"}}).defaults_used, "arch_type=dense GPT (read from \"dense GPT-3\")"));
+  CHECK(has(run({{"arch_type", "GPT-3 style"}}).defaults_used, "arch_type=dense GPT (read from \"GPT-3 style\")"));
   // The reference texts are read as they are, with nothing listed.
   const RowResult plain = run({});
   CHECK(std::none_of(plain.defaults_used.begin(), plain.defaults_used.end(),
@@ -655,18 +679,49 @@ TEST_CASE("validate: free-text and rounded cells are read by documented rules", 
   CHECK(dec.plan->global_batch == 16);
 
   // A token batch that is no whole number of sequences is rounded to whole
-  // micro-batches (dp 2 x micro_batch 1 = 2 sequences):
-  // 20000 / 2048 = 9.77 sequences = 4.88 micro-batch rounds -> 5 -> 10 sequences;
+  // steps (dp 2 x micro_batch 1 = 2 sequences):
+  // 20000 / 2048 = 9.77 sequences = 4.88 steps -> 5 -> 10 sequences (2.4% off);
   const RowResult tok = run({{"global_batch_seqs", ""}, {"global_batch_tokens", "20000"}});
   REQUIRE(tok.status == RowStatus::kOk);
   CHECK(tok.plan->global_batch == 10);
   CHECK(std::any_of(tok.defaults_used.begin(), tok.defaults_used.end(), [](const std::string& d) {
     return d.rfind("global_batch=10 seqs (global_batch_tokens/seq_len = 9.7656", 0) == 0;
   }));
-  // 1000 / 2048 = 0.49 sequences: at least one round, 2 sequences.
-  CHECK(run({{"global_batch_seqs", ""}, {"global_batch_tokens", "1000"}}).plan->global_batch == 2);
+  // 1000 / 2048 = 0.49 sequences: the nearest whole step, 2 sequences, is 310%
+  // away, over the 25% a rounding may move: skipped.
+  const RowResult tiny = run({{"global_batch_seqs", ""}, {"global_batch_tokens", "1000"}});
+  CHECK(tiny.status == RowStatus::kSkipped);
+  CHECK_THAT(tiny.reason, Contains("more than 25% away"));
+  // torchtitan's unstated micro-batch (pp 2 micro-batches per replica, dp 2):
+  // the unit is dp x pp = 4 sequences, and the rounding comes first.
+  // 16998 / 2048 = 8.30 sequences = 2.07 steps -> 2 -> 8 sequences, then
+  // micro-batch 8 / 2 / 2 = 2. (The truncated 8 would split too; 8.3 rounds
+  // to 8, not 9, which would not.)
+  const std::map<std::string, std::string> titan = {{"framework", "torchtitan"}, {"micro_batch", ""},
+                                                    {"global_batch_seqs", ""}};
+  auto titan_with = [&](const std::string& tokens) {
+    std::map<std::string, std::string> cells = titan;
+    cells["global_batch_tokens"] = tokens;
+    return run(cells);
+  };
+  const RowResult tt = titan_with("16998");
+  REQUIRE(tt.status == RowStatus::kOk);
+  CHECK(tt.plan->global_batch == 8);
+  CHECK(tt.plan->micro_batch == 2);
+  // 18000 / 2048 = 8.79 sequences (truncated 8) = 2.2 steps -> 8 sequences.
+  // 19500 / 2048 = 9.52 sequences (truncated 9, which does not split over dp
+  // 2 x pp 2) = 2.38 steps -> 2 -> 8 sequences: rounded before the split.
+  const RowResult tt9 = titan_with("19500");
+  REQUIRE(tt9.status == RowStatus::kOk);
+  CHECK(tt9.plan->global_batch == 8);
+  // Fewer tokens than one sequence never makes a zero batch (once a division
+  // by zero): 1000 tokens, 0.49 sequences, is skipped with the rounding reason.
+  const RowResult tt0 = titan_with("1000");
+  CHECK(tt0.status == RowStatus::kSkipped);
+  CHECK_THAT(tt0.reason, Contains("more than 25% away"));
   // A whole number of sequences is used as stated: 32768 / 2048 = 16, derived, not a default.
   const RowResult whole = run({{"global_batch_seqs", ""}, {"global_batch_tokens", "32768"}});
+  REQUIRE(whole.status == RowStatus::kOk);
   CHECK(whole.plan->global_batch == 16);
   CHECK(has(whole.derived, "global_batch=16 seqs (global_batch_tokens/seq_len)"));
 }
@@ -703,6 +758,27 @@ TEST_CASE("validate: a utilisation figure under an unnamed convention uses the d
                                              {"flops_convention", "GBS*model_flops_per_seq/step"}}),
                                     fixed_two_seconds, Engine::kAnalytic, "test").rows[0];
   CHECK_THAT(v.reason, Contains("vendor-per-sequence"));
+}
+
+TEST_CASE("validate: wall-clock days come after the published GPU-hour figures", "[report]") {
+  // With GPU-hours per trillion tokens and no tokens_trained, the per-T figure
+  // is compared (the days would need the tokens), and no days note is added.
+  const RowResult perT = validate_runs(one_row({{"out_iter_time_s", ""}, {"out_gpu_hours_per_T_tokens", "1000"},
+                                                {"out_wall_clock_days", "2"}}),
+                                       fixed_two_seconds, Engine::kAnalytic, "test").rows[0];
+  REQUIRE(perT.status == RowStatus::kOk);
+  CHECK(perT.metric == Metric::kGpuHours);
+  CHECK(perT.published_value == Approx(1000));
+  CHECK(perT.derived.empty());
+  // Days alone without the tokens: the reason says which cell is missing.
+  const RowResult days = validate_runs(one_row({{"out_iter_time_s", ""}, {"out_wall_clock_days", "2"}}),
+                                       fixed_two_seconds, Engine::kAnalytic, "test").rows[0];
+  CHECK(days.reason == "only the whole run's wall-clock days are published, and tokens_trained is empty");
+  // A step time beside the days is compared as the step; the days add nothing.
+  const RowResult step = validate_runs(one_row({{"out_wall_clock_days", "2"}}), fixed_two_seconds,
+                                       Engine::kAnalytic, "test").rows[0];
+  CHECK(step.metric == Metric::kStepTime);
+  CHECK_FALSE(has(step.derived, "published GPU-hours = out_wall_clock_days x 24 h x gpu_count"));
 }
 
 TEST_CASE("validate: whole-run wall-clock days are the GPU-hours of the row's GPUs", "[report]") {
@@ -750,4 +826,20 @@ TEST_CASE("validate: rows on hardware without calibration data are summarised ap
   CHECK(j["summary"]["uncalibrated_hardware"]["n"] == 1);
   CHECK_THAT(to_text(r), Contains("1 on hardware without calibration data (reported apart)"));
   CHECK_THAT(to_markdown(r), Contains("## Hardware without calibration data"));
+}
+
+TEST_CASE("validate: the analytic engine marks a part without calibration data", "[report]") {
+  // v100-sxm-32gb has a hardware profile but no calibration table
+  // (calibrate/tables/): the real engine runs it on default efficiencies.
+  const ValidationReport r = validate_runs(one_row({{"hw", "v100-sxm-32gb"}}), analytic_predictor(),
+                                           Engine::kAnalytic, "test");
+  REQUIRE(r.rows[0].status == RowStatus::kOk);
+  CHECK_FALSE(r.rows[0].calibrated);
+  CHECK(r.overall.n == 0);
+  CHECK(r.uncalibrated.n == 1);
+  // An A100-80GB row, with measured tables, stays in the headline.
+  const ValidationReport a = validate_runs(one_row({}), analytic_predictor(), Engine::kAnalytic, "test");
+  REQUIRE(a.rows[0].status == RowStatus::kOk);
+  CHECK(a.rows[0].calibrated);
+  CHECK(a.overall.n == 1);
 }
