@@ -1041,13 +1041,19 @@ ValidationReport validate_runs(const CsvTable& table, const Predictor& predict, 
     }
   }
   for (const auto& f : families) {
-    rep.by_family[f] = stats_where(rep.rows, [&](const RowResult& r) { return main_metric(r) && r.family == f; });
+    const auto pick = [&](const RowResult& r) { return main_metric(r) && r.family == f; };
+    rep.by_family[f] = stats_where(rep.rows, pick);
+    rep.by_family_metric[f] = stats_where(rep.rows, pick, /*metric_scale=*/true);
   }
   for (const auto& h : hardware) {
-    rep.by_hardware[h] = stats_where(rep.rows, [&](const RowResult& r) { return main_metric(r) && r.hw == h; });
+    const auto pick = [&](const RowResult& r) { return main_metric(r) && r.hw == h; };
+    rep.by_hardware[h] = stats_where(rep.rows, pick);
+    rep.by_hardware_metric[h] = stats_where(rep.rows, pick, /*metric_scale=*/true);
   }
   for (const auto& mt : metrics) {
-    rep.by_metric[to_string(mt)] = stats_where(rep.rows, [&](const RowResult& r) { return r.metric == mt; });
+    const auto pick = [&](const RowResult& r) { return main_metric(r) && r.metric == mt; };
+    rep.by_metric[to_string(mt)] = stats_where(rep.rows, pick);
+    rep.by_metric_metric[to_string(mt)] = stats_where(rep.rows, pick, /*metric_scale=*/true);
   }
   return rep;
 }

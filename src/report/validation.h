@@ -240,6 +240,10 @@ struct ValidationReport {
   std::map<std::string, ErrorStats> by_family;
   std::map<std::string, ErrorStats> by_hardware;
   std::map<std::string, ErrorStats> by_metric;
+  // The same groups with the errors on their published metrics' own scale.
+  std::map<std::string, ErrorStats> by_family_metric;
+  std::map<std::string, ErrorStats> by_hardware_metric;
+  std::map<std::string, ErrorStats> by_metric_metric;
   ErrorStats gpu_hours;                       // rows compared only on whole-run GPU-hours
   ErrorStats uncalibrated;                    // rows on hardware without calibration data
   std::vector<std::string> engine_notes;      // distinct engine notes, in first-seen order

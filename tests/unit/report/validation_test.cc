@@ -108,6 +108,13 @@ TEST_CASE("validate: comparison metric and signed error per row", "[report]") {
   CHECK(e.plan->dp == 8);
   CHECK(e.plan->ep == 8);
   CHECK(*e.error_pct == Approx(-50.0));
+  // famA per family: step-time APEs 20 and 21.875 -> MAPE 20.9375; on the
+  // published metrics' scale 20 and 28 -> MAPE 24.
+  CHECK(r.by_family.at("famA").mape_pct == Approx(20.9375));
+  CHECK(r.by_family_metric.at("famA").mape_pct == Approx(24.0));
+  // famB: r-tflops alone, +23.06 on the step, -18.74 on its TFLOP/s.
+  CHECK(r.by_family_metric.at("famB").mape_pct == Approx(18.74).epsilon(1e-3));
+  CHECK(r.by_metric_metric.at("tflops_per_gpu").mape_pct == Approx(18.74).epsilon(1e-3));
 }
 
 TEST_CASE("validate: defaults are the documented ones and listed per row", "[report]") {
