@@ -8,6 +8,8 @@
 // untied; Nemotron-4 15B, arXiv 2402.16819: squared-ReLU ungated MLP of width
 // 4h, rotary, untied; Grok-1: 8 experts, top-2, gated experts, rotary).
 // Every MoE here is Mixtral-style: every layer MoE, no dense layers.
+#include <cctype>
+
 #include "core/error.h"
 #include "core/strings.h"
 #include "model/model.h"
@@ -33,8 +35,8 @@ int64_t need(const std::optional<int64_t>& v, const std::string& row_id, const c
 // moe" or "non-" (the expert columns are then required); otherwise, by
 // keywords, "alibi" or "mpt" -> MPT-style, "gpt" -> GPT, anything else ->
 // Llama-style ("dense", whose MLP follows the FFN width). A text naming a
-// gated MLP ("swiglu", "geglu", "gated", "glu") makes a GPT- or MPT-style
-// MLP gated too.
+// gated MLP ("swiglu", "geglu", or a word starting "gated" or "glu") makes a
+// GPT- or MPT-style MLP gated too.
 enum class ArchFamily { kGpt, kMpt, kLlama, kMoe };
 
 const char* describe(ArchFamily f) {
@@ -60,13 +62,20 @@ ArchReading read_arch_type(const ArchColumns& c, std::vector<std::string>* defau
   if (t == "MoE") return {ArchFamily::kMoe};
   const std::string l = to_lower(t);
   const auto has = [&](const char* k) { return l.find(k) != std::string::npos; };
+  // `k` at the start of a word ("gated", not "aggregated").
+  const auto has_word = [&](const std::string& k) {
+    for (size_t at = l.find(k); at != std::string::npos; at = l.find(k, at + 1)) {
+      if (at == 0 || !std::isalpha(static_cast<unsigned char>(l[at - 1]))) return true;
+    }
+    return false;
+  };
   ArchReading r;
   const bool says_moe = has("moe") || has("mixture") || has("expert");
   const bool says_dense = has("dense") || has("no moe") || has("non-");
   if (c.moe_experts || (says_moe && !says_dense)) r.family = ArchFamily::kMoe;
   else if (has("alibi") || has("mpt")) r.family = ArchFamily::kMpt;
   else if (has("gpt")) r.family = ArchFamily::kGpt;
-  r.gated = has("swiglu") || has("geglu") || has("gated") || has("glu");
+  r.gated = has("swiglu") || has("geglu") || has_word("gated") || has_word("glu");
   if (defaults) {
     static const std::vector<std::string> kReference = {"dense GPT", "dense", "dense (MPT: ALiBi, FlashAttention)",
                                                         "MoE"};

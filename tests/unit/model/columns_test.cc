@@ -166,6 +166,13 @@ TEST_CASE("arch_type is free text: keywords pick the conventions, and the readin
   CHECK(m.mlp == MlpKind::kReluSquared);
   c.ffn_size = 172;
   CHECK(model_from_columns(c, "r").mlp == MlpKind::kSwiGlu);
+  // A GPT-style MLP is gated only when the text names it: "gated" as a word,
+  // not inside "aggregated"; "GLU" does.
+  c.ffn_size = 256;
+  c.arch_type = "GPT, aggregated attention";
+  CHECK(model_from_columns(c, "r").mlp == MlpKind::kGelu);
+  c.arch_type = "GPT with a GLU MLP";
+  CHECK(model_from_columns(c, "r").mlp == MlpKind::kSwiGlu);
   // "Mixture-of-Experts" is a MoE; an empty text with expert columns too.
   c.moe_experts = 8;
   c.moe_active_experts = 2;
