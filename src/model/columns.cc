@@ -30,13 +30,15 @@ int64_t need(const std::optional<int64_t>& v, const std::string& row_id, const c
 }
 
 // How an arch_type text is read. The four texts of the reference rows map
-// as documented in model.h. Any other text: a MoE when moe_experts is given,
-// or when the text says "moe", "mixture" or "expert" without "dense", "no
-// moe" or "non-" (the expert columns are then required); otherwise, by
-// keywords, "alibi" or "mpt" -> MPT-style, "gpt" -> GPT, anything else ->
-// Llama-style ("dense", whose MLP follows the FFN width). A text naming a
-// gated MLP ("swiglu", "geglu", or a word starting "gated" or "glu") makes a
-// GPT- or MPT-style MLP gated too.
+// as documented in model.h. Any other text is split into lower-case words
+// (letters and digits):
+//   - a MoE when moe_experts is given, or when a word is "moe" (not after
+//     "no" or "non") or the text says "mixture of experts" /
+//     "mixture-of-experts" (the expert columns are then required);
+//   - else "alibi" or "mpt" -> MPT-style, "gpt" -> GPT, anything else ->
+//     Llama-style ("dense", whose MLP follows the FFN width);
+//   - a word ending in "glu" (GLU, SwiGLU, GeGLU, ReGLU) or the word "gated",
+//     not after "no", "non" or "not", makes a GPT- or MPT-style MLP gated.
 enum class ArchFamily { kGpt, kMpt, kLlama, kMoe };
 
 const char* describe(ArchFamily f) {
@@ -62,24 +64,38 @@ ArchReading read_arch_type(const ArchColumns& c, std::vector<std::string>* defau
   if (t == "MoE") return {ArchFamily::kMoe};
   const std::string l = to_lower(t);
   const auto has = [&](const char* k) { return l.find(k) != std::string::npos; };
-  // `k` at the start of a word ("gated", not "aggregated").
-  const auto has_word = [&](const std::string& k) {
-    for (size_t at = l.find(k); at != std::string::npos; at = l.find(k, at + 1)) {
-      if (at == 0 || !std::isalpha(static_cast<unsigned char>(l[at - 1]))) return true;
+  std::vector<std::string> words(1);
+  for (const char ch : l) {
+    if (std::isalnum(static_cast<unsigned char>(ch))) {
+      words.back() += ch;
+    } else if (!words.back().empty()) {
+      words.emplace_back();
     }
-    return false;
+  }
+  if (words.back().empty()) words.pop_back();
+  // Word i, unless the word before it negates it.
+  const auto affirmed = [&](size_t i) {
+    return i == 0 || (words[i - 1] != "no" && words[i - 1] != "non" && words[i - 1] != "not");
   };
+  bool moe_word = has("mixture of experts") || has("mixture-of-experts");
+  bool gated = false;
+  for (size_t i = 0; i < words.size(); ++i) {
+    const std::string& w = words[i];
+    if (w == "moe" && affirmed(i)) moe_word = true;
+    const bool glu = w.size() >= 3 && w.compare(w.size() - 3, 3, "glu") == 0;
+    if ((glu || w == "gated") && affirmed(i)) gated = true;
+  }
   ArchReading r;
-  const bool says_moe = has("moe") || has("mixture") || has("expert");
-  const bool says_dense = has("dense") || has("no moe") || has("non-");
-  if (c.moe_experts || (says_moe && !says_dense)) r.family = ArchFamily::kMoe;
+  if (c.moe_experts || moe_word) r.family = ArchFamily::kMoe;
   else if (has("alibi") || has("mpt")) r.family = ArchFamily::kMpt;
   else if (has("gpt")) r.family = ArchFamily::kGpt;
-  r.gated = has("swiglu") || has("geglu") || has_word("gated") || has_word("glu");
+  r.gated = gated;
   if (defaults) {
     static const std::vector<std::string> kReference = {"dense GPT", "dense", "dense (MPT: ALiBi, FlashAttention)",
                                                         "MoE"};
-    const std::string near = closest_match(t, kReference);
+    // A did-you-mean only for a text that named no family ("dense GTP").
+    const bool named = c.moe_experts || moe_word || has("alibi") || has("mpt") || has("gpt");
+    const std::string near = named ? std::string() : closest_match(t, kReference);
     defaults->push_back(fmt::format("arch_type={}{} (read from \"{}\"{})", describe(r.family),
                                     r.gated && r.family != ArchFamily::kMoe ? ", gated MLP" : "", t,
                                     near.empty() ? "" : "; did you mean \"" + near + "\"?"));

@@ -100,9 +100,9 @@ const std::vector<DefaultRule>& default_rules() {
        "of such models often give only the hidden size. Gated (SwiGLU) models state their width, which is never "
        "exactly 4h for Llama-family models."},
       {"arch_type", "arch_type (a text other than dense GPT, dense, dense (MPT...), MoE)",
-       "MoE when moe_experts is given, or the text says moe / mixture / expert without dense / no moe / non-; "
-       "else by keywords: alibi / mpt -> MPT-style, gpt -> GPT, otherwise Llama-style; swiglu / geglu / gated "
-       "/ glu makes the MLP gated",
+       "MoE when moe_experts is given, or a word moe (not after no / non) or mixture of experts; else by "
+       "keywords: alibi / mpt -> MPT-style, gpt -> GPT, otherwise Llama-style; a word ending in glu or the word "
+       "gated (not after no / non / not) makes the MLP gated",
        "arch_type is free text in training_runs.md (only its first seven columns are a fixed vocabulary); the "
        "numeric columns carry the sizes and the text only the conventions they cannot (norm, positions, "
        "gating). Llama-style is gated (SwiGLU) unless ffn_size = 4 * hidden (ungated); GPT- and MPT-style are "
@@ -118,8 +118,8 @@ const std::vector<DefaultRule>& default_rules() {
        "Chowdhery et al. 2022, App. B: the model-FLOP count MFU is defined with and that Korthikanti 2022, "
        "Llama 3 and torchtitan use; it counts no recompute, so a recompute-inclusive figure must say so. "
        "Recognised texts: Eq. 3 / 4 passes / recompute-inclusive (Narayanan 2021), model_flops_per_seq "
-       "(vendor, not reproducible), PaLM / Chowdhery, 6N, hardware FLOP / HFU / counting recompute (model "
-       "FLOPs times the row's hardware-to-model ratio), model FLOP / MFU."},
+       "(vendor, not reproducible), PaLM / Chowdhery, 6N, hardware FLOP (model FLOPs times the row's "
+       "hardware-to-model ratio), model FLOP / MFU, then a phrase counting the recompute (as hardware FLOP)."},
       {"sequence_parallel", "(no column; tp > 1)",
        "as the activation_recompute cell says (\"+ sequence parallelism\", \"no sequence parallelism\"); "
        "otherwise on when year >= 2022, else off",
@@ -181,14 +181,14 @@ const char* to_string(FlopConvention c) {
 //   "model_flops_per_seq"                               -> vendor per-sequence
 //   "palm", "chowdhery"                                 -> PaLM model FLOPs
 //   "6n"                                                -> 6N + attention
-//   "hardware flop", "hardware tflop", or a phrase counting the recompute
-//   ("including recompute", "incl. recompute", "includes recompute", "with
-//   recompute", "counts recompute", "counts the recompute", "recompute
-//   included"), unless the text also says "not ", "no recompute", "without"
-//   or "exclud"                                         -> hardware FLOPs
+//   "hardware flop", "hardware tflop" (not after "not ") -> hardware FLOPs
 //   "model flop", "model tflop", "mfu", unless "no mfu" -> PaLM model FLOPs
-// "HFU" or "checkpointing" alone name no convention: sources print MFU and
-// HFU side by side, and a recompute policy is not a FLOP count.
+//   a phrase counting the recompute ("including recompute", "incl.
+//   recompute", "includes recompute", "counts recompute", "counts the
+//   recompute", "recompute included"), not negated as "not including
+//   recompute" or "not counting recompute"              -> hardware FLOPs
+// A text that names MFU or model FLOPs keeps that reading whatever it says
+// of recompute or HFU: sources print MFU and HFU side by side.
 // Anything else (an empty cell included) is kUnknown, which compare() reads
 // as kDefaultFlopConvention and lists among the row's defaults.
 FlopConvention classify_flop_convention(const std::string& text) {
@@ -199,18 +199,20 @@ FlopConvention classify_flop_convention(const std::string& text) {
   if (contains(t, "model_flops_per_seq")) return FlopConvention::kVendorStatedPerSequence;
   if (contains(t, "palm") || contains(t, "chowdhery")) return FlopConvention::kPalmModelFlops;
   if (contains(t, "6n")) return FlopConvention::kSixNPlusAttention;
-  static const std::vector<std::string> kCountsRecompute = {
-      "including recompute", "incl. recompute", "includes recompute", "with recompute",
-      "counts recompute",    "counts the recompute", "recompute included"};
-  const bool counts_recompute = std::any_of(kCountsRecompute.begin(), kCountsRecompute.end(),
-                                            [&](const std::string& k) { return contains(t, k); });
-  const bool negated = contains(t, "not ") || contains(t, "no recompute") || contains(t, "without") ||
-                       contains(t, "exclud");
-  if ((contains(t, "hardware flop") || contains(t, "hardware tflop") || counts_recompute) && !negated) {
+  if ((contains(t, "hardware flop") || contains(t, "hardware tflop")) && !contains(t, "not hardware")) {
     return FlopConvention::kHardwareFlops;
   }
   if ((contains(t, "model flop") || contains(t, "model tflop") || contains(t, "mfu")) && !contains(t, "no mfu")) {
     return FlopConvention::kPalmModelFlops;
+  }
+  static const std::vector<std::string> kCountsRecompute = {
+      "including recompute", "incl. recompute", "includes recompute", "counts recompute", "counts the recompute",
+      "recompute included"};
+  for (const std::string& k : kCountsRecompute) {
+    for (size_t at = t.find(k); at != std::string::npos; at = t.find(k, at + 1)) {
+      const bool negated = (at >= 4 && t.compare(at - 4, 4, "not ") == 0);
+      if (!negated) return FlopConvention::kHardwareFlops;
+    }
   }
   return FlopConvention::kUnknown;
 }
@@ -445,6 +447,15 @@ bool read_batch(const RowCells& c, plan::Plan& p, RowResult& row) {
   p.seq_len = *seq_len;
   const auto seqs = c.positive("global_batch_seqs");
   const auto tokens = c.positive("global_batch_tokens");
+  // Bounds far past any run, which keep seqs x seq_len inside int64.
+  constexpr int64_t kMaxSeqLen = int64_t{1} << 24;  // as model_from_columns
+  constexpr int64_t kMaxBatchSeqs = int64_t{1} << 32;
+  if (*seq_len > kMaxSeqLen) {
+    throw RowError(fmt::format("column seq_len: expected at most {}; found {}", kMaxSeqLen, *seq_len));
+  }
+  if (seqs && *seqs > kMaxBatchSeqs) {
+    throw RowError(fmt::format("column global_batch_seqs: expected at most {}; found {}", kMaxBatchSeqs, *seqs));
+  }
   if (seqs) {
     p.global_batch = *seqs;
     if (tokens && *tokens != *seqs * *seq_len) {
@@ -485,6 +496,13 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
   auto cp = c.positive("cp");
   const auto vpp = c.positive("vpp");
   const auto mb = c.positive("micro_batch");
+  // Degrees and sizes beyond any cluster's are typos (and would overflow the
+  // int fields of the plan): at most the GPU-count limit.
+  for (const auto& [name, v] : {std::pair{"ep", ep}, std::pair{"vpp", vpp}, std::pair{"micro_batch", mb}}) {
+    if (v && *v > kMaxGpuCount) {
+      throw RowError(fmt::format("column {}: expected at most {}; found {}", name, kMaxGpuCount, *v));
+    }
+  }
   if (!tp && !pp && !dp) {
     if (!layout) throw RowError("no parallel layout stated (tp, pp and dp are all empty)");
     tp = layout->tp;
@@ -498,6 +516,19 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
     ep = 1;
     if (m.moe) row.defaults_used.push_back("ep=1");
   }
+  // A product of layout degrees; one above the GPU count cannot divide it (and
+  // is checked in floating point first, so no product overflows).
+  auto product = [&](std::initializer_list<int64_t> factors, const char* what) -> int64_t {
+    double d = 1;
+    int64_t v = 1;
+    for (const int64_t f : factors) d *= static_cast<double>(f);
+    if (d > static_cast<double>(gpus)) {
+      throw RowError(fmt::format("layout does not divide the GPU count: {} = {:.6g} exceeds gpu_count {}", what, d,
+                                 gpus));
+    }
+    for (const int64_t f : factors) v *= f;
+    return v;
+  };
   auto divide = [&](int64_t den, const char* what) -> int64_t {
     if (gpus % den != 0) {
       throw RowError(fmt::format("layout does not divide the GPU count: gpu_count {} is not a multiple of {} = {}",
@@ -514,10 +545,10 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
       pp = 1;
       row.defaults_used.push_back("pp=1");
     }
-    dp = divide(*tp * *pp * *cp, "tp*pp*cp");
+    dp = divide(product({*tp, *pp, *cp}, "tp*pp*cp"), "tp*pp*cp");
     row.derived.push_back(fmt::format("dp={} (gpu_count/(tp*pp*cp))", *dp));
   } else if (!tp && !pp) {
-    const int64_t model_parallel = divide(*dp * *cp, "dp*cp");
+    const int64_t model_parallel = divide(product({*dp, *cp}, "dp*cp"), "dp*cp");
     tp = std::min<int64_t>(model_parallel, kGpusPerServer);
     if (model_parallel % *tp != 0) {
       throw RowError(fmt::format("tp and pp empty and the model-parallel size {} = gpu_count/(dp*cp) "
@@ -531,16 +562,16 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
       row.defaults_used.push_back(fmt::format("tp_pp_split: tp={}, pp={}", *tp, *pp));
     }
   } else if (!tp) {
-    tp = divide(*pp * *dp * *cp, "pp*dp*cp");
+    tp = divide(product({*pp, *dp, *cp}, "pp*dp*cp"), "pp*dp*cp");
     row.derived.push_back(fmt::format("tp={} (gpu_count/(pp*dp*cp))", *tp));
   } else if (!pp) {
-    pp = divide(*tp * *dp * *cp, "tp*dp*cp");
+    pp = divide(product({*tp, *dp, *cp}, "tp*dp*cp"), "tp*dp*cp");
     row.derived.push_back(fmt::format("pp={} (gpu_count/(tp*dp*cp))", *pp));
   }
   int64_t data_parallel = *dp;
-  const int64_t product = *tp * *pp * *dp * *cp;
-  if (product != gpus) {
-    if (*ep > 1 && product * *ep == gpus) {
+  const int64_t all = product({*tp, *pp, *dp, *cp}, "tp*pp*dp*cp");
+  if (all != gpus) {
+    if (*ep > 1 && static_cast<double>(all) * static_cast<double>(*ep) == static_cast<double>(gpus)) {
       // NVIDIA's tables print DP outside EP (GPUs = TP*PP*CP*EP*DP); trainsim's
       // plan, like Megatron-Core, nests EP inside the data-parallel group.
       data_parallel = *dp * *ep;
@@ -549,7 +580,7 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
     } else {
       throw RowError(fmt::format("layout does not divide the GPU count: tp*pp*dp*cp = {}*{}*{}*{} = {}, "
                                  "gpu_count is {}",
-                                 *tp, *pp, *dp, *cp, product, gpus));
+                                 *tp, *pp, *dp, *cp, all, gpus));
     }
   }
   p.tp = static_cast<int>(*tp);
@@ -977,7 +1008,7 @@ ValidationReport validate_runs(const CsvTable& table, const Predictor& predict, 
       if (row.hw.empty()) throw RowError("column hw: expected a hardware profile name; found an empty cell");
       const auto gpus = cells.positive("gpu_count");
       if (!gpus) throw RowError("column gpu_count: expected a positive integer; found an empty cell");
-      if (*gpus > 10'000'000) throw RowError(fmt::format("column gpu_count: {} is not a plausible GPU count", *gpus));
+      if (*gpus > kMaxGpuCount) throw RowError(fmt::format("column gpu_count: {} is not a plausible GPU count", *gpus));
       row.published = read_published(cells, static_cast<int>(*gpus), row);
       model::Model m = build_model(cells, row);
       plan::Plan p = states_layout(cells) ? build_plan(cells, m, static_cast<int>(*gpus), row)

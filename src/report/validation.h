@@ -126,6 +126,10 @@ inline constexpr double kAssumedGoodput = 0.90;
 // "global_batch"); beyond it the row is skipped.
 inline constexpr double kMaxBatchRounding = 0.25;
 
+// The largest GPU count (and parallel degree or micro-batch) a row may
+// state; larger is a typo.
+inline constexpr int64_t kMaxGpuCount = 10'000'000;
+
 // GPUs per node assumed when a row states neither tp nor pp and the
 // model-parallel size must be split: DGX/HGX servers have 8 GPUs.
 inline constexpr int kGpusPerServer = 8;

@@ -307,7 +307,10 @@ std::string to_json(const ValidationReport& r) {
   }
   s["by_hardware"] = hw;
   ordered_json met = ordered_json::object();
-  for (const auto& [k, v] : r.by_metric) met[k] = stats_json(v);
+  for (const auto& [k, v] : r.by_metric) {
+    met[k] = stats_json(v);
+    met[k]["published_metric_mape_pct"] = r.by_metric_metric.at(k).mape_pct;
+  }
   s["by_metric"] = met;
   ordered_json gh = stats_json(r.gpu_hours);
   gh["goodput"] = kAssumedGoodput;

@@ -173,6 +173,17 @@ TEST_CASE("arch_type is free text: keywords pick the conventions, and the readin
   CHECK(model_from_columns(c, "r").mlp == MlpKind::kGelu);
   c.arch_type = "GPT with a GLU MLP";
   CHECK(model_from_columns(c, "r").mlp == MlpKind::kSwiGlu);
+  c.arch_type = "GPT ReGLU";
+  CHECK(model_from_columns(c, "r").mlp == MlpKind::kSwiGlu);
+  // Negated or part of another word: not gated.
+  for (const char* text : {"dense GPT, non-gated GELU", "GPT (no GLU)", "gpt glue"}) {
+    c.arch_type = text;
+    INFO(text);
+    CHECK(model_from_columns(c, "r").mlp == MlpKind::kGelu);
+  }
+  // "Mixture-of-Depths" is no mixture of experts.
+  c.arch_type = "GPT, Mixture-of-Depths";
+  CHECK_FALSE(model_from_columns(c, "r").moe);
   // "Mixture-of-Experts" is a MoE; an empty text with expert columns too.
   c.moe_experts = 8;
   c.moe_active_experts = 2;

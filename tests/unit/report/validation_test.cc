@@ -386,6 +386,12 @@ TEST_CASE("validate: FLOP-convention classifier over the reference vocabulary", 
   CHECK(classify_flop_convention("model FLOPs, not including recompute") == FlopConvention::kPalmModelFlops);
   CHECK(classify_flop_convention("MFU/HFU as reported") == FlopConvention::kPalmModelFlops);
   CHECK(classify_flop_convention("MFU (no activation recomputation counted)") == FlopConvention::kPalmModelFlops);
+  CHECK(classify_flop_convention("MFU (trained with recompute)") == FlopConvention::kPalmModelFlops);
+  CHECK(classify_flop_convention("MFU; HFU including recompute is 57%") == FlopConvention::kPalmModelFlops);
+  // A negation elsewhere does not undo "hardware FLOPs"; one before the phrase does undo it.
+  CHECK(classify_flop_convention("hardware FLOPs, not model FLOPs") == FlopConvention::kHardwareFlops);
+  CHECK(classify_flop_convention("hardware FLOPs (not counting embeddings)") == FlopConvention::kHardwareFlops);
+  CHECK(classify_flop_convention("TFLOP/s not including recompute") == FlopConvention::kUnknown);
   CHECK(classify_flop_convention("BF16 MFU incl. attention, vs 989 TFLOP/s") == FlopConvention::kPalmModelFlops);
   CHECK(classify_flop_convention("MFU, no recompute counted") == FlopConvention::kPalmModelFlops);
   CHECK(classify_flop_convention("model TFLOP/s per GPU") == FlopConvention::kPalmModelFlops);
@@ -559,6 +565,12 @@ TEST_CASE("validate: bad vocabulary and model errors become row reasons", "[repo
   CHECK_THAT(reason({{"pp", "1e400"}}), Contains("column pp: expected an integer"));
   CHECK_THAT(reason({{"tp", "0x2"}}), Contains("column tp: expected an integer"));   // no hexadecimal
   CHECK_THAT(reason({{"zero", "1e-400"}}), Contains("column zero: expected an integer"));  // underflows to 0
+  // Sizes past any cluster are typos, never an overflow: dp x micro_batch once wrapped to 0.
+  CHECK(reason({{"micro_batch", "4503599627370496"}}) == "column micro_batch: expected at most 10000000; found "
+                                                          "4503599627370496");
+  // tp x pp x cp = 4e15 x 2 x 1 > 8 GPUs, checked before any integer product.
+  CHECK_THAT(reason({{"tp", "4000000000000000"}, {"dp", ""}}),
+             Contains("layout does not divide the GPU count: tp*pp*cp = 8e+15 exceeds gpu_count 8"));
   CHECK_THAT(reason({{"global_batch_seqs", ""}}), Contains("global batch not stated"));
   // vpp stated under a schedule without virtual stages.
   CHECK_THAT(reason({{"vpp", "2"}}), Contains("no virtual stages"));
@@ -662,9 +674,12 @@ TEST_CASE("validate: free-text and rounded cells are read by documented rules", 
   const RowResult typo = run({{"arch_type", "dense GTP"}});
   REQUIRE(typo.status == RowStatus::kOk);
   CHECK(has(typo.defaults_used, "arch_type=dense (read from \"dense GTP\"; did you mean \"dense GPT\"?)"));
-  // A text naming no MoE is dense even when it says "MoE"; expert columns make a MoE.
+  // "no MoE" names no MoE; a text that says MoE needs the expert columns.
   CHECK(has(run({{"arch_type", "dense decoder (no MoE)"}}).defaults_used,
             "arch_type=dense (read from \"dense decoder (no MoE)\")"));
+  CHECK_THAT(run({{"arch_type", "MoE with dense first layers"}}).reason, Contains("column moe_experts"));
+  // A text naming a family gets no did-you-mean ("MPT" is not a typo of "MoE").
+  CHECK(has(run({{"arch_type", "MPT"}}).defaults_used, "arch_type=dense (MPT: ALiBi) (read from \"MPT\")"));
   // A GPT-style text naming a gated MLP: gated (SwiGLU) at the stated width.
   CHECK(has(run({{"arch_type", "GPT-style decoder, SwiGLU"}}).defaults_used,
             "arch_type=dense GPT, gated MLP (read from \"GPT-style decoder, SwiGLU\")"));
@@ -715,7 +730,6 @@ TEST_CASE("validate: free-text and rounded cells are read by documented rules", 
   REQUIRE(tt.status == RowStatus::kOk);
   CHECK(tt.plan->global_batch == 8);
   CHECK(tt.plan->micro_batch == 2);
-  // 18000 / 2048 = 8.79 sequences (truncated 8) = 2.2 steps -> 8 sequences.
   // 19500 / 2048 = 9.52 sequences (truncated 9, which does not split over dp
   // 2 x pp 2) = 2.38 steps -> 2 -> 8 sequences: rounded before the split.
   const RowResult tt9 = titan_with("19500");
