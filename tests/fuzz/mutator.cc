@@ -309,7 +309,12 @@ Mutant mutate_csv(const std::string& csv_text, Rng& rng) {
   static const std::vector<std::string> cells = {
       "",    "-1",   "0",    "-5",     "1e999", "nan",  "NaN",  "inf",        "-inf",  "abc", "1.5",
       "2.5e3", "99999999999999999999", "9223372036854775807", "4294967297", "-0", " 8 ", "\"",
-      "0x10", "1e-320", "8,16", "1/2",  "dense", "MoE",  "h800", "deepseek_v3", "bogus_model"};
+      "0x10", "1e-320", "8,16", "1/2",  "dense", "MoE",  "h800", "deepseek_v3", "bogus_model",
+      // Cells the tolerant reading of validate takes (whole numbers in float
+      // notation, token batches below a sequence, degrees that overflowed a
+      // product, free-text conventions and frameworks).
+      "2048.0", "4e6", "1000", "4503599627370496", "1e-400", "torchtitan", "no MoE", "GPT, SwiGLU",
+      "hardware FLOPs", "MFU", "v100-sxm-32gb"};
   bool damage = false;
   const uint64_t n = 1 + rng.below(3);
   for (uint64_t i = 0; i < n; ++i) {
