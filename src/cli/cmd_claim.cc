@@ -42,55 +42,10 @@ constexpr const char* kMfuConvention =
 std::string mh(double hours) { return report::with_commas(hours); }
 std::string millions(double hours) { return fmt::format("{:.3f}M", hours / units::kMega); }
 
-// trainsim's own error on published runs, for "how sure": the analytic
-// engine over the reference rows that `trainsim validate` checks
-// (kValidationRuns under the data directory). The prediction does not use
-// them; they are reported beside it.
-constexpr const char* kValidationRuns = "tests/validation/public_runs.csv";
+using report::kValidationRuns;
+using ModelError = report::TrackRecord;
 
-struct ModelError {
-  std::string missing;  // why there is no figure; empty when there is
-  report::TimeErrorSummary all;
-  report::TimeErrorSummary die;  // rows on the claim accelerator's compute die
-};
-
-ModelError model_error(const hardware::Accelerator& acc) {
-  ModelError e;
-  const std::string path = paths::data_dir() + "/" + kValidationRuns;
-  if (!std::filesystem::is_regular_file(path)) {
-    e.missing = fmt::format("{} is not under the data directory {}", kValidationRuns, paths::data_dir());
-    return e;
-  }
-  report::ValidationReport rep;
-  try {
-    rep = report::validate_runs(report::read_csv(path), report::analytic_predictor(), report::Engine::kAnalytic,
-                                std::string("trainsim validate ") + kValidationRuns);
-  } catch (const IoError& err) {
-    e.missing = err.what();
-    return e;
-  } catch (const ConfigError& err) {
-    e.missing = err.what();
-    return e;
-  }
-  std::map<std::string, bool> same;  // per hardware profile of the rows
-  auto on_die = [&](const report::RowResult& r) {
-    auto it = same.find(r.hw);
-    if (it == same.end()) {
-      bool s = false;
-      try {
-        s = hardware::same_compute_die(hardware::load_accelerator(r.hw), acc, Precision::kBF16);
-      } catch (const UsageError&) {
-      } catch (const ConfigError&) {
-      }
-      it = same.emplace(r.hw, s).first;
-    }
-    return it->second;
-  };
-  e.all = report::time_error_summary(rep, [](const report::RowResult&) { return true; });
-  e.die = report::time_error_summary(rep, on_die);
-  if (e.all.stats.n == 0) e.missing = fmt::format("no row of {} could be compared", kValidationRuns);
-  return e;
-}
+ModelError model_error(const hardware::Accelerator& acc) { return report::track_record(acc); }
 
 std::string model_error_line(const ModelError& e, const std::string& accelerator) {
   if (!e.missing.empty()) return "trainsim's validated error: not available here (" + e.missing + ")";
@@ -115,11 +70,9 @@ std::string model_error_line(const ModelError& e, const std::string& accelerator
 
 // The run's GPU-hours were trainsim's step time off on it as on the
 // validation runs: actual = predicted / (1 + step error), at the errors' 10th
-// percentile, median and 90th percentile. The rows on the claim
-// accelerator's compute die when there are at least kMinBandRuns of them,
-// else all rows. A statement about trainsim's track record, not a prediction:
-// the published rows enter only through their errors, never the model.
-constexpr int kMinBandRuns = 10;
+// percentile, median and 90th percentile, over TrackRecord::band_basis(). A
+// statement about trainsim's track record, not a prediction: the published
+// rows enter only through their errors, never the model.
 
 struct ErrorBand {
   bool available = false;
@@ -133,10 +86,10 @@ struct ErrorBand {
 ErrorBand error_band(const ModelError& e, double predicted_hours, double reported_hours) {
   ErrorBand b;
   if (!e.missing.empty()) return b;
-  const report::TimeErrorSummary& t = e.die.stats.n >= kMinBandRuns ? e.die : e.all;
+  const report::TimeErrorSummary& t = e.band_basis();
   if (t.stats.n == 0) return b;
   b.available = true;
-  b.same_die = &t == &e.die;
+  b.same_die = e.band_on_die();
   b.runs = t.stats.n;
   b.p10_pct = t.p10_time_error_pct;
   b.median_pct = t.median_time_error_pct;

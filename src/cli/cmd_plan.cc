@@ -6,6 +6,7 @@
 // Which cluster, parallel layout and schedule train MODEL on TOKENS tokens,
 // in what time and at what cost, what fits in memory, and rent or buy
 // (planner/planner.h).
+#include <map>
 #include <ostream>
 
 #include <fmt/format.h>
@@ -15,8 +16,10 @@
 #include "cli/options.h"
 #include "core/error.h"
 #include "core/strings.h"
+#include "hardware/hardware.h"
 #include "planner/planner.h"
 #include "report/table.h"
+#include "report/validation.h"
 #include "run/output.h"
 
 namespace trainsim::cli {
@@ -104,6 +107,100 @@ Table options_table(const planner::PlanReport& r) {
   return t;
 }
 
+// What each option would take were trainsim's step off on it as on the
+// published runs it is validated against (report::track_record: the runs on
+// the option's compute die, or all runs when that die has fewer than
+// report::kMinBandRuns): days and cost / (1 + step error) at the errors'
+// median and 10th percentile (the longest tenth). The ranking and the
+// constraints above use the prediction alone.
+struct OptionRecord {
+  const report::TrackRecord* record = nullptr;
+  report::TrackRecordBand days;
+  report::TrackRecordBand cost;  // of the ranked cost basis
+  bool has_cost = false;
+};
+
+class TrackRecords {
+ public:
+  explicit TrackRecords(const planner::PlanReport& r) : r_(r) {
+    for (const auto& o : r.options) {
+      if (!records_.count(o.accelerator)) {
+        report::TrackRecord t;
+        try {
+          t = report::track_record(hardware::load_accelerator(o.accelerator));
+        } catch (const UsageError& e) {
+          t.missing = e.what();
+        } catch (const ConfigError& e) {
+          t.missing = e.what();
+        }
+        records_.emplace(o.accelerator, std::move(t));
+      }
+    }
+  }
+  const std::map<std::string, report::TrackRecord>& by_accelerator() const { return records_; }
+  OptionRecord of(const planner::PlanOption& o) const {
+    OptionRecord x;
+    x.record = &records_.at(o.accelerator);
+    if (!x.record->missing.empty()) return x;
+    const auto& ph = o.run.phases.front();
+    const auto& t = x.record->band_basis();
+    x.days = report::track_record_band(t, in_days(ph.wall));
+    const bool rent = r_.request.basis == planner::CostBasis::kRent;
+    x.has_cost = rent ? o.has_rent : o.has_own;
+    if (x.has_cost) x.cost = report::track_record_band(t, (rent ? ph.cost.rental : ph.cost.own_total()).value());
+    return x;
+  }
+
+ private:
+  const planner::PlanReport& r_;
+  std::map<std::string, report::TrackRecord> records_;
+};
+
+std::string record_basis(const report::TrackRecord& t) {
+  const report::TimeErrorSummary& b = t.band_basis();
+  return fmt::format("{} runs{}: step error P10 {:+.0f}%, median {:+.0f}%, P90 {:+.0f}%", b.stats.n,
+                     t.band_on_die() ? " on its compute die" : fmt::format(" (only {} on its compute die)", t.die.stats.n),
+                     b.p10_time_error_pct, b.median_time_error_pct, b.p90_time_error_pct);
+}
+
+std::string track_record_section(const planner::PlanReport& r, const TrackRecords& records) {
+  const auto& q = r.request;
+  std::string out =
+      "\nTrack record: if trainsim's step erred on these options as it does on the published runs it is validated "
+      "against (`trainsim validate`), days and cost would be the predicted ones / (1 + step error). The ranking and "
+      "the constraints above use the prediction alone.\n";
+  for (const auto& [acc, t] : records.by_accelerator()) {
+    out += fmt::format("  {}: {}\n", acc, t.missing.empty() ? record_basis(t) : "not available (" + t.missing + ")");
+  }
+  int i = 0;
+  for (const auto& o : r.options) {
+    ++i;
+    const OptionRecord x = records.of(o);
+    if (!x.record->missing.empty()) continue;
+    std::string line = fmt::format("  {}. {} days at the median error, {} at P10", i, report::fixed(x.days.median, 1),
+                                   report::fixed(x.days.high, 1));
+    if (x.has_cost) {
+      line += fmt::format("; {} {} / {}", basis_name(q.basis), money(Dollars(x.cost.median)), money(Dollars(x.cost.high)));
+    }
+    std::vector<std::string> verdicts;
+    if (q.deadline) {
+      const double limit = in_days(*q.deadline);
+      verdicts.push_back(x.days.high <= limit   ? "within the deadline at P10"
+                         : x.days.median <= limit ? "within the deadline at the median, not at P10"
+                                                  : "past the deadline at the median");
+    }
+    if (q.budget && x.has_cost) {
+      const double limit = q.budget->value();
+      verdicts.push_back(x.cost.high <= limit   ? "within the budget at P10"
+                         : x.cost.median <= limit ? "within the budget at the median, not at P10"
+                                                  : "over the budget at the median");
+    }
+    if (!verdicts.empty()) line += ": " + join(verdicts, "; ");
+    out += line + "\n";
+  }
+  return out;
+}
+
 std::string footer(const planner::PlanReport& r) {
   std::string out;
   if (!r.options.empty()) {
@@ -116,6 +213,7 @@ std::string footer(const planner::PlanReport& r) {
                                                  : std::string("not computed: a price is missing (see above)"));
     }
   }
+  if (!r.options.empty()) out += track_record_section(r, TrackRecords(r));
   const auto& g = r.defaults.goodput;
   out += fmt::format(
       "\nGoodput and economics inputs (from scenario {}): failures {:.3g} per GPU-hour, checkpoint write {:.0f} s, "
@@ -153,6 +251,7 @@ json plan_json(const planner::PlanReport& r, const std::vector<std::string>& arg
     }
     clusters.push_back(jc);
   }
+  const TrackRecords records(r);
   json options = json::array();
   for (const auto& o : r.options) {
     const auto& p = o.candidate.plan;
@@ -193,6 +292,24 @@ json plan_json(const planner::PlanReport& r, const std::vector<std::string>& arg
                            {"breakeven_utilisation",
                             rb.breakeven_utilisation ? json(run::sig(*rb.breakeven_utilisation)) : json(nullptr)},
                            {"summary", rb.summary}};
+    }
+    const OptionRecord x = records.of(o);
+    if (!x.record->missing.empty()) {
+      jo["track_record"] = {{"available", false}, {"reason", x.record->missing}};
+    } else {
+      const report::TimeErrorSummary& b = x.record->band_basis();
+      jo["track_record"] = {{"available", true},
+                            {"runs", x.record->band_on_die() ? "same_compute_die" : "all_runs"},
+                            {"n", b.stats.n},
+                            {"step_time_error_p10_pct", run::sig(b.p10_time_error_pct)},
+                            {"step_time_error_median_pct", run::sig(b.median_time_error_pct)},
+                            {"step_time_error_p90_pct", run::sig(b.p90_time_error_pct)},
+                            {"days_median", run::sig(x.days.median)},
+                            {"days_p10", run::sig(x.days.high)},
+                            {"cost_median_usd", x.has_cost ? json(run::sig(x.cost.median)) : json(nullptr)},
+                            {"cost_p10_usd", x.has_cost ? json(run::sig(x.cost.high)) : json(nullptr)},
+                            {"note", "predicted / (1 + step-time error) at the validation errors' median and P10; "
+                                     "not used by the ranking or the constraints"}};
     }
     options.push_back(jo);
   }

@@ -53,6 +53,7 @@
 #include <vector>
 
 #include "core/units.h"
+#include "hardware/hardware.h"
 #include "model/model.h"
 #include "plan/plan.h"
 #include "report/csv.h"
@@ -287,6 +288,26 @@ struct TrackRecordBand {
   double low = 0, median = 0, high = 0;
 };
 TrackRecordBand track_record_band(const TimeErrorSummary& t, double predicted);
+
+// trainsim's own error on published runs, for statements of how sure a
+// prediction is (claim's "how sure" and error band, plan's track record):
+// the analytic engine over the reference rows `trainsim validate` checks
+// (kValidationRuns under the data directory). No prediction uses them; they
+// are reported beside it.
+inline constexpr const char* kValidationRuns = "tests/validation/public_runs.csv";
+// Fewest rows on one compute die for a band to read that die alone.
+inline constexpr int kMinBandRuns = 10;
+
+struct TrackRecord {
+  std::string missing;  // why there is no figure; empty when there is
+  TimeErrorSummary all;
+  TimeErrorSummary die;  // rows on the accelerator's compute die (hardware::same_compute_die)
+  // The rows a band reads: the die's when there are at least kMinBandRuns, else all.
+  bool band_on_die() const { return die.stats.n >= kMinBandRuns; }
+  const TimeErrorSummary& band_basis() const { return band_on_die() ? die : all; }
+};
+// Never throws for a missing or unreadable file: `missing` says why.
+TrackRecord track_record(const hardware::Accelerator& accelerator);
 
 // Validates every data record of `table`. Never throws for a bad row: the row
 // is reported skipped with its reason.

@@ -1,6 +1,7 @@
 // The predictors behind `trainsim validate --engine analytic|des`
 // (validation.h). Kept apart from validation.cc so that the row logic can be
 // tested with a fixed predictor.
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <utility>
@@ -10,6 +11,7 @@
 #include "analytic/step.h"
 #include "calib/tables.h"
 #include "core/error.h"
+#include "core/paths.h"
 #include "cost/cost_model.h"
 #include "hardware/hardware.h"
 #include "plan/plan.h"
@@ -102,6 +104,44 @@ Predictor analytic_predictor() {
     note_tables(cost, s.hw, pred);
     return pred;
   };
+}
+
+TrackRecord track_record(const hardware::Accelerator& accelerator) {
+  TrackRecord e;
+  const std::string path = paths::data_dir() + "/" + kValidationRuns;
+  if (!std::filesystem::is_regular_file(path)) {
+    e.missing = fmt::format("{} is not under the data directory {}", kValidationRuns, paths::data_dir());
+    return e;
+  }
+  ValidationReport rep;
+  try {
+    rep = validate_runs(read_csv(path), analytic_predictor(), Engine::kAnalytic,
+                        std::string("trainsim validate ") + kValidationRuns);
+  } catch (const IoError& err) {
+    e.missing = err.what();
+    return e;
+  } catch (const ConfigError& err) {
+    e.missing = err.what();
+    return e;
+  }
+  std::map<std::string, bool> same;  // per hardware profile of the rows
+  auto on_die = [&](const RowResult& r) {
+    auto it = same.find(r.hw);
+    if (it == same.end()) {
+      bool s = false;
+      try {
+        s = hardware::same_compute_die(hardware::load_accelerator(r.hw), accelerator, Precision::kBF16);
+      } catch (const UsageError&) {
+      } catch (const ConfigError&) {
+      }
+      it = same.emplace(r.hw, s).first;
+    }
+    return it->second;
+  };
+  e.all = time_error_summary(rep, [](const RowResult&) { return true; });
+  e.die = time_error_summary(rep, on_die);
+  if (e.all.stats.n == 0) e.missing = fmt::format("no row of {} could be compared", kValidationRuns);
+  return e;
 }
 
 #if TRAINSIM_VALIDATE_HAS_SIM

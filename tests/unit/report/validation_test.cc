@@ -864,3 +864,29 @@ TEST_CASE("validate: the analytic engine marks a part without calibration data",
   CHECK(a.rows[0].calibrated);
   CHECK(a.overall.n == 1);
 }
+
+TEST_CASE("validate: a track record reads the die's runs only when there are enough of them", "[report]") {
+  TrackRecord t;
+  t.all.stats.n = 109;
+  t.die.stats.n = kMinBandRuns - 1;  // 9 runs on the die: too few, all runs
+  CHECK_FALSE(t.band_on_die());
+  CHECK(&t.band_basis() == &t.all);
+  t.die.stats.n = kMinBandRuns;  // 10: the die alone
+  CHECK(t.band_on_die());
+  CHECK(&t.band_basis() == &t.die);
+}
+
+TEST_CASE("validate: the track record of the H800 die reads the H100 rows", "[report]") {
+  // public_runs.csv has 52 h100-sxm and 10 h100-sxm-96gb-500w rows compared on
+  // the step (62 on the GH100 die) and 109 in all.
+  const TrackRecord t = track_record(hardware::load_accelerator("h800"));
+  REQUIRE(t.missing.empty());
+  CHECK(t.all.stats.n == 109);
+  CHECK(t.die.stats.n == 62);
+  CHECK(t.band_on_die());
+  CHECK(t.die.hardware == std::vector<std::string>{"h100-sxm", "h100-sxm-96gb-500w"});
+  // Every family predicts the step short, so the median and P10 are negative.
+  CHECK(t.die.median_time_error_pct < 0);
+  CHECK(t.die.p10_time_error_pct <= t.die.median_time_error_pct);
+  CHECK(t.die.median_time_error_pct <= t.die.p90_time_error_pct);
+}
