@@ -4,6 +4,7 @@
 // The same training run on each listed accelerator (same GPU count), with
 // each chip's export-control metrics and verdicts; with --scale-up-sweep, the
 // scenario's chip with its scale-up bandwidth capped (planner/compare.h).
+#include <map>
 #include <ostream>
 
 #include <fmt/format.h>
@@ -14,8 +15,10 @@
 #include "core/paths.h"
 #include "core/error.h"
 #include "core/strings.h"
+#include "hardware/hardware.h"
 #include "planner/compare.h"
 #include "report/table.h"
+#include "report/validation.h"
 #include "run/output.h"
 
 namespace trainsim::cli {
@@ -52,26 +55,56 @@ std::string verdict_cell(const hardware::Verdict& v) {
 
 std::string gbs(BytesPerSecond b) { return report::fixed(in_gigabytes_per_second(b), 0) + " GB/s"; }
 
+// How far trainsim's step times were off on the published runs on each
+// chip's compute die (report::track_record); empty summaries where none ran.
+std::map<std::string, report::TrackRecord> track_records(const planner::CompareReport& r) {
+  std::map<std::string, report::TrackRecord> out;
+  for (const auto& c : r.chips) {
+    report::TrackRecord t;
+    try {
+      t = report::track_record(hardware::load_accelerator(c.accelerator));
+    } catch (const UsageError& e) {
+      t.missing = e.what();
+    } catch (const ConfigError& e) {
+      t.missing = e.what();
+    }
+    out.emplace(c.accelerator, std::move(t));
+  }
+  return out;
+}
+
+std::string validated_cell(const report::TrackRecord& t) {
+  if (!t.missing.empty()) return "n/a";
+  if (t.die.stats.n == 0) return "none on its die";
+  return fmt::format("{} runs, median {:+.0f}%", t.die.stats.n, t.die.median_time_error_pct);
+}
+
 std::string text_report(const planner::CompareReport& r, bool md) {
   std::string out;
   out += fmt::format("compare {}: model {} on {} GPUs of each accelerator\n", r.scenario, r.model, r.gpus);
   for (const auto& n : r.notes) out += "  " + n + "\n";
   out += "\nTraining run per accelerator\n";
-  Table t({"accelerator", "cluster", "GPU-hours", "days", "rent", "MFU", "step", "main layout"},
+  const auto records = track_records(r);
+  Table t({"accelerator", "cluster", "GPU-hours", "days", "rent", "MFU", "step", "validated (step error)",
+           "main layout"},
           {Align::kLeft, Align::kLeft, Align::kRight, Align::kRight, Align::kRight, Align::kRight, Align::kRight,
-           Align::kLeft});
+           Align::kLeft, Align::kLeft});
   for (const auto& c : r.chips) {
+    const std::string validated = validated_cell(records.at(c.accelerator));
     if (!c.error.empty()) {
-      t.add_row({c.accelerator, c.cluster, "-", "-", "-", "-", "-", "not runnable (see below)"});
+      t.add_row({c.accelerator, c.cluster, "-", "-", "-", "-", "-", validated, "not runnable (see below)"});
       continue;
     }
     t.add_row({c.accelerator, c.cluster, report::with_commas(in_hours(c.run.total_gpu_time())),
                report::fixed(in_days(c.run.total_wall()), 1),
                c.has_rent ? "$" + report::with_commas(c.run.total_cost().rental.value()) : "n/a",
                report::percent(c.main_step.mfu_causal), report::fixed(c.main_step.step_time.value(), 2) + " s",
-               c.main_layout});
+               validated, c.main_layout});
   }
   out += md ? t.to_markdown() : t.to_text();
+  out += "  validated: the published runs on the chip's compute die that `trainsim validate` compares, and the "
+         "median of trainsim's step-time errors on them (< 0: steps predicted short); \"none\" means the chip's "
+         "numbers rest on kernel calibration alone\n";
   for (const auto& c : r.chips) {
     if (!c.error.empty()) out += fmt::format("  {}: not runnable: {}\n", c.accelerator, c.error);
     for (const auto& ch : c.plan_changes) out += fmt::format("  {}: plan changed: {}\n", c.accelerator, ch);
@@ -128,9 +161,21 @@ std::string text_report(const planner::CompareReport& r, bool md) {
 }
 
 json report_json(const planner::CompareReport& r, const std::vector<std::string>& args) {
+  const auto records = track_records(r);
   json chips = json::array();
   for (const auto& c : r.chips) {
     json j{{"accelerator", c.accelerator}, {"display_name", c.display_name}, {"cluster", c.cluster}};
+    const report::TrackRecord& tr = records.at(c.accelerator);
+    if (!tr.missing.empty()) {
+      j["validated"] = {{"available", false}, {"reason", tr.missing}};
+    } else {
+      j["validated"] = {{"available", true},
+                        {"runs_on_die", tr.die.stats.n},
+                        {"hardware", tr.die.hardware},
+                        {"step_time_error_median_pct",
+                         tr.die.stats.n > 0 ? json(run::sig(tr.die.median_time_error_pct)) : json(nullptr)},
+                        {"step_time_mape_pct", tr.die.stats.n > 0 ? json(run::sig(tr.die.stats.mape_pct)) : json(nullptr)}};
+    }
     if (!c.error.empty()) {
       j["error"] = c.error;
     } else {
