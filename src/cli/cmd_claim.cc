@@ -45,7 +45,7 @@ std::string millions(double hours) { return fmt::format("{:.3f}M", hours / units
 using report::kValidationRuns;
 using ModelError = report::TrackRecord;
 
-ModelError model_error(const hardware::Accelerator& acc) { return report::track_record(acc); }
+ModelError model_error(const hardware::Accelerator& acc) { return report::TrackRecords().of(acc); }
 
 std::string model_error_line(const ModelError& e, const std::string& accelerator) {
   if (!e.missing.empty()) return "trainsim's validated error: not available here (" + e.missing + ")";

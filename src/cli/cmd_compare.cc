@@ -15,7 +15,6 @@
 #include "core/paths.h"
 #include "core/error.h"
 #include "core/strings.h"
-#include "hardware/hardware.h"
 #include "planner/compare.h"
 #include "report/table.h"
 #include "report/validation.h"
@@ -58,18 +57,9 @@ std::string gbs(BytesPerSecond b) { return report::fixed(in_gigabytes_per_second
 // How far trainsim's step times were off on the published runs on each
 // chip's compute die (report::track_record); empty summaries where none ran.
 std::map<std::string, report::TrackRecord> track_records(const planner::CompareReport& r) {
+  const report::TrackRecords all;
   std::map<std::string, report::TrackRecord> out;
-  for (const auto& c : r.chips) {
-    report::TrackRecord t;
-    try {
-      t = report::track_record(hardware::load_accelerator(c.accelerator));
-    } catch (const UsageError& e) {
-      t.missing = e.what();
-    } catch (const ConfigError& e) {
-      t.missing = e.what();
-    }
-    out.emplace(c.accelerator, std::move(t));
-  }
+  for (const auto& c : r.chips) out.emplace(c.accelerator, all.of(c.accelerator));
   return out;
 }
 
@@ -104,7 +94,10 @@ std::string text_report(const planner::CompareReport& r, bool md) {
   out += md ? t.to_markdown() : t.to_text();
   out += "  validated: the published runs on the chip's compute die that `trainsim validate` compares, and the "
          "median of trainsim's step-time errors on them (< 0: steps predicted short); \"none\" means the chip's "
-         "numbers rest on kernel calibration alone\n";
+         "numbers rest on its kernel calibration (or stated defaults) alone\n";
+  for (const auto& [acc, tr] : records) {
+    if (!tr.missing.empty()) out += fmt::format("  {}: validated: not available ({})\n", acc, tr.missing);
+  }
   for (const auto& c : r.chips) {
     if (!c.error.empty()) out += fmt::format("  {}: not runnable: {}\n", c.accelerator, c.error);
     for (const auto& ch : c.plan_changes) out += fmt::format("  {}: plan changed: {}\n", c.accelerator, ch);

@@ -16,7 +16,6 @@
 #include "cli/options.h"
 #include "core/error.h"
 #include "core/strings.h"
-#include "hardware/hardware.h"
 #include "planner/planner.h"
 #include "report/table.h"
 #include "report/validation.h"
@@ -120,21 +119,12 @@ struct OptionRecord {
   bool has_cost = false;
 };
 
-class TrackRecords {
+class OptionRecords {
  public:
-  explicit TrackRecords(const planner::PlanReport& r) : r_(r) {
+  explicit OptionRecords(const planner::PlanReport& r) : r_(r) {
+    const report::TrackRecords all;
     for (const auto& o : r.options) {
-      if (!records_.count(o.accelerator)) {
-        report::TrackRecord t;
-        try {
-          t = report::track_record(hardware::load_accelerator(o.accelerator));
-        } catch (const UsageError& e) {
-          t.missing = e.what();
-        } catch (const ConfigError& e) {
-          t.missing = e.what();
-        }
-        records_.emplace(o.accelerator, std::move(t));
-      }
+      if (!records_.count(o.accelerator)) records_.emplace(o.accelerator, all.of(o.accelerator));
     }
   }
   const std::map<std::string, report::TrackRecord>& by_accelerator() const { return records_; }
@@ -163,7 +153,7 @@ std::string record_basis(const report::TrackRecord& t) {
                      b.p10_time_error_pct, b.median_time_error_pct, b.p90_time_error_pct);
 }
 
-std::string track_record_section(const planner::PlanReport& r, const TrackRecords& records) {
+std::string track_record_section(const planner::PlanReport& r, const OptionRecords& records) {
   const auto& q = r.request;
   std::string out =
       "\nTrack record: if trainsim's step erred on these options as it does on the published runs it is validated "
@@ -177,8 +167,8 @@ std::string track_record_section(const planner::PlanReport& r, const TrackRecord
     ++i;
     const OptionRecord x = records.of(o);
     if (!x.record->missing.empty()) continue;
-    std::string line = fmt::format("  {}. {} days at the median error, {} at P10", i, report::fixed(x.days.median, 1),
-                                   report::fixed(x.days.high, 1));
+    std::string line = fmt::format("  {}. {} days at the median error, {} at P10 (the longest tenth)", i,
+                                   report::fixed(x.days.median, 1), report::fixed(x.days.high, 1));
     if (x.has_cost) {
       line += fmt::format("; {} {} / {}", basis_name(q.basis), money(Dollars(x.cost.median)), money(Dollars(x.cost.high)));
     }
@@ -213,7 +203,7 @@ std::string footer(const planner::PlanReport& r) {
                                                  : std::string("not computed: a price is missing (see above)"));
     }
   }
-  if (!r.options.empty()) out += track_record_section(r, TrackRecords(r));
+  if (!r.options.empty()) out += track_record_section(r, OptionRecords(r));
   const auto& g = r.defaults.goodput;
   out += fmt::format(
       "\nGoodput and economics inputs (from scenario {}): failures {:.3g} per GPU-hour, checkpoint write {:.0f} s, "
@@ -251,7 +241,7 @@ json plan_json(const planner::PlanReport& r, const std::vector<std::string>& arg
     }
     clusters.push_back(jc);
   }
-  const TrackRecords records(r);
+  const OptionRecords records(r);
   json options = json::array();
   for (const auto& o : r.options) {
     const auto& p = o.candidate.plan;
@@ -301,6 +291,7 @@ json plan_json(const planner::PlanReport& r, const std::vector<std::string>& arg
       jo["track_record"] = {{"available", true},
                             {"runs", x.record->band_on_die() ? "same_compute_die" : "all_runs"},
                             {"n", b.stats.n},
+                            {"runs_on_die", x.record->die.stats.n},
                             {"step_time_error_p10_pct", run::sig(b.p10_time_error_pct)},
                             {"step_time_error_median_pct", run::sig(b.median_time_error_pct)},
                             {"step_time_error_p90_pct", run::sig(b.p90_time_error_pct)},

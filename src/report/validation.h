@@ -306,8 +306,19 @@ struct TrackRecord {
   bool band_on_die() const { return die.stats.n >= kMinBandRuns; }
   const TimeErrorSummary& band_basis() const { return band_on_die() ? die : all; }
 };
-// Never throws for a missing or unreadable file: `missing` says why.
-TrackRecord track_record(const hardware::Accelerator& accelerator);
+// The analytic engine's validation over kValidationRuns, run once; then the
+// track record of any accelerator (by profile or by name). Never throws for a
+// missing or unreadable file or an unknown accelerator: `missing` says why.
+class TrackRecords {
+ public:
+  TrackRecords();
+  TrackRecord of(const hardware::Accelerator& accelerator) const;
+  TrackRecord of(const std::string& accelerator_name) const;
+
+ private:
+  std::string missing_;
+  ValidationReport report_;
+};
 
 // Validates every data record of `table`. Never throws for a bad row: the row
 // is reported skipped with its reason.

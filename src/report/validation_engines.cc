@@ -106,22 +106,27 @@ Predictor analytic_predictor() {
   };
 }
 
-TrackRecord track_record(const hardware::Accelerator& accelerator) {
-  TrackRecord e;
+TrackRecords::TrackRecords() {
   const std::string path = paths::data_dir() + "/" + kValidationRuns;
-  if (!std::filesystem::is_regular_file(path)) {
-    e.missing = fmt::format("{} is not under the data directory {}", kValidationRuns, paths::data_dir());
-    return e;
+  std::error_code ec;  // a path that cannot even be examined (permissions, a link loop) is missing too
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    missing_ = fmt::format("{} is not under the data directory {}", kValidationRuns, paths::data_dir());
+    return;
   }
-  ValidationReport rep;
   try {
-    rep = validate_runs(read_csv(path), analytic_predictor(), Engine::kAnalytic,
-                        std::string("trainsim validate ") + kValidationRuns);
+    report_ = validate_runs(read_csv(path), analytic_predictor(), Engine::kAnalytic,
+                            std::string("trainsim validate ") + kValidationRuns);
   } catch (const IoError& err) {
-    e.missing = err.what();
-    return e;
+    missing_ = err.what();
   } catch (const ConfigError& err) {
-    e.missing = err.what();
+    missing_ = err.what();
+  }
+}
+
+TrackRecord TrackRecords::of(const hardware::Accelerator& accelerator) const {
+  TrackRecord e;
+  if (!missing_.empty()) {
+    e.missing = missing_;
     return e;
   }
   std::map<std::string, bool> same;  // per hardware profile of the rows
@@ -138,10 +143,24 @@ TrackRecord track_record(const hardware::Accelerator& accelerator) {
     }
     return it->second;
   };
-  e.all = time_error_summary(rep, [](const RowResult&) { return true; });
-  e.die = time_error_summary(rep, on_die);
+  e.all = time_error_summary(report_, [](const RowResult&) { return true; });
+  e.die = time_error_summary(report_, on_die);
   if (e.all.stats.n == 0) e.missing = fmt::format("no row of {} could be compared", kValidationRuns);
   return e;
+}
+
+TrackRecord TrackRecords::of(const std::string& accelerator_name) const {
+  try {
+    return of(hardware::load_accelerator(accelerator_name));
+  } catch (const UsageError& e) {
+    TrackRecord t;
+    t.missing = e.what();
+    return t;
+  } catch (const ConfigError& e) {
+    TrackRecord t;
+    t.missing = e.what();
+    return t;
+  }
 }
 
 #if TRAINSIM_VALIDATE_HAS_SIM

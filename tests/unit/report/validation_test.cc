@@ -879,7 +879,8 @@ TEST_CASE("validate: a track record reads the die's runs only when there are eno
 TEST_CASE("validate: the track record of the H800 die reads the H100 rows", "[report]") {
   // public_runs.csv has 52 h100-sxm and 10 h100-sxm-96gb-500w rows compared on
   // the step (62 on the GH100 die) and 109 in all.
-  const TrackRecord t = track_record(hardware::load_accelerator("h800"));
+  const TrackRecords records;
+  const TrackRecord t = records.of(hardware::load_accelerator("h800"));
   REQUIRE(t.missing.empty());
   CHECK(t.all.stats.n == 109);
   CHECK(t.die.stats.n == 62);
@@ -889,4 +890,8 @@ TEST_CASE("validate: the track record of the H800 die reads the H100 rows", "[re
   CHECK(t.die.median_time_error_pct < 0);
   CHECK(t.die.p10_time_error_pct <= t.die.median_time_error_pct);
   CHECK(t.die.median_time_error_pct <= t.die.p90_time_error_pct);
+  // By name, the same; an unknown name is a reason, not an exception.
+  CHECK(records.of("h800").die.stats.n == 62);
+  const TrackRecord unknown = records.of("no-such-chip");
+  CHECK_THAT(unknown.missing, Contains("no-such-chip"));
 }
