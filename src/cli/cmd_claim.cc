@@ -75,56 +75,44 @@ std::string model_error_line(const ModelError& e, const std::string& accelerator
 // rows enter only through their errors, never the model.
 
 struct ErrorBand {
-  bool available = false;
+  const report::TimeErrorSummary* basis = nullptr;  // the runs read; null when there is no record
   bool same_die = false;
-  int runs = 0;
-  double p10_pct = 0, median_pct = 0, p90_pct = 0;  // signed step-time errors
-  double low_hours = 0, median_hours = 0, high_hours = 0;
-  std::string reported_where;  // "inside", "above", "below"
+  report::TrackRecordBand hours;  // GPU-hours at the errors' P90, median and P10
+  std::string reported_where;     // "inside", "above", "below"
 };
 
 ErrorBand error_band(const ModelError& e, double predicted_hours, double reported_hours) {
   ErrorBand b;
-  if (!e.missing.empty()) return b;
-  const report::TimeErrorSummary& t = e.band_basis();
-  if (t.stats.n == 0) return b;
-  b.available = true;
+  if (!e.missing.empty() || e.band_basis().stats.n == 0) return b;
+  b.basis = &e.band_basis();
   b.same_die = e.band_on_die();
-  b.runs = t.stats.n;
-  b.p10_pct = t.p10_time_error_pct;
-  b.median_pct = t.median_time_error_pct;
-  b.p90_pct = t.p90_time_error_pct;
-  const report::TrackRecordBand hours = report::track_record_band(t, predicted_hours);
-  b.low_hours = hours.low;
-  b.median_hours = hours.median;
-  b.high_hours = hours.high;
-  b.reported_where = reported_hours < b.low_hours ? "below" : reported_hours > b.high_hours ? "above" : "inside";
+  b.hours = report::track_record_band(*b.basis, predicted_hours);
+  b.reported_where = reported_hours < b.hours.low ? "below" : reported_hours > b.hours.high ? "above" : "inside";
   return b;
 }
 
 std::string error_band_line(const ErrorBand& b, const std::string& accelerator, double reported_hours) {
-  if (!b.available) return "error band: not available (no validated error)";
+  if (!b.basis) return "error band: not available (no validated error)";
   return fmt::format(
-      "error band: if trainsim's step time erred on this run as it does on the {} runs {} (step error P10 "
-      "{:+.0f}%, median {:+.0f}%, P90 {:+.0f}%), the run would take {} to {} GPU-hours (median {}): predicted / "
-      "(1 + error). The reported {} lies {} that band. The band is trainsim's track record on other runs; the "
-      "prediction above does not use it.",
-      b.runs, b.same_die ? "on the compute die of the " + accelerator : std::string("validated"), b.p10_pct,
-      b.median_pct, b.p90_pct, millions(b.low_hours), millions(b.high_hours), millions(b.median_hours),
+      "error band: if trainsim's step time erred on this run as it does on the {} runs {} ({}), the run would "
+      "take {} to {} GPU-hours (median {}): predicted / (1 + error). The reported {} lies {} that band. The band "
+      "is trainsim's track record on other runs; the prediction above does not use it.",
+      b.basis->stats.n, b.same_die ? "on the compute die of the " + accelerator : std::string("validated"),
+      report::step_error_range(*b.basis), millions(b.hours.low), millions(b.hours.high), millions(b.hours.median),
       millions(reported_hours), b.reported_where);
 }
 
 json error_band_json(const ErrorBand& b) {
-  if (!b.available) return json{{"available", false}};
+  if (!b.basis) return json{{"available", false}};
   return json{{"available", true},
               {"runs", b.same_die ? "same_compute_die" : "all_runs"},
-              {"n", b.runs},
-              {"step_time_error_p10_pct", run::sig(b.p10_pct)},
-              {"step_time_error_median_pct", run::sig(b.median_pct)},
-              {"step_time_error_p90_pct", run::sig(b.p90_pct)},
-              {"gpu_hours_low", run::sig(b.low_hours)},
-              {"gpu_hours_median", run::sig(b.median_hours)},
-              {"gpu_hours_high", run::sig(b.high_hours)},
+              {"n", b.basis->stats.n},
+              {"step_time_error_p10_pct", run::sig(b.basis->p10_time_error_pct)},
+              {"step_time_error_median_pct", run::sig(b.basis->median_time_error_pct)},
+              {"step_time_error_p90_pct", run::sig(b.basis->p90_time_error_pct)},
+              {"gpu_hours_low", run::sig(b.hours.low)},
+              {"gpu_hours_median", run::sig(b.hours.median)},
+              {"gpu_hours_high", run::sig(b.hours.high)},
               {"reported", b.reported_where},
               {"note", "predicted total GPU-hours / (1 + step-time error) at the validation errors' P90, median "
                        "and P10; trainsim's track record on published runs, not an input to the prediction"}};

@@ -148,9 +148,9 @@ class OptionRecords {
 
 std::string record_basis(const report::TrackRecord& t) {
   const report::TimeErrorSummary& b = t.band_basis();
-  return fmt::format("{} runs{}: step error P10 {:+.0f}%, median {:+.0f}%, P90 {:+.0f}%", b.stats.n,
+  return fmt::format("{} runs{}: {}", b.stats.n,
                      t.band_on_die() ? " on its compute die" : fmt::format(" (only {} on its compute die)", t.die.stats.n),
-                     b.p10_time_error_pct, b.median_time_error_pct, b.p90_time_error_pct);
+                     report::step_error_range(b));
 }
 
 std::string track_record_section(const planner::PlanReport& r, const OptionRecords& records) {

@@ -24,7 +24,6 @@ namespace {
 int64_t need(const std::optional<int64_t>& v, const std::string& row_id, const char* column) {
   if (!v) fail(row_id, column, "expected a positive integer; found an empty cell");
   if (*v < 1) fail(row_id, column, fmt::format("expected a positive integer; found {}", *v));
-  constexpr int64_t kMaxSize = int64_t{1} << 24;  // as in config_loader.cc
   if (*v > kMaxSize) fail(row_id, column, fmt::format("expected at most {}; found {}", kMaxSize, *v));
   return *v;
 }

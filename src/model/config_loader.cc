@@ -57,7 +57,6 @@ const std::vector<std::string> kArchitectures = {
 
 // Upper bound on every size, so that parameter and FLOP products stay far
 // inside int64 and double range (no silent overflow): 2^24 = 16,777,216.
-constexpr int64_t kMaxSize = int64_t{1} << 24;
 
 int64_t bounded(const JsonView& v) {
   const int64_t x = v.positive_integer();

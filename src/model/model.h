@@ -126,6 +126,11 @@ int64_t mtp_params_per_layer(const Model& m);        // DeepSeek MTP module, sha
 // MHA/GQA caches K and V: 2 * kv_heads * head_dim * 2 B * layers.
 int64_t kv_cache_bytes_per_token(const Model& m);
 
+// The largest size (layers, widths, heads, vocabulary, sequence length) a
+// model configuration or a CSV row may state; larger is a typo, and every
+// product of two such sizes stays inside int64.
+inline constexpr int64_t kMaxSize = int64_t{1} << 24;
+
 // The architecture columns of a training-runs CSV row
 // (/work/shared/reference/training_runs.csv). Empty cells are nullopt.
 struct ArchColumns {

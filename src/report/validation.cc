@@ -273,6 +273,14 @@ int ValidationReport::rows_ok() const {
 }
 int ValidationReport::rows_skipped() const { return static_cast<int>(rows.size()) - rows_ok(); }
 
+double quantile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  const double pos = q * static_cast<double>(sorted.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+}
+
 ErrorStats error_stats(const std::vector<std::pair<std::string, double>>& id_and_error_pct) {
   ErrorStats s;
   s.n = static_cast<int>(id_and_error_pct.size());
@@ -293,7 +301,7 @@ ErrorStats error_stats(const std::vector<std::pair<std::string, double>>& id_and
   }
   std::sort(ape.begin(), ape.end());
   s.mape_pct = sum / s.n;
-  s.median_ape_pct = s.n % 2 == 1 ? ape[s.n / 2] : 0.5 * (ape[s.n / 2 - 1] + ape[s.n / 2]);
+  s.median_ape_pct = quantile(ape, 0.5);
   s.within_10pct = static_cast<double>(within) / s.n;
   return s;
 }
@@ -448,10 +456,9 @@ bool read_batch(const RowCells& c, plan::Plan& p, RowResult& row) {
   const auto seqs = c.positive("global_batch_seqs");
   const auto tokens = c.positive("global_batch_tokens");
   // Bounds far past any run, which keep seqs x seq_len inside int64.
-  constexpr int64_t kMaxSeqLen = int64_t{1} << 24;  // as model_from_columns
   constexpr int64_t kMaxBatchSeqs = int64_t{1} << 32;
-  if (*seq_len > kMaxSeqLen) {
-    throw RowError(fmt::format("column seq_len: expected at most {}; found {}", kMaxSeqLen, *seq_len));
+  if (*seq_len > model::kMaxSize) {
+    throw RowError(fmt::format("column seq_len: expected at most {}; found {}", model::kMaxSize, *seq_len));
   }
   if (seqs && *seqs > kMaxBatchSeqs) {
     throw RowError(fmt::format("column global_batch_seqs: expected at most {}; found {}", kMaxBatchSeqs, *seqs));
@@ -966,11 +973,17 @@ void compare(const RowCells& c, const model::Model& m, const plan::Plan& p, int 
 ErrorStats stats_where(const std::vector<RowResult>& rows, const std::function<bool(const RowResult&)>& pick,
                        bool metric_scale = false) {
   std::vector<std::pair<std::string, double>> v;
+  double other_scale = 0;  // sum of |error| on the scale not chosen
   for (const auto& r : rows) {
     const std::optional<double>& e = metric_scale ? r.metric_error_pct : r.error_pct;
-    if (r.status == RowStatus::kOk && e && pick(r)) v.emplace_back(r.id, *e);
+    const std::optional<double>& o = metric_scale ? r.error_pct : r.metric_error_pct;
+    if (r.status != RowStatus::kOk || !e || !pick(r)) continue;
+    v.emplace_back(r.id, *e);
+    other_scale += o ? std::fabs(*o) : std::fabs(*e);
   }
-  return error_stats(v);
+  ErrorStats s = error_stats(v);
+  if (s.n > 0) s.metric_mape_pct = metric_scale ? s.mape_pct : other_scale / s.n;
+  return s;
 }
 
 }  // namespace
@@ -1072,19 +1085,14 @@ ValidationReport validate_runs(const CsvTable& table, const Predictor& predict, 
     }
   }
   for (const auto& f : families) {
-    const auto pick = [&](const RowResult& r) { return main_metric(r) && r.family == f; };
-    rep.by_family[f] = stats_where(rep.rows, pick);
-    rep.by_family_metric[f] = stats_where(rep.rows, pick, /*metric_scale=*/true);
+    rep.by_family[f] = stats_where(rep.rows, [&](const RowResult& r) { return main_metric(r) && r.family == f; });
   }
   for (const auto& h : hardware) {
-    const auto pick = [&](const RowResult& r) { return main_metric(r) && r.hw == h; };
-    rep.by_hardware[h] = stats_where(rep.rows, pick);
-    rep.by_hardware_metric[h] = stats_where(rep.rows, pick, /*metric_scale=*/true);
+    rep.by_hardware[h] = stats_where(rep.rows, [&](const RowResult& r) { return main_metric(r) && r.hw == h; });
   }
   for (const auto& mt : metrics) {
-    const auto pick = [&](const RowResult& r) { return main_metric(r) && r.metric == mt; };
-    rep.by_metric[to_string(mt)] = stats_where(rep.rows, pick);
-    rep.by_metric_metric[to_string(mt)] = stats_where(rep.rows, pick, /*metric_scale=*/true);
+    rep.by_metric[to_string(mt)] =
+        stats_where(rep.rows, [&](const RowResult& r) { return main_metric(r) && r.metric == mt; });
   }
   return rep;
 }
@@ -1114,24 +1122,14 @@ TimeErrorSummary time_error_summary(const ValidationReport& r,
   std::vector<double> times;
   std::set<std::string> hw;
   for (const auto& x : r.rows) {
-    const auto& t = x.error_pct;
-    if (x.status != RowStatus::kOk || !t || !pick(x)) continue;
-    times.push_back(*t);
+    if (x.status != RowStatus::kOk || !x.error_pct || !pick(x)) continue;
+    times.push_back(*x.error_pct);
     hw.insert(x.hw);
   }
   std::sort(times.begin(), times.end());
-  const size_t n = times.size();
-  if (n > 0) out.median_time_error_pct = n % 2 == 1 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
-  const auto quantile = [&](double q) {
-    const double pos = q * static_cast<double>(n - 1);
-    const size_t lo = static_cast<size_t>(std::floor(pos));
-    const size_t hi = std::min(lo + 1, n - 1);
-    return times[lo] + (pos - static_cast<double>(lo)) * (times[hi] - times[lo]);
-  };
-  if (n > 0) {
-    out.p10_time_error_pct = quantile(0.10);
-    out.p90_time_error_pct = quantile(0.90);
-  }
+  out.median_time_error_pct = quantile(times, 0.5);
+  out.p10_time_error_pct = quantile(times, 0.10);
+  out.p90_time_error_pct = quantile(times, 0.90);
   out.hardware.assign(hw.begin(), hw.end());
   return out;
 }
@@ -1139,6 +1137,20 @@ TimeErrorSummary time_error_summary(const ValidationReport& r,
 RowGroup group_of(const RowResult& r) {
   if (!r.calibrated) return RowGroup::kUncalibrated;
   return r.metric == Metric::kGpuHours ? RowGroup::kGpuHours : RowGroup::kMain;
+}
+
+const char* to_string(RowGroup g) {
+  switch (g) {
+    case RowGroup::kMain: return "main";
+    case RowGroup::kGpuHours: return "gpu_hours";
+    case RowGroup::kUncalibrated: return "uncalibrated_hardware";
+  }
+  return "?";
+}
+
+std::string step_error_range(const TimeErrorSummary& t) {
+  return fmt::format("step error P10 {:+.0f}%, median {:+.0f}%, P90 {:+.0f}%", t.p10_time_error_pct,
+                     t.median_time_error_pct, t.p90_time_error_pct);
 }
 
 TrackRecordBand track_record_band(const TimeErrorSummary& t, double predicted) {

@@ -222,6 +222,7 @@ struct RowResult {
 // whatever the metric). Skipped rows belong to none.
 enum class RowGroup { kMain, kGpuHours, kUncalibrated };
 RowGroup group_of(const RowResult& r);
+const char* to_string(RowGroup g);  // "main", "gpu_hours", "uncalibrated_hardware"
 
 struct ErrorStats {
   int n = 0;
@@ -231,9 +232,16 @@ struct ErrorStats {
   double mean_error_pct = 0;  // signed mean: of step-time errors, > 0 is a step predicted too long (of
                               // metric errors, > 0 is too high: too slow for a time, too fast for a throughput)
   double within_10pct = 0;  // share of rows with |error| <= 10% (0..1)
+  // The same rows' MAPE of their metric errors (on the published figures' own
+  // scale); set by the validation's group statistics, 0 from error_stats().
+  double metric_mape_pct = 0;
   std::string worst_id;
 };
 ErrorStats error_stats(const std::vector<std::pair<std::string, double>>& id_and_error_pct);
+
+// The q-quantile of sorted values, interpolating linearly between order
+// statistics at position (n - 1) q (q = 0.5: the median). Empty: 0.
+double quantile(const std::vector<double>& sorted, double q);
 
 struct ValidationReport {
   std::string file;
@@ -245,10 +253,6 @@ struct ValidationReport {
   std::map<std::string, ErrorStats> by_family;
   std::map<std::string, ErrorStats> by_hardware;
   std::map<std::string, ErrorStats> by_metric;
-  // The same groups with the errors on their published metrics' own scale.
-  std::map<std::string, ErrorStats> by_family_metric;
-  std::map<std::string, ErrorStats> by_hardware_metric;
-  std::map<std::string, ErrorStats> by_metric_metric;
   ErrorStats gpu_hours;                       // rows compared only on whole-run GPU-hours
   ErrorStats uncalibrated;                    // rows on hardware without calibration data
   std::vector<std::string> engine_notes;      // distinct engine notes, in first-seen order
@@ -288,6 +292,8 @@ struct TrackRecordBand {
   double low = 0, median = 0, high = 0;
 };
 TrackRecordBand track_record_band(const TimeErrorSummary& t, double predicted);
+// "step error P10 -23%, median -13%, P90 +1%".
+std::string step_error_range(const TimeErrorSummary& t);
 
 // trainsim's own error on published runs, for statements of how sure a
 // prediction is (claim's "how sure" and error band, plan's track record):

@@ -35,7 +35,7 @@ ordered_json stats_json(const ErrorStats& s) {
   j["n"] = s.n;
   if (s.n == 0) {
     j["mape_pct"] = j["median_ape_pct"] = j["max_ape_pct"] = j["mean_signed_error_pct"] = j["within_10pct"] = nullptr;
-    j["worst_id"] = nullptr;
+    j["worst_id"] = j["published_metric_mape_pct"] = nullptr;
     return j;
   }
   j["mape_pct"] = s.mape_pct;
@@ -44,6 +44,7 @@ ordered_json stats_json(const ErrorStats& s) {
   j["mean_signed_error_pct"] = s.mean_error_pct;
   j["within_10pct"] = s.within_10pct;
   j["worst_id"] = s.worst_id;
+  j["published_metric_mape_pct"] = s.metric_mape_pct;
   return j;
 }
 
@@ -87,18 +88,16 @@ std::string stats_line(const ErrorStats& s) {
 }
 
 // Step-time statistics per group, with the MAPE of the same rows on their
-// published metrics' own scale beside them (`metric`: the same keys).
-Table stats_table(const std::string& first, const std::map<std::string, ErrorStats>& groups,
-                  const std::map<std::string, ErrorStats>& metric) {
+// published metrics' own scale beside them.
+Table stats_table(const std::string& first, const std::map<std::string, ErrorStats>& groups) {
   Table t({first, "n", "MAPE", "median APE", "max APE", "mean signed", "within 10%", "metric MAPE", "worst row"},
           {Align::kLeft, Align::kRight, Align::kRight, Align::kRight, Align::kRight, Align::kRight, Align::kRight,
            Align::kRight, Align::kLeft});
   for (const auto& [name, s] : groups) {
-    const auto m = metric.find(name);
     t.add_row({name, std::to_string(s.n), fmt::format("{:.1f}%", s.mape_pct), fmt::format("{:.1f}%", s.median_ape_pct),
                fmt::format("{:.1f}%", s.max_ape_pct), signed_pct(s.mean_error_pct),
                fmt::format("{:.0f}%", 100.0 * s.within_10pct),
-               m == metric.end() ? std::string("-") : fmt::format("{:.1f}%", m->second.mape_pct), s.worst_id});
+               fmt::format("{:.1f}%", s.metric_mape_pct), s.worst_id});
   }
   return t;
 }
@@ -259,8 +258,7 @@ std::string to_json(const ValidationReport& r) {
     if (row.status != RowStatus::kOk) {
       j["summary_group"] = nullptr;
     } else {
-      const RowGroup g = group_of(row);
-      j["summary_group"] = g == RowGroup::kMain ? "main" : g == RowGroup::kGpuHours ? "gpu_hours" : "uncalibrated_hardware";
+      j["summary_group"] = to_string(group_of(row));
     }
     j["defaults_used"] = row.defaults_used;
     j["derived"] = row.derived;
@@ -295,22 +293,13 @@ std::string to_json(const ValidationReport& r) {
   s["error"] = "step time: predicted step / the step the published figure implies - 1";
   s["published_metric"] = stats_json(r.overall_metric);
   ordered_json fam = ordered_json::object();
-  for (const auto& [k, v] : r.by_family) {
-    fam[k] = stats_json(v);
-    fam[k]["published_metric_mape_pct"] = r.by_family_metric.at(k).mape_pct;
-  }
+  for (const auto& [k, v] : r.by_family) fam[k] = stats_json(v);
   s["by_family"] = fam;
   ordered_json hw = ordered_json::object();
-  for (const auto& [k, v] : r.by_hardware) {
-    hw[k] = stats_json(v);
-    hw[k]["published_metric_mape_pct"] = r.by_hardware_metric.at(k).mape_pct;
-  }
+  for (const auto& [k, v] : r.by_hardware) hw[k] = stats_json(v);
   s["by_hardware"] = hw;
   ordered_json met = ordered_json::object();
-  for (const auto& [k, v] : r.by_metric) {
-    met[k] = stats_json(v);
-    met[k]["published_metric_mape_pct"] = r.by_metric_metric.at(k).mape_pct;
-  }
+  for (const auto& [k, v] : r.by_metric) met[k] = stats_json(v);
   s["by_metric"] = met;
   ordered_json gh = stats_json(r.gpu_hours);
   gh["goodput"] = kAssumedGoodput;
@@ -342,9 +331,9 @@ std::string to_text(const ValidationReport& r) {
     out += "Hardware without calibration data (default efficiencies): " + stats_line(r.uncalibrated) + "\n";
   }
   out += "\n" + std::string(kErrorExplained) + "\n";
-  out += "\nBy family (step-time error):\n" + stats_table("family", r.by_family, r.by_family_metric).to_text();
-  out += "\nBy hardware (step-time error):\n" + stats_table("hardware", r.by_hardware, r.by_hardware_metric).to_text();
-  out += "\nBy compared metric (step-time error):\n" + stats_table("metric", r.by_metric, r.by_metric_metric).to_text();
+  out += "\nBy family (step-time error):\n" + stats_table("family", r.by_family).to_text();
+  out += "\nBy hardware (step-time error):\n" + stats_table("hardware", r.by_hardware).to_text();
+  out += "\nBy compared metric (step-time error):\n" + stats_table("metric", r.by_metric).to_text();
   out += "\nRows:\n" + rows_table(r, RowGroup::kMain).to_text();
   if (r.gpu_hours.n > 0) {
     out += fmt::format("\nWhole-run GPU-hours, after an assumed goodput of {:.2f}:\n", kAssumedGoodput) +
@@ -382,9 +371,9 @@ std::string to_markdown(const ValidationReport& r) {
     out += "- Hardware without calibration data (default efficiencies, reported separately): " +
            stats_line(r.uncalibrated) + "\n";
   }
-  out += "\n### By family (step-time error)\n\n" + stats_table("family", r.by_family, r.by_family_metric).to_markdown();
-  out += "\n### By hardware (step-time error)\n\n" + stats_table("hardware", r.by_hardware, r.by_hardware_metric).to_markdown();
-  out += "\n### By compared metric (step-time error)\n\n" + stats_table("metric", r.by_metric, r.by_metric_metric).to_markdown();
+  out += "\n### By family (step-time error)\n\n" + stats_table("family", r.by_family).to_markdown();
+  out += "\n### By hardware (step-time error)\n\n" + stats_table("hardware", r.by_hardware).to_markdown();
+  out += "\n### By compared metric (step-time error)\n\n" + stats_table("metric", r.by_metric).to_markdown();
   out += "\n## Worst rows\n\n" + worst_table(r, 10).to_markdown();
   out += "\n## Skipped rows\n\n";
   out += r.rows_skipped() > 0 ? skipped_table(r).to_markdown() : std::string("None.\n");

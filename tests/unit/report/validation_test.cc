@@ -111,10 +111,10 @@ TEST_CASE("validate: comparison metric and signed error per row", "[report]") {
   // famA per family: step-time APEs 20 and 21.875 -> MAPE 20.9375; on the
   // published metrics' scale 20 and 28 -> MAPE 24.
   CHECK(r.by_family.at("famA").mape_pct == Approx(20.9375));
-  CHECK(r.by_family_metric.at("famA").mape_pct == Approx(24.0));
+  CHECK(r.by_family.at("famA").metric_mape_pct == Approx(24.0));
   // famB: r-tflops alone, +23.06 on the step, -18.74 on its TFLOP/s.
-  CHECK(r.by_family_metric.at("famB").mape_pct == Approx(18.74).epsilon(1e-3));
-  CHECK(r.by_metric_metric.at("tflops_per_gpu").mape_pct == Approx(18.74).epsilon(1e-3));
+  CHECK(r.by_family.at("famB").metric_mape_pct == Approx(18.74).epsilon(1e-3));
+  CHECK(r.by_metric.at("tflops_per_gpu").metric_mape_pct == Approx(18.74).epsilon(1e-3));
 }
 
 TEST_CASE("validate: defaults are the documented ones and listed per row", "[report]") {
@@ -294,6 +294,8 @@ TEST_CASE("validate: whole-run GPU-hours are compared after the goodput, separat
   // MAPE (20 + 28 + 18.74 + 0 + 50) / 5 = 23.348, signed mean -12.148.
   CHECK(r.overall_metric.n == 5);
   CHECK(r.overall_metric.mape_pct == Approx(23.348).epsilon(1e-3));
+  // The step-time summary carries the same metric-scale MAPE beside it.
+  CHECK(r.overall.metric_mape_pct == Approx(r.overall_metric.mape_pct));
   CHECK(r.overall_metric.mean_error_pct == Approx(-12.148).epsilon(1e-3));
   CHECK(r.by_hardware.at("h100-sxm").n == 2);
 }
@@ -611,6 +613,13 @@ TEST_CASE("validate: errors as step-time errors, summarised over chosen rows", "
   // 1.8 = 10 + 0.8 x 15 = 22.
   CHECK(all.p10_time_error_pct == Approx(-14));
   CHECK(all.p90_time_error_pct == Approx(22));
+  // The one quantile rule: the median of 1..4 is 2.5, of 1..3 is 2; P10 of
+  // 0, 10 is 1; an empty list gives 0.
+  CHECK(quantile({1, 2, 3, 4}, 0.5) == Approx(2.5));
+  CHECK(quantile({1, 2, 3}, 0.5) == Approx(2));
+  CHECK(quantile({0, 10}, 0.1) == Approx(1));
+  CHECK(quantile({}, 0.5) == 0);
+  CHECK(step_error_range(all) == "step error P10 -14%, median +10%, P90 +22%");
   CHECK(all.hardware == std::vector<std::string>{"a", "b"});
   // Hardware "a" only: time and tput; median of 10 and -20 = -5.
   const TimeErrorSummary a = time_error_summary(r, [](const RowResult& x) { return x.hw == "a"; });
