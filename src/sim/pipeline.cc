@@ -738,6 +738,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
       }
       Gpu& gp = gpu_[static_cast<size_t>(g)];
       for (size_t s = stages; s-- > 0;) {
+        if (expected_w_[dev + s] == 0) continue;  // a stage another GPU holds: its buckets are that GPU's
         const StageWork& held = w_.stages[s];
         for (; released_[row + s] < held.grad_sync.size(); ++released_[row + s]) {
           gp.sync_queue.push_back(

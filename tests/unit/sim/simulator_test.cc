@@ -147,3 +147,48 @@ TEST_CASE("a DP reduction after the forward-backward costs the simulator what it
   CHECK(sim_added > 0);
   CHECK(std::abs(sim_added - analytic_added) / analytic_added < 0.25);
 }
+
+TEST_CASE("a DP reduction after the forward-backward: each GPU reduces only the stages it holds", "[sim]") {
+  // Llama-3 8B on 32 GPUs: TP 8 x PP 2 x DP 2, each DP pair across two
+  // nodes. Issued after the forward-backward, each GPU all-reduces the
+  // gradients of the stage it holds, nothing else: its DP sync time in the
+  // trace is the analytic estimate's reduction of that pipeline rank
+  // (RankTimes::dp_comm, ZeRO 0: the all-reduce alone), the buckets running
+  // one after another on their own once the compute is done. Were every GPU
+  // to reduce every stage's buckets, each would take the sum of both ranks'.
+  const model::Model m = model::load_model("llama3_8b");
+  const hardware::Cluster c = hardware::generic_cluster("h100-sxm", 32);
+  const cost::CostModel cost(c, calib::load_tables_for(c.accelerator));
+  plan::Plan p;
+  p.tp = 8;
+  p.pp = 2;
+  p.dp = 2;
+  p.sequence_parallel = true;
+  p.zero_stage = 0;
+  p.micro_batch = 1;
+  p.global_batch = 8;  // 4 micro-batches per replica
+  p.seq_len = 4096;
+  p.precision = plan::bf16_policy();
+  p.recompute = plan::Recompute::kFull;
+  p.overlap_grad_reduce = false;
+  sim::SimulateOptions o;
+  o.trace = true;
+  const sim::SimReport r = sim::simulate(m, p, cost, o);
+  const auto j = nlohmann::json::parse(sim::chrome_trace_json(r.out, r.devices));
+  std::vector<double> sync_us(2, 0.0);
+  for (const auto& e : j["traceEvents"]) {
+    if (e["ph"] == "X" && e["name"] == "dp-grad-sync") {
+      const int pid = e["pid"].get<int>();
+      REQUIRE(pid >= 0);
+      REQUIRE(pid < 2);
+      sync_us[static_cast<size_t>(pid)] += e["dur"].get<double>();
+    }
+  }
+  REQUIRE(r.analytic.ranks.size() == 2);
+  for (size_t rank = 0; rank < 2; ++rank) {
+    const double analytic_s = r.analytic.ranks[rank].dp_comm.value();
+    INFO("pipeline rank " << rank << ": simulated sync " << sync_us[rank] * 1e-6 << " s, analytic " << analytic_s);
+    REQUIRE(analytic_s > 0);
+    CHECK(sync_us[rank] * 1e-6 == Approx(analytic_s).epsilon(0.02));
+  }
+}
