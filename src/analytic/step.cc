@@ -126,7 +126,7 @@ class Estimator {
         const Seconds bi = cost_.op_time(op, cost::Pass::kBackwardInput, ctx) * scale;
         t.f += f * n;
         t.bi += bi * n;
-        t.w += cost_.op_time(op, cost::Pass::kBackwardWeight, ctx) * scale * n;
+        t.w += (cost_.op_time(op, cost::Pass::kBackwardWeight, ctx) * scale + grad_accumulation_time(op, p_, cost_)) * n;
         t.rc += f * (rc * n);
         const CpExchange cpx = cp_exchange(op, p_, cost_, apn_, f, bi);
         t.cp_f += cpx.forward * n;
@@ -422,6 +422,12 @@ CpExchange cp_exchange(const graph::Operator& op, const plan::Plan& p, const cos
   return x;
 }
 
+Seconds grad_accumulation_time(const graph::Operator& op, const plan::Plan& p, const cost::CostModel& cost) {
+  if (p.gradient_accumulation_fusion || p.zero_stage >= 3 || op.params <= 0) return Seconds::zero();
+  const double per_param = bytes_per_element(p.precision.weights) + 2.0 * bytes_per_element(p.precision.gradients);
+  return cost.memory_time(Bytes(per_param * static_cast<double>(op.params)), Flops::zero());
+}
+
 Seconds pipeline_send_time(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost,
                            int accelerators_per_node) {
   if (p.pp <= 1) return Seconds::zero();
@@ -639,6 +645,13 @@ StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cos
     n.push_back("DP gradient reduction after the whole forward-backward (no overlap with backward; hidden only by the "
                 "rank's cool-down idle time in 1F1B-family schedules); ZeRO>=1 parameter all-gather hidden behind the "
                 "next step's first forward; the optimizer step is exposed");
+  }
+  if (!p.gradient_accumulation_fusion && p.zero_stage < 3) {
+    n.push_back(fmt::format("gradient accumulation unfused: every micro-batch a separate kernel adds each weight gradient "
+                            "({}) into the {} accumulation buffer, {} bytes per parameter on the GPU, in the "
+                            "weight-gradient pass",
+                            to_string(p.precision.weights), to_string(p.precision.gradients),
+                            bytes_per_element(p.precision.weights) + 2.0 * bytes_per_element(p.precision.gradients)));
   }
   if (p.expert_load_imbalance > 1.0) {
     n.push_back(fmt::format("expert GEMMs and all-to-alls scaled by routing imbalance {:.2f}", p.expert_load_imbalance));

@@ -129,6 +129,20 @@ struct CpExchange {
 CpExchange cp_exchange(const graph::Operator& attention, const plan::Plan& p, const cost::CostModel& cost,
                        int accelerators_per_node, Seconds core_forward, Seconds core_backward);
 
+// The separate gradient-accumulation kernel of one operator, per micro-batch,
+// when the plan does not fuse it into the weight-gradient GEMM
+// (plan.gradient_accumulation_fusion false) and ZeRO < 3: the GEMM writes the
+// weight gradient at the working precision (plan.precision.weights) and one
+// memory-bound add reads it and reads and writes the accumulation buffer
+// (plan.precision.gradients) for each parameter the operator holds on this
+// GPU: FP16/BF16 weights with FP32 gradients move 2 + 4 + 4 = 10 bytes per
+// parameter (Megatron-LM's DDP hook param.main_grad.add_(param.grad.data),
+// run for every parameter every micro-batch). Zero when fused, under ZeRO-3
+// (FSDP and DeepSpeed reduce-scatter each micro-batch's gradient and
+// accumulate only the 1/dp shard), and for weightless operators. Not scaled
+// by the expert load: the bytes are the parameters', not the tokens'.
+Seconds grad_accumulation_time(const graph::Operator& op, const plan::Plan& p, const cost::CostModel& cost);
+
 // One pipeline send of one micro-batch's activation (or its gradient) to the
 // next stage. Megatron's scatter/gather optimisation (Narayanan et al. SC'21
 // §4.1; Megatron-Core scatter_gather_tensors_in_pipeline): each TP rank sends

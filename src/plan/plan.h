@@ -125,6 +125,15 @@ struct Plan {
   // default: the local DDP's allreduce_gradients() and the distributed
   // optimizer's reduce-scatter run after forward_backward_func).
   bool overlap_grad_reduce = true;
+  // Each micro-batch's weight gradients accumulated into the FP32 gradient
+  // buffer by the weight-gradient GEMM itself (cuBLAS beta = 1 epilogue:
+  // Megatron-LM --gradient-accumulation-fusion, Megatron-Core's and NeMo's
+  // default; the default here), or, when false, written by the GEMM at the
+  // working precision and added into the buffer by a separate memory-bound
+  // kernel (Megatron's DDP hook param.main_grad.add_(param.grad.data)),
+  // which reads the gradient and reads and writes the buffer for every
+  // parameter of the GPU every micro-batch (analytic::grad_accumulation_time).
+  bool gradient_accumulation_fusion = true;
   int max_nodes_per_token = 0; // node-limited routing M (0 = unlimited)
   // Routing imbalance: tokens on the busiest expert GPU / the mean (1 = balanced).
   // Expert GEMMs and all-to-all of a step run at the pace of the busiest GPU.

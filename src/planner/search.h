@@ -63,6 +63,7 @@ struct SearchOptions {
   graph::ElementwiseImpl elementwise = graph::ElementwiseImpl::kFused;
   std::string zero3_framework = plan::kFsdpZero3;
   bool overlap_grad_reduce = true;      // DP gradient reduction timing, fixed (plan.overlap_grad_reduce)
+  bool gradient_accumulation_fusion = true;  // fixed (plan.gradient_accumulation_fusion)
   std::vector<int64_t> micro_batches = {1, 2, 4};
   bool allow_fp8 = true;                // try deepseek-fp8 where the chip has FP8
   bool only_bf16 = false;               // never try FP8

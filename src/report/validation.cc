@@ -58,6 +58,16 @@ const std::vector<DefaultRule>& default_rules() {
        "opt-in, default off); NeMo 2.0's recipes set overlap_grad_reduce (like the zero default above, from "
        "2023). On: the reduction overlaps the last micro-batch's backward; off: it starts when the rank's "
        "forward-backward ends."},
+      {"gradient_accumulation_fusion", "(no column; ZeRO < 3, from framework and year)",
+       "unfused when the framework names Megatron and year <= 2021, else fused",
+       "Not a column. Megatron-LM's DDP hook adds each micro-batch's weight gradient into the FP32 main_grad "
+       "with a separate kernel (param.main_grad.add_(param.grad.data)) unless the weight-gradient GEMM "
+       "accumulates into main_grad itself (--gradient-accumulation-fusion). That fusion is not among the "
+       "computation optimisations Narayanan et al. 2021 §4.2 list; apex ported Megatron-LM's fused "
+       "weight-gradient accumulation in February 2022 (NVIDIA/apex#1297) and NeMo added it in July 2022 "
+       "(NVIDIA/NeMo#4494); Megatron-Core and NeMo recipes default to it (TransformerConfig."
+       "gradient_accumulation_fusion = True). Unfused, the add moves 2 + 4 + 4 bytes per parameter on the GPU "
+       "every micro-batch. ZeRO-3 rows reduce-scatter each micro-batch's gradient and are not charged."},
       {"recompute", "recompute", "none",
        "Megatron-Core and NeMo leave recompute_granularity unset by default; every row with this cell empty "
        "is a NeMo vendor benchmark. 'none' also adds no FLOPs the source did not state."},
@@ -742,6 +752,13 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
   p.overlap_grad_reduce = year && *year >= kFirstDistributedOptimizerYear;
   if (p.zero_stage < 3 && p.dp > 1) {
     row.defaults_used.push_back(p.overlap_grad_reduce ? "overlap_grad_reduce=on" : "overlap_grad_reduce=off");
+  }
+  // Weight-gradient accumulation (ZeRO < 3): not a column; by framework and
+  // year (default_rules(), "gradient_accumulation_fusion").
+  constexpr int64_t kLastUnfusedAccumulationYear = 2021;
+  p.gradient_accumulation_fusion = !(contains(framework, "megatron") && year && *year <= kLastUnfusedAccumulationYear);
+  if (p.zero_stage < 3) {
+    row.defaults_used.push_back(p.gradient_accumulation_fusion ? "grad_accumulation=fused" : "grad_accumulation=unfused");
   }
   if (p.zero_stage == 3) {
     // ZeRO-3 implementation: not a column; by framework and year (default_rules()).

@@ -104,7 +104,8 @@ class Reader {
 const std::vector<std::string> kPatchKeys = {
     "tp", "pp", "vpp", "dp", "ep", "cp", "sequence_parallel", "zero", "micro_batch", "schedule",
     "recompute", "precision", "comm_sms", "max_nodes_per_token", "expert_load_imbalance", "attention",
-    "elementwise", "zero3_framework", "cp_ring", "overlap_grad_reduce"};
+    "elementwise", "zero3_framework", "cp_ring", "overlap_grad_reduce",
+    "gradient_accumulation_fusion"};
 
 const std::vector<std::string> kSchedules = {"gpipe", "1f1b", "interleaved-1f1b", "zb-h1",
                                              "zero-bubble", "dualpipe", "dualpipev"};
@@ -143,6 +144,7 @@ PlanPatch read_patch(Reader& rd, const JsonView& v, std::vector<std::string> ext
   }
   if (auto f = v.find("sequence_parallel")) p.sequence_parallel = rd.boolean(*f);
   if (auto f = v.find("overlap_grad_reduce")) p.overlap_grad_reduce = rd.boolean(*f);
+  if (auto f = v.find("gradient_accumulation_fusion")) p.gradient_accumulation_fusion = rd.boolean(*f);
   if (auto f = v.find("micro_batch")) p.micro_batch = rd.positive_int(*f);
   if (auto f = v.find("schedule")) p.schedule = plan::parse_schedule(rd.one_of(*f, kSchedules));
   if (auto f = v.find("recompute")) p.recompute = plan::parse_recompute(rd.one_of(*f, kRecomputes));
@@ -175,6 +177,7 @@ void apply_patch(plan::Plan& p, const PlanPatch& q) {
   if (q.max_nodes_per_token) p.max_nodes_per_token = *q.max_nodes_per_token;
   if (q.sequence_parallel) p.sequence_parallel = *q.sequence_parallel;
   if (q.overlap_grad_reduce) p.overlap_grad_reduce = *q.overlap_grad_reduce;
+  if (q.gradient_accumulation_fusion) p.gradient_accumulation_fusion = *q.gradient_accumulation_fusion;
   if (q.micro_batch) p.micro_batch = *q.micro_batch;
   if (q.schedule) p.schedule = *q.schedule;
   if (q.recompute) p.recompute = *q.recompute;

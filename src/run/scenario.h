@@ -60,6 +60,7 @@ struct PlanPatch {
   std::optional<int> tp, pp, vpp, dp, ep, cp, zero_stage, comm_sms, max_nodes_per_token;
   std::optional<bool> sequence_parallel;
   std::optional<bool> overlap_grad_reduce;
+  std::optional<bool> gradient_accumulation_fusion;
   std::optional<int64_t> micro_batch;
   std::optional<plan::Schedule> schedule;
   std::optional<plan::Recompute> recompute;

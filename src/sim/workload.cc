@@ -360,8 +360,9 @@ class Builder {
       if (cpx.forward_total.value() > 0) {
         back.push_back(Back{true, {}, {}, cpx.backward + cpx.forward * rc, {}, {}, false, uint16_t{kLabelCp}});
       }
-      w.compute(cost_.op_time(op, cost::Pass::kBackwardWeight, full) * scale,
-                cost_.op_time(op, cost::Pass::kBackwardWeight, reduced) * scale, expert, label);
+      const Seconds accumulate = analytic::grad_accumulation_time(op, p_, cost_);
+      w.compute(cost_.op_time(op, cost::Pass::kBackwardWeight, full) * scale + accumulate,
+                cost_.op_time(op, cost::Pass::kBackwardWeight, reduced) * scale + accumulate, expert, label);
     }
     const analytic::TpCollectives tp = analytic::tp_collectives(b, p_.recompute);
     f.comm(tp_one_ * tp.forward, Seconds::zero(), Seconds::zero(), false, kLabelTp);

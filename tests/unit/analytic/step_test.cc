@@ -483,3 +483,52 @@ TEST_CASE("a layer recomputed whole redoes its forward TP collectives in backwar
   CHECK(tp_comm(plan::Recompute::kEveryOtherLayer) == Approx(one * (19 + 4) * 2));
   CHECK(tp_comm(plan::Recompute::kSelective) == Approx(none));
 }
+
+TEST_CASE("unfused gradient accumulation adds one memory-bound add per parameter and micro-batch", "[analytic]") {
+  // The toy Llama (4 layers, h 512, SwiGLU FFN 2048, 8 heads = 8 KV heads,
+  // vocab 1024, untied, RMSNorm without biases) has, by hand:
+  //   per layer: attention 4 h^2 = 1,048,576; MLP 3 h f = 3,145,728; two
+  //   norms 2 h = 1,024 -> 4,195,328; 4 layers: 16,781,312;
+  //   embedding and head 2 x 1024 x 512 = 1,048,576; final norm 512;
+  //   total 17,830,400 parameters on the one GPU.
+  // Unfused, each micro-batch reads the BF16 gradient and reads and writes
+  // the FP32 buffer: 2 + 4 + 4 = 10 bytes per parameter = 178,304,000 bytes,
+  // at the H100 SXM's 3.35 TB/s (simple tables: memory at datasheet
+  // bandwidth, no latency) 53.225 us; two micro-batches 106.45 us.
+  const model::Model m = toy_model(4);
+  const hardware::Cluster c = hardware::generic_cluster("h100-sxm", 1);
+  const cost::CostModel cost(c, simple_tables());
+  plan::Plan p = toy_plan(1, 2);  // 2 micro-batches
+  REQUIRE_NOTHROW(plan::validate_plan(p, m, c));
+  const graph::Graph g = plan::plan_graph(p, m);
+  int64_t params = 0;
+  for (const graph::Block& b : g.blocks) {
+    for (const graph::Operator& op : b.ops) params += op.params * b.count;
+  }
+  REQUIRE(params == 17830400);
+  p.gradient_accumulation_fusion = true;
+  const analytic::StepEstimate fused = analytic::estimate_step(m, p, cost);
+  p.gradient_accumulation_fusion = false;
+  const analytic::StepEstimate unfused = analytic::estimate_step(m, p, cost);
+  CHECK(unfused.step_time.value() - fused.step_time.value() == Approx(2 * 178304000.0 / 3.35e12));
+  CHECK(unfused.ranks.front().backward_weight.value() - fused.ranks.front().backward_weight.value() ==
+        Approx(106.45e-6).epsilon(1e-4));
+  CHECK(std::any_of(unfused.notes.begin(), unfused.notes.end(),
+                    [](const std::string& n) { return n.find("gradient accumulation unfused") != std::string::npos; }));
+  CHECK(std::none_of(fused.notes.begin(), fused.notes.end(),
+                     [](const std::string& n) { return n.find("gradient accumulation unfused") != std::string::npos; }));
+  // One operator: the first layer's MLP down projection, h x f = 1,048,576
+  // weights -> 10,485,760 bytes -> 3.13 us; weightless operators: nothing.
+  const graph::Block& layer = g.blocks[1];
+  const auto down = std::find_if(layer.ops.begin(), layer.ops.end(),
+                                 [](const graph::Operator& op) { return op.name == "ffn.down"; });
+  REQUIRE(down != layer.ops.end());
+  CHECK(analytic::grad_accumulation_time(*down, p, cost).value() == Approx(10485760.0 / 3.35e12));
+  const auto rope = std::find_if(layer.ops.begin(), layer.ops.end(),
+                                 [](const graph::Operator& op) { return op.params == 0; });
+  REQUIRE(rope != layer.ops.end());
+  CHECK(analytic::grad_accumulation_time(*rope, p, cost).value() == 0);
+  // ZeRO-3 reduce-scatters every micro-batch's gradient: no accumulation charged.
+  p.zero_stage = 3;
+  CHECK(analytic::grad_accumulation_time(*down, p, cost).value() == 0);
+}

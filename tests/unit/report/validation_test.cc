@@ -523,6 +523,34 @@ TEST_CASE("validate: DP gradient reduction overlaps the backward from 2023, as N
   CHECK_FALSE(has(single.defaults_used, "overlap_grad_reduce=off"));
 }
 
+TEST_CASE("validate: Megatron-LM rows of 2021 accumulate weight gradients with a separate add", "[report]") {
+  // r-time: year 2021, ZeRO 0, framework cell empty: fused (the default).
+  const RowResult plain = validate_runs(one_row({}), fixed_two_seconds, Engine::kAnalytic, "test").rows[0];
+  REQUIRE(plain.status == RowStatus::kOk);
+  CHECK(plain.plan->gradient_accumulation_fusion);
+  CHECK(has(plain.defaults_used, "grad_accumulation=fused"));
+  // The same row run by Megatron-LM in 2021: unfused (Narayanan 2021 §4.2
+  // lists no such fusion; apex ported it in February 2022).
+  const RowResult old_megatron =
+      validate_runs(one_row({{"framework", "Megatron-LM"}}), fixed_two_seconds, Engine::kAnalytic, "test").rows[0];
+  REQUIRE(old_megatron.status == RowStatus::kOk);
+  CHECK_FALSE(old_megatron.plan->gradient_accumulation_fusion);
+  CHECK(has(old_megatron.defaults_used, "grad_accumulation=unfused"));
+  // Megatron-LM in 2022 (Korthikanti's rows): fused.
+  const RowResult new_megatron =
+      validate_runs(one_row({{"framework", "Megatron-LM"}, {"year", "2022"}}), fixed_two_seconds, Engine::kAnalytic,
+                    "test")
+          .rows[0];
+  CHECK(new_megatron.plan->gradient_accumulation_fusion);
+  // ZeRO-3 reduce-scatters every micro-batch's gradient: nothing to list.
+  const RowResult zero3 = validate_runs(one_row({{"framework", "Megatron-LM"}, {"zero", "3"}}), fixed_two_seconds,
+                                        Engine::kAnalytic, "test")
+                              .rows[0];
+  REQUIRE(zero3.status == RowStatus::kOk);
+  CHECK_FALSE(has(zero3.defaults_used, "grad_accumulation=unfused"));
+  CHECK_FALSE(has(zero3.defaults_used, "grad_accumulation=fused"));
+}
+
 TEST_CASE("validate: DeepSeek rows run DeepSeek's recompute and DualPipe's communication SMs", "[report]") {
   // DeepSeek-V3 on 2048 H800s, PP 16 DualPipe, EP 64, recompute "selective".
   const RowResult r = validate_runs(one_row({{"hw", "h800"},
