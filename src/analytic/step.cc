@@ -102,7 +102,9 @@ class Estimator {
     pp_one_ = pipeline_send_time(m, p, cost_, apn_);
   }
 
-  StageTimes stage(int s) const {
+  // One micro-batch through stage s; with `ops`, each compute operator's
+  // share is also added to its row there (operator_times()).
+  StageTimes stage(int s, std::vector<OperatorTime>* ops = nullptr) const {
     StageTimes t;
     const plan::StageContent c = plan::stage_content(layout_, s, m_);
     for (const plan::BlockUse& u : plan::stage_blocks(g_, c)) {
@@ -124,10 +126,12 @@ class Estimator {
         const double scale = contains(op.name, "moe.experts.") ? p_.expert_load_imbalance : 1.0;
         const Seconds f = cost_.op_time(op, cost::Pass::kForward, ctx) * scale;
         const Seconds bi = cost_.op_time(op, cost::Pass::kBackwardInput, ctx) * scale;
+        const Seconds w = cost_.op_time(op, cost::Pass::kBackwardWeight, ctx) * scale + grad_accumulation_time(op, p_, cost_);
         t.f += f * n;
         t.bi += bi * n;
-        t.w += (cost_.op_time(op, cost::Pass::kBackwardWeight, ctx) * scale + grad_accumulation_time(op, p_, cost_)) * n;
+        t.w += w * n;
         t.rc += f * (rc * n);
+        if (ops) add_operator(*ops, b.kind, op, n, f * n, bi * n, w * n, f * (rc * n), rc);
         const CpExchange cpx = cp_exchange(op, p_, cost_, apn_, f, bi);
         t.cp_f += cpx.forward * n;
         t.cp_b += (cpx.backward + cpx.forward * rc) * n;  // a recomputed core exchanges its KV again
@@ -140,6 +144,48 @@ class Estimator {
     t.pp_f = pp_one_;
     t.pp_b = pp_one_;
     return t;
+  }
+
+  static void add_operator(std::vector<OperatorTime>& ops, graph::BlockKind block, const graph::Operator& op,
+                           double n, Seconds f, Seconds bi, Seconds w, Seconds rc, double rc_fraction) {
+    auto it = std::find_if(ops.begin(), ops.end(),
+                           [&](const OperatorTime& o) { return o.block == block && o.name == op.name; });
+    if (it == ops.end()) {
+      OperatorTime o;
+      o.block = block;
+      o.name = op.name;
+      o.kind = op.kind;
+      o.precision = op.precision;
+      ops.push_back(o);
+      it = ops.end() - 1;
+    }
+    it->instances += n;
+    it->forward += f;
+    it->backward_input += bi;
+    it->backward_weight += w;
+    it->recompute += rc;
+    it->flops += (op.fwd.flops * (1.0 + rc_fraction) + op.bwd_input.flops + op.bwd_weight.flops) * n;
+    it->bytes += (op.fwd.bytes * (1.0 + rc_fraction) + op.bwd_input.bytes + op.bwd_weight.bytes) * n;
+  }
+
+  // Per-operator rows of rank r over the whole step, scaled as rank() scales
+  // the stage sums (DualPipe: the mean of the rank's two stages).
+  std::vector<OperatorTime> operators(int r) const {
+    const auto& held = layout_.stages_of_rank[static_cast<size_t>(r)];
+    std::vector<OperatorTime> ops;
+    for (int s : held) (void)stage(s, &ops);
+    double scale = static_cast<double>(p_.micro_batches_per_replica());
+    if (p_.schedule == Schedule::kDualPipe) scale /= static_cast<double>(held.size());
+    for (OperatorTime& o : ops) {
+      o.instances *= p_.schedule == Schedule::kDualPipe ? 1.0 / static_cast<double>(held.size()) : 1.0;
+      o.forward = o.forward * scale;
+      o.backward_input = o.backward_input * scale;
+      o.backward_weight = o.backward_weight * scale;
+      o.recompute = o.recompute * scale;
+      o.flops = o.flops * scale;
+      o.bytes = o.bytes * scale;
+    }
+    return ops;
   }
 
   Seconds all_to_all(const graph::Operator& op, Bytes per_copy) const {
@@ -547,6 +593,12 @@ Seconds zb_h1_bubble(int pp, Seconds f, Seconds b, Seconds w) {
   // DeepSeek-V3 Table 2 (B = full backward): (PP - 1)(F + B - 2W); Qi et al.
   // (ICLR 2024) ZB-H1: (p-1)(T_F + T_B - T_W) with T_B input-gradient only.
   return (f + b - w * 2.0) * static_cast<double>(pp - 1);
+}
+
+std::vector<OperatorTime> operator_times(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost,
+                                         int rank) {
+  TRAINSIM_CHECK(rank >= 0 && rank < p.pp, "pipeline rank {} of {}", rank, p.pp);
+  return Estimator(m, p, cost).operators(rank);
 }
 
 StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost) {

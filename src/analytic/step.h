@@ -69,6 +69,26 @@ struct StepEstimate {
 
 StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost);
 
+// The compute of one pipeline rank over a whole step, operator by operator:
+// the terms its RankTimes forward, backward_input, backward_weight and
+// recompute are sums of (so the rows add up to them), one row per operator
+// name within a block kind (the 32 layers' "ffn.down" are one row), in graph
+// order. Communication operators (MoE dispatch and combine) are not compute
+// and have no row.
+struct OperatorTime {
+  graph::BlockKind block = graph::BlockKind::kDenseLayer;
+  std::string name;
+  graph::OpKind kind = graph::OpKind::kGemm;
+  Precision precision = Precision::kBF16;  // operands as the plan runs them
+  double instances = 0;                    // on this rank per micro-batch (layers holding it)
+  Seconds forward, backward_input, backward_weight, recompute;
+  Flops flops;  // executed on this GPU in the step: forward (again where recomputed), both backward passes
+  Bytes bytes;  // minimum HBM traffic of the same passes
+  Seconds total() const { return forward + backward_input + backward_weight + recompute; }
+};
+std::vector<OperatorTime> operator_times(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost,
+                                         int rank);
+
 // Published bubble formulas (used by tests and reports), in units of chunk time
 // (F forward chunk, B full backward chunk incl. W, W weight-gradient chunk,
 // F&B an overlapped forward+backward pair):

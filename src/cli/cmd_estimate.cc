@@ -1,9 +1,13 @@
-// trainsim estimate SCENARIO [--set PATH=VALUE]... [--format text|json] [-o FILE]
+// trainsim estimate SCENARIO [--set PATH=VALUE]... [--ops] [--format text|json] [-o FILE]
 //
 // One step and a whole training run for a scenario (run/scenario.h): the step
 // time with its breakdown, tokens/s/GPU, MFU, memory per GPU, GPU-hours per
 // phase with goodput losses apart, wall days, cost by rental and by
-// ownership, and energy.
+// ownership, and energy. --ops adds the step's compute operator by operator
+// on the slowest pipeline rank (analytic::operator_times): time per pass,
+// share, and the FLOP and byte rates each operator achieves.
+#include <cmath>
+#include <optional>
 #include <ostream>
 
 #include <fmt/format.h>
@@ -28,8 +32,67 @@ using report::Table;
 std::string secs(Seconds s) { return report::fixed(s.value(), 3) + " s"; }
 std::string gpu_hours(Seconds s) { return report::with_commas(in_hours(s)); }
 
+std::string ms(Seconds s) { return report::fixed(in_milliseconds(s), 1); }
+
+// Rate of `work` over `t`, or "-" when there is no time to divide by.
+std::string tflops(Flops work, Seconds t) {
+  return t.value() > 0 && work.value() > 0 ? report::fixed(in_tflops_per_second(work / t), 1) : "-";
+}
+std::string gbps(Bytes bytes, Seconds t) {
+  return t.value() > 0 && bytes.value() > 0 ? report::fixed(in_gigabytes_per_second(bytes / t), 0) : "-";
+}
+
+std::string ops_text(const std::vector<analytic::OperatorTime>& ops, int rank, Seconds compute) {
+  std::string out = fmt::format(
+      "\nCompute by operator (pipeline rank {}, the slowest; whole step, ms; rates over the operator's own time)\n",
+      rank);
+  Table t({"block", "operator", "kind", "prec", "per mb", "forward", "bwd input", "bwd weight", "recompute",
+           "total", "share", "TFLOP/s", "GB/s"},
+          {Align::kLeft, Align::kLeft, Align::kLeft, Align::kLeft, Align::kRight, Align::kRight, Align::kRight,
+           Align::kRight, Align::kRight, Align::kRight, Align::kRight, Align::kRight, Align::kRight});
+  Seconds f, bi, w, rc;
+  for (const auto& o : ops) {
+    t.add_row({graph::to_string(o.block), o.name, graph::to_string(o.kind), to_string(o.precision),
+               report::fixed(o.instances, o.instances == std::floor(o.instances) ? 0 : 1), ms(o.forward),
+               ms(o.backward_input), ms(o.backward_weight), ms(o.recompute), ms(o.total()),
+               report::percent(o.total() / compute), tflops(o.flops, o.total()), gbps(o.bytes, o.total())});
+    f += o.forward;
+    bi += o.backward_input;
+    w += o.backward_weight;
+    rc += o.recompute;
+  }
+  t.add_separator();
+  t.add_row({"total", "", "", "", "", ms(f), ms(bi), ms(w), ms(rc), ms(f + bi + w + rc),
+             report::percent((f + bi + w + rc) / compute), "", ""});
+  out += t.to_text();
+  out += "  note: FLOPs as counted by the operator graph (forward again where recomputed; not FlashAttention's internal "
+         "QK^T recompute), bytes the minimum HBM traffic; the expert load imbalance scales expert times, not their "
+         "work\n";
+  return out;
+}
+
+nlohmann::ordered_json ops_json(const std::vector<analytic::OperatorTime>& ops, int rank) {
+  json rows = json::array();
+  for (const auto& o : ops) {
+    rows.push_back({{"block", graph::to_string(o.block)},
+                    {"operator", o.name},
+                    {"kind", graph::to_string(o.kind)},
+                    {"precision", to_string(o.precision)},
+                    {"instances_per_micro_batch", run::sig(o.instances)},
+                    {"forward_s", run::sig(o.forward.value())},
+                    {"backward_input_s", run::sig(o.backward_input.value())},
+                    {"backward_weight_s", run::sig(o.backward_weight.value())},
+                    {"recompute_s", run::sig(o.recompute.value())},
+                    {"total_s", run::sig(o.total().value())},
+                    {"flops", run::sig(o.flops.value())},
+                    {"bytes", run::sig(o.bytes.value())}});
+  }
+  return json{{"pipeline_rank", rank}, {"rows", rows}};
+}
+
 std::string text_report(const run::Scenario& s, const run::RunEstimate& r,
-                        const plan::MemoryBreakdown& mem, const calib::EfficiencyTables& tables) {
+                        const plan::MemoryBreakdown& mem, const calib::EfficiencyTables& tables,
+                        const std::vector<analytic::OperatorTime>* ops) {
   std::string out;
   out += fmt::format("scenario {}: {}\n", s.name, s.description);
   out += fmt::format("model {} on {} ({} x {}); calibration tables: {}{}\n\n", s.model.name,
@@ -57,6 +120,7 @@ std::string text_report(const run::Scenario& s, const run::RunEstimate& r,
                      report::with_commas(e.tokens_per_second_per_gpu), report::percent(e.mfu_causal),
                      report::percent(e.mfu_noncausal), report::percent(e.hfu));
   for (const auto& n : e.notes) out += "  note: " + n + "\n";
+  if (ops) out += ops_text(*ops, e.critical_rank, b.compute);
 
   out += fmt::format("\nMemory per GPU (pipeline rank {}, largest)\n", mem.pipeline_rank);
   Table mt({"part", "GiB"}, {Align::kLeft, Align::kRight});
@@ -120,12 +184,13 @@ int cmd_estimate(const std::vector<std::string>& args, Io& io) {
       "set", po::value<std::vector<std::string>>()->composing(),
       "override PATH=VALUE: a scenario value (plan.micro_batch=2) or a hardware value "
       "(h800.scale_up.bandwidth_per_direction=\"450 GB/s\")")(
+      "ops", "also the step's compute operator by operator (slowest pipeline rank)")(
       "format", po::value<std::string>()->default_value("text"), "text|json")(
       "output,o", po::value<std::string>(), "write to FILE (atomically) instead of stdout");
   po::positional_options_description pos;
   pos.add("scenario", 1);
   const std::string usage =
-      "trainsim estimate SCENARIO [--set PATH=VALUE]... [--format text|json] [-o FILE]";
+      "trainsim estimate SCENARIO [--set PATH=VALUE]... [--ops] [--format text|json] [-o FILE]";
   po::variables_map vm;
   if (!parse_options(args, desc, pos, vm, usage, "trainsim estimate deepseek-v3 --format json", io)) {
     return kExitOk;
@@ -143,6 +208,12 @@ int cmd_estimate(const std::vector<std::string>& args, Io& io) {
   const run::RunEstimate r = run::evaluate_run(s, run::nominal_perturbation(s), *steps);
   const run::PhaseResult& m = run::main_phase(r);
   const plan::MemoryBreakdown mem = plan::memory_per_gpu(m.plan, s.model);
+  std::optional<std::vector<analytic::OperatorTime>> ops;
+  if (vm.count("ops")) {
+    // The main phase's step as evaluated (nominal scales: the tables as calibrated).
+    const cost::CostModel cost(s.cluster, steps->tables());
+    ops = analytic::operator_times(s.model, m.plan, cost, m.step.critical_rank);
+  }
 
   if (format == "json") {
     json phases = json::array();
@@ -159,9 +230,10 @@ int cmd_estimate(const std::vector<std::string>& args, Io& io) {
            {"phases", phases},
            {"totals", run::totals_json(r)},
            {"assumptions", run::assumptions_json(s.assumptions)}};
+    if (ops) j["operators"] = ops_json(*ops, m.step.critical_rank);
     emit(vm, j.dump(2) + "\n", io);
   } else {
-    emit(vm, text_report(s, r, mem, steps->tables()), io);
+    emit(vm, text_report(s, r, mem, steps->tables(), ops ? &*ops : nullptr), io);
   }
   return kExitOk;
 }

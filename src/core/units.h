@@ -155,6 +155,7 @@ constexpr DollarsPerJoule dollars_per_kwh(double v) {
 }
 
 // Readers in customary units, for output.
+constexpr double in_milliseconds(Seconds s) { return s.value() / units::kMilli; }
 constexpr double in_hours(Seconds s) { return s.value() / units::kSecondsPerHour; }
 constexpr double in_days(Seconds s) { return s.value() / units::kSecondsPerDay; }
 constexpr double in_gigabytes(Bytes b) { return b.value() / units::kGiga; }

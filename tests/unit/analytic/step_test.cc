@@ -532,3 +532,59 @@ TEST_CASE("unfused gradient accumulation adds one memory-bound add per parameter
   p.zero_stage = 3;
   CHECK(analytic::grad_accumulation_time(*down, p, cost).value() == 0);
 }
+
+TEST_CASE("the per-operator compute of a rank adds up to the rank's compute", "[analytic]") {
+  // The rows are the terms the rank's forward, input-gradient, weight-gradient
+  // and recompute times sum, so the totals must match to rounding, for a dense
+  // 1F1B pipeline with full recompute and unfused gradient accumulation and
+  // for DeepSeek-V3's DualPipe (a rank holds two stages and does their mean).
+  auto check = [](const model::Model& m, const plan::Plan& p, const cost::CostModel& cost) {
+    const analytic::StepEstimate e = analytic::estimate_step(m, p, cost);
+    for (const analytic::RankTimes& t : e.ranks) {
+      const std::vector<analytic::OperatorTime> ops = analytic::operator_times(m, p, cost, t.rank);
+      REQUIRE_FALSE(ops.empty());
+      double f = 0, bi = 0, w = 0, rc = 0;
+      for (const auto& o : ops) {
+        f += o.forward.value();
+        bi += o.backward_input.value();
+        w += o.backward_weight.value();
+        rc += o.recompute.value();
+        CHECK(o.instances > 0);
+        CHECK(o.total().value() >= 0);
+      }
+      INFO("rank " << t.rank);
+      CHECK(f == Approx(t.forward.value()).epsilon(1e-9));
+      CHECK(bi == Approx(t.backward_input.value()).epsilon(1e-9));
+      CHECK(w == Approx(t.backward_weight.value()).epsilon(1e-9));
+      CHECK(rc == Approx(t.recompute.value()).epsilon(1e-9));
+    }
+  };
+  {
+    const model::Model m = toy_model(4);
+    const hardware::Cluster c = hardware::generic_cluster("h100-sxm", 2);
+    const cost::CostModel cost(c, simple_tables());
+    plan::Plan p = toy_plan(2, 4);
+    p.recompute = plan::Recompute::kFull;
+    p.gradient_accumulation_fusion = false;
+    check(m, p, cost);
+    // Rank 0 holds the embedding and layers 0-1: one "ffn.down" row for the
+    // two layers (2 instances per micro-batch), none for the head.
+    const auto ops = analytic::operator_times(m, p, cost, 0);
+    const auto down = std::find_if(ops.begin(), ops.end(), [](const auto& o) { return o.name == "ffn.down"; });
+    REQUIRE(down != ops.end());
+    CHECK(down->instances == 2);
+    CHECK(std::none_of(ops.begin(), ops.end(), [](const auto& o) { return o.name == "head"; }));
+    // Its FLOPs over the step: 4 micro-batches x 2 layers x (forward twice
+    // under full recompute + input and weight gradients) = 4 x 2 x 4 x the
+    // forward's 2 x 1024 tokens x 2048 x 512 = 4 x 2 x 4 x 2,147,483,648.
+    CHECK(down->flops.value() == Approx(4.0 * 2 * 4 * 2147483648.0));
+  }
+  {
+    const model::Model m = model::load_model("deepseek_v3");
+    const hardware::Cluster c = hardware::load_cluster("h800-2048-deepseek");
+    const cost::CostModel cost(c, calib::load_tables_for(c.accelerator));
+    plan::Plan p = testing::deepseek_v3_plan();
+    p.global_batch = 128 * 40;  // 40 micro-batches per replica: enough for DualPipe, quicker
+    check(m, p, cost);
+  }
+}
