@@ -16,6 +16,25 @@
 using namespace trainsim;
 
 namespace {
+// Llama-3 8B on `gpus` generic H100 SXMs with their calibrated tables, and
+// its plan: BF16, full recompute, micro-batch 1 (degrees 1, ZeRO 0).
+struct Llama8b {
+  model::Model m = model::load_model("llama3_8b");
+  hardware::Cluster c;
+  cost::CostModel cost;
+  explicit Llama8b(int gpus)
+      : c(hardware::generic_cluster("h100-sxm", gpus)), cost(c, calib::load_tables_for(c.accelerator)) {}
+  static plan::Plan plan(int64_t global_batch, int64_t seq_len) {
+    plan::Plan p;
+    p.micro_batch = 1;
+    p.global_batch = global_batch;
+    p.seq_len = seq_len;
+    p.precision = plan::bf16_policy();
+    p.recompute = plan::Recompute::kFull;
+    return p;
+  }
+};
+
 plan::Plan pretraining_plan(const run::Scenario& s) {
   for (const auto& p : s.phases) {
     if (p.kind == run::PhaseKind::kPretraining) return run::phase_plan(s, p);
@@ -123,17 +142,12 @@ TEST_CASE("a DP reduction after the forward-backward costs the simulator what it
   // forward-backward all of it shows. Both engines add about the same time.
   // One DP bucket per layer (merge_layers off), so buckets can overlap the
   // backward at all in the simulator.
-  const model::Model m = model::load_model("llama3_8b");
-  const hardware::Cluster c = hardware::generic_cluster("h100-sxm", 16);
-  const cost::CostModel cost(c, calib::load_tables_for(c.accelerator));
-  plan::Plan p;
+  const Llama8b l(16);
+  const model::Model& m = l.m;
+  const cost::CostModel& cost = l.cost;
+  plan::Plan p = Llama8b::plan(32, 4096);
   p.dp = 16;
   p.zero_stage = 1;
-  p.micro_batch = 1;
-  p.global_batch = 32;
-  p.seq_len = 4096;
-  p.precision = plan::bf16_policy();
-  p.recompute = plan::Recompute::kFull;
   sim::SimulateOptions o;
   o.workload.merge_layers = false;
   p.overlap_grad_reduce = true;
@@ -156,24 +170,16 @@ TEST_CASE("a DP reduction after the forward-backward: each GPU reduces only the 
   // (RankTimes::dp_comm, ZeRO 0: the all-reduce alone), the buckets running
   // one after another on their own once the compute is done. Were every GPU
   // to reduce every stage's buckets, each would take the sum of both ranks'.
-  const model::Model m = model::load_model("llama3_8b");
-  const hardware::Cluster c = hardware::generic_cluster("h100-sxm", 32);
-  const cost::CostModel cost(c, calib::load_tables_for(c.accelerator));
-  plan::Plan p;
+  const Llama8b l(32);
+  plan::Plan p = Llama8b::plan(8, 4096);  // 4 micro-batches per replica
   p.tp = 8;
   p.pp = 2;
   p.dp = 2;
   p.sequence_parallel = true;
-  p.zero_stage = 0;
-  p.micro_batch = 1;
-  p.global_batch = 8;  // 4 micro-batches per replica
-  p.seq_len = 4096;
-  p.precision = plan::bf16_policy();
-  p.recompute = plan::Recompute::kFull;
   p.overlap_grad_reduce = false;
   sim::SimulateOptions o;
   o.trace = true;
-  const sim::SimReport r = sim::simulate(m, p, cost, o);
+  const sim::SimReport r = sim::simulate(l.m, p, l.cost, o);
   const auto j = nlohmann::json::parse(sim::chrome_trace_json(r.out, r.devices));
   std::vector<double> sync_us(2, 0.0);
   for (const auto& e : j["traceEvents"]) {
@@ -197,21 +203,13 @@ TEST_CASE("unfused gradient accumulation: the simulator adds what the analytic e
   // One GPU, 2 micro-batches, no communication: both engines add the same
   // per-micro-batch add kernels to the weight-gradient pass, so their steps
   // grow by the same amount.
-  const model::Model m = model::load_model("llama3_8b");
-  const hardware::Cluster c = hardware::generic_cluster("h100-sxm", 1);
-  const cost::CostModel cost(c, calib::load_tables_for(c.accelerator));
-  plan::Plan p;
-  p.micro_batch = 1;
-  p.global_batch = 2;
-  p.seq_len = 1024;
-  p.precision = plan::bf16_policy();
-  p.zero_stage = 0;
-  p.recompute = plan::Recompute::kFull;
+  const Llama8b l(1);
+  plan::Plan p = Llama8b::plan(2, 1024);
   sim::SimulateOptions o;
   p.gradient_accumulation_fusion = true;
-  const sim::SimReport fused = sim::simulate(m, p, cost, o);
+  const sim::SimReport fused = sim::simulate(l.m, p, l.cost, o);
   p.gradient_accumulation_fusion = false;
-  const sim::SimReport unfused = sim::simulate(m, p, cost, o);
+  const sim::SimReport unfused = sim::simulate(l.m, p, l.cost, o);
   const double sim_added = unfused.step_time.value() - fused.step_time.value();
   const double analytic_added = unfused.analytic.step_time.value() - fused.analytic.step_time.value();
   INFO("simulator adds " << sim_added << " s, analytic " << analytic_added << " s");
