@@ -49,6 +49,10 @@ struct StageTimes {
   Seconds tp_f, tp_b, ep_f, ep_b, pp_f, pp_b;
   Seconds cp_f, cp_b;  // context-parallel KV ring: the part not hidden under the attention (cp_exchange)
   double layers = 0;  // transformer layer instances (ZeRO-3 gathers one at a time)
+  // ZeRO-3 by parameter tensor: backward (input and weight gradients, and the
+  // recomputed forward) of the operators that gather no tensor, all theirs
+  // under the framework's persistence threshold (zero3_per_tensor()).
+  Seconds backward_ungathered;
   Seconds compute() const { return f + bi + w + rc; }
   Seconds comm() const { return tp_f + tp_b + ep_f + ep_b + pp_f + pp_b + cp_f + cp_b; }
   StageTimes& operator+=(const StageTimes& o) {
@@ -56,6 +60,7 @@ struct StageTimes {
     tp_f += o.tp_f; tp_b += o.tp_b; ep_f += o.ep_f; ep_b += o.ep_b; pp_f += o.pp_f; pp_b += o.pp_b;
     cp_f += o.cp_f; cp_b += o.cp_b;
     layers += o.layers;
+    backward_ungathered += o.backward_ungathered;
     return *this;
   }
   StageTimes scaled(double s) const {
@@ -64,6 +69,7 @@ struct StageTimes {
     t.tp_f = tp_f * s; t.tp_b = tp_b * s; t.ep_f = ep_f * s; t.ep_b = ep_b * s; t.pp_f = pp_f * s; t.pp_b = pp_b * s;
     t.cp_f = cp_f * s; t.cp_b = cp_b * s;
     t.layers = layers * s;
+    t.backward_ungathered = backward_ungathered * s;
     return t;
   }
 };
@@ -132,6 +138,7 @@ class Estimator {
         t.w += w * n;
         t.rc += f * (rc * n);
         if (ops) add_operator(*ops, b.kind, op, n, f * n, bi * n, w * n, f * (rc * n), rc);
+        if (zero3_fw_ && !gathers_tensor(op)) t.backward_ungathered += (bi + w + f * rc) * n;
         const CpExchange cpx = cp_exchange(op, p_, cost_, apn_, f, bi);
         t.cp_f += cpx.forward * n;
         t.cp_b += (cpx.backward + cpx.forward * rc) * n;  // a recomputed core exchanges its KV again
@@ -144,6 +151,16 @@ class Estimator {
     t.pp_f = pp_one_;
     t.pp_b = pp_one_;
     return t;
+  }
+
+  // Whether ZeRO-3 by parameter tensor gathers any of the operator's tensors
+  // (one at or above the framework's persistence threshold).
+  bool gathers_tensor(const graph::Operator& op) const {
+    if (op.params <= 0) return false;
+    for (const int64_t numel : parameter_tensors(op, m_)) {
+      if (numel >= zero3_fw_->param_persistence_threshold) return true;
+    }
+    return false;
   }
 
   static void add_operator(std::vector<OperatorTime>& ops, graph::BlockKind block, const graph::Operator& op,
@@ -300,8 +317,14 @@ class Estimator {
   // kernel per rank of 1/ranks of the tensor (read and write), and, for
   // blocking gathers, the measured host overhead between calls; blocking
   // gathers are fully exposed, reduce-scatters overlap the micro-batch's
-  // backward when the framework issues them asynchronously. Small tensors
-  // stay gathered (gathered once; not charged).
+  // backward when the framework issues them asynchronously. A blocking
+  // gather synchronises the whole device first (DeepSpeed 2021:
+  // torch.cuda.synchronize() in every all-gather), which waits for the
+  // reduce-scatters in flight too: a tensor's reduce-scatter can hide only
+  // under the backward that runs before the next gather, that of operators
+  // gathering nothing (norms, activations, the attention core, residual
+  // adds), so only that backward hides them. Small tensors stay gathered
+  // (gathered once; not charged).
   void zero3_per_tensor(int r, const StageTimes& per_mb, double mb, analytic::RankTimes& t) const {
     const calib::Zero3Framework& fw = *zero3_fw_;
     const plan::RankParams rp = plan::rank_params(p_, m_, layout_, r);
@@ -314,7 +337,9 @@ class Estimator {
     }
     const Seconds gathers = calls.gather, backward_gathers = calls.backward_gather, reduces = calls.reduce;
     const Seconds backward = per_mb.bi + per_mb.w + per_mb.rc;
-    const Seconds reduce_exposed = fw.reduce_scatter_overlaps_backward ? max(Seconds::zero(), reduces - backward) : reduces;
+    // What the reduce-scatters can hide under (see above).
+    const Seconds window = fw.blocking_gathers ? per_mb.backward_ungathered : backward;
+    const Seconds reduce_exposed = fw.reduce_scatter_overlaps_backward ? max(Seconds::zero(), reduces - window) : reduces;
     const Seconds gather_exposed = fw.blocking_gathers ? gathers + backward_gathers
                                                        : zero3_exposed(gathers, per_mb.f, per_mb.layers) +
                                                              zero3_exposed(backward_gathers, backward, per_mb.layers);
@@ -681,7 +706,8 @@ StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cos
                             "each forward and backward use, every micro-batch, blocking the compute stream; a "
                             "recomputed layer's tensors gathered for the recompute and again for the backward unless "
                             "fewer parameter elements than the framework's reuse distance run in between; one "
-                            "reduce-scatter per tensor, overlapping the backward; each call with one copy kernel per "
+                            "reduce-scatter per tensor, hidden only under the backward of operators that gather nothing "
+                            "(each blocking gather synchronises the device, draining them); each call with one copy kernel per "
                             "rank (list-form collectives) and the measured host overhead per gather; tensors under "
                             "the persistence threshold stay gathered",
                             p.zero3_framework, p.zero3_framework));

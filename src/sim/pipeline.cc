@@ -294,6 +294,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     std::array<Lane, 4> lane;
     std::deque<SyncItem> sync_queue;  // DP buckets released and parameter gathers issued, not finished
     bool sync_running = false;
+    int drain_waiter = 0;  // lane slot + 1 of a segment waiting for the DP stream to drain (Segment::drains_dp_stream)
     bool tail_started = false;
     bool finished = false;
     Tick end = 0;
@@ -483,6 +484,10 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
       return;
     }
     const Segment& sg = (*ln.segs)[ln.seg];
+    if (sg.drains_dp_stream && (gp.sync_running || !gp.sync_queue.empty())) {
+      gp.drain_waiter = slot + 1;  // resumed by lane_done() when the DP stream empties
+      return;
+    }
     ln.seg_start = e.now();
     const double scale = sg.scales_with_load ? ln.load : 1.0;
     if (sg.kind == Segment::Kind::kCompute) {
@@ -686,6 +691,11 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
       gp.sync_running = false;
       start_sync(g);
       if (done.gather) gather_done(e, g, done.slot);
+      if (gp.drain_waiter > 0 && !gp.sync_running && gp.sync_queue.empty()) {
+        const int waiting = gp.drain_waiter - 1;
+        gp.drain_waiter = 0;
+        run_segment(e, g, waiting);
+      }
       return;
     }
     if (slot == kLaneTail) {

@@ -71,6 +71,10 @@ struct Segment {
   bool collective = false;      // comm: waits for the whole EP group
   bool scales_with_load = false;  // work/bytes scale with the micro-batch's expert load factor
   bool combine = false;         // collective: an all-to-all returning expert outputs (else a dispatch)
+  // comm: starts only once the GPU's DP stream (grad_sync, param_gather) has
+  // nothing running or queued: a framework's device-wide synchronize before
+  // it (DeepSpeed 2021's blocking gathers), which waits for every stream.
+  bool drains_dp_stream = false;
   uint16_t label = 0;           // index into PipelineWork::labels
   float nodes_per_token = 1;    // collective: expected EP nodes a token reaches (routing model)
 };

@@ -481,13 +481,17 @@ class Builder {
       for (int64_t i = 0; i < reps; ++i) {
         // ZeRO-3 keeps each group's segments apart so a group can wait for its gather.
         fwd_begin.push_back(static_cast<uint32_t>(fwd.size()));
-        if (blocking_gather) fwd.push_back(dp_comm(calls.gather, calls.gather_collective, kLabelGather));
+        if (blocking_gather) {
+          fwd.push_back(dp_comm(calls.gather, calls.gather_collective, kLabelGather));
+          fwd.back().drains_dp_stream = framework_->blocking_gathers;
+        }
         append(fwd, fs, mult, !zero3_);
         wgt_blocks.emplace_back();
         append(wgt_blocks.back(), ws, mult);
         bwd_blocks.emplace_back();
         if (blocking_gather) {
           bwd_blocks.back().push_back(dp_comm(calls.backward_gather, calls.backward_gather_collective, kLabelGather));
+          bwd_blocks.back().back().drains_dp_stream = framework_->blocking_gathers;
         }
         append(bwd_blocks.back(), bs, mult);
         block_buckets.push_back(bk);

@@ -53,7 +53,9 @@
 // gather issued only when the group is reached. Its bucket is the group's
 // per-tensor reduce-scatters (same split), released after the group's weight
 // gradient of every micro-batch (StageWork::grad_sync_every_chunk) on the
-// DP stream, overlapping the work that follows.
+// DP stream, overlapping the work that follows up to the next blocking
+// gather, which first waits for the DP stream to empty (the framework's
+// device-wide synchronize: Segment::drains_dp_stream).
 //
 // Communication becomes flows whose size is the cost model's time times the
 // GPU's link bandwidth ("bytes at the modelled efficiency"), so a transfer

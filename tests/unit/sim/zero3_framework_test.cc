@@ -1,8 +1,10 @@
 // ZeRO-3 by parameter tensor in the simulator (sim/workload.h; plan
 // zero3_framework "deepspeed-zero3-2021"): per layer and every micro-batch,
 // a blocking gather segment in the chunk itself before the layer's forward
-// and again before its backward; the layer's reduce-scatters after its
-// weight gradient of every micro-batch (StageWork::grad_sync_every_chunk).
+// and again before its backward, which waits for the DP stream to drain
+// (the framework's device-wide synchronize); the layer's reduce-scatters
+// after its weight gradient of every micro-batch
+// (StageWork::grad_sync_every_chunk).
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -99,6 +101,25 @@ TEST_CASE("per-tensor ZeRO-3: blocking gathers in every micro-batch, step by han
   CHECK(syncs == 4);
 }
 
+TEST_CASE("per-tensor ZeRO-3: a draining gather waits for the reduce-scatters in flight, step by hand",
+          "[sim][zero3]") {
+  // The same work with every gather draining the DP stream first (the
+  // framework's torch.cuda.synchronize()). Micro-batch 0: F 0..6 as before;
+  // full B: gather 6..8, B1 8..9, W1 9..10, layer 1's reduce-scatter 10..10.5,
+  // and layer 0's gather waits for it: 10.5..12.5, B0, W0 to 14.5, layer 0's
+  // reduce-scatter 14.5..15; F1's first gather waits for that one: 15..17,
+  // F1 ends at 21; B1 repeats B0 from 21: 21..29.5 and its last
+  // reduce-scatter 29.5..30. Step 30 ms: the three reduce-scatters that hid
+  // before (under a gather or F1) are now exposed, 28.5 + 3 x 0.5.
+  PipelineWork w = two_layers(2 * kMs, kMs, kMs / 2);
+  for (auto& chunk : w.stages[0].chunk) {
+    for (Segment& sg : chunk) sg.drains_dp_stream = sg.kind == Segment::Kind::kComm;
+  }
+  const SimOutput out = run_pipeline(build_schedule(Schedule::k1F1B, 1, 2), w, one_gbps(), SimOptions{});
+  CHECK(out.step == 30 * kMs);
+  CHECK(out.gpus[0].compute == 12 * kMs);
+}
+
 TEST_CASE("per-tensor ZeRO-3: without every-chunk release, buckets go once per step", "[sim][zero3]") {
   // Same work with grad_sync_every_chunk off: only B1 releases the two
   // reduce-scatters, so 2 run (not 4); the step is unchanged, 28.5 ms
@@ -166,16 +187,17 @@ TEST_CASE("per-tensor ZeRO-3 workload under full recompute: backward gathers car
   CHECK(gather_time(ChunkType::kBackwardFull) == Approx(calls.backward_gather.value()).epsilon(1e-6));
 }
 
-TEST_CASE("the simulator and the analytic estimate agree on per-tensor ZeRO-3 steps", "[sim][zero3]") {
-  // Both charge every micro-batch the blocking gathers before each forward and backward (same per-tensor
-  // call times, analytic::add_zero3_tensor_calls) and hide the
-  // reduce-scatters; with 4 x 4K-token micro-batches the backward compute
-  // (about 30 ms per micro-batch) exceeds the reduce-scatters (about 19 ms,
-  // mostly list-form copy kernels: ~147 tensors x 16 copies), so the
-  // analytic max(0, R - backward) is 0 and the simulator hides them too
-  // except the step's last bucket, and gathers and reduce-scatters sharing
-  // the NIC. Within 3% at 50 and 400 GB/s NICs, 1 or 4 micro-batches
-  // (observed when written: 0.8% with 1 micro-batch, 0.4% with 4).
+TEST_CASE("per-tensor ZeRO-3: the engines differ by at most the reduce-scatters the analytic estimate hides", "[sim][zero3]") {
+  // Both charge every micro-batch the blocking gathers before each forward
+  // and backward (same per-tensor call times, analytic::add_zero3_tensor_calls)
+  // and the reduce-scatters, which each blocking gather's device-wide
+  // synchronize drains: the analytic estimate hides them only under the
+  // backward of the operators that gather nothing (norms, rotary, attention
+  // core, activations, residual adds: hidden = dp_comm - dp_exposed), the
+  // simulator, releasing a layer's reduce-scatters after its whole weight
+  // gradient, under none of it. So a <= sim <= a + hidden, up to gathers and
+  // reduce-scatters sharing the NIC (1%), at 50 and 400 GB/s NICs and 1 or 4
+  // micro-batches of 4 x 4K tokens.
   const model::Model m = testing::toy_llama(16);
   for (const double nic : {50.0, 400.0}) {
     const cost::CostModel cost = testing::two_node_cost(nic);
@@ -183,27 +205,35 @@ TEST_CASE("the simulator and the analytic estimate agree on per-tensor ZeRO-3 st
       plan::Plan p = deepspeed_plan(mbs, 4096);
       p.micro_batch = 4;
       p.global_batch *= 4;
-      const testing::BothEngines s = testing::step_by_both(m, p, cost);
-      INFO("NIC " << nic << " GB/s, " << mbs << " micro-batches: simulated " << s.simulated << " s, analytic "
-                  << s.analytic << " s");
-      CHECK(s.relative_gap() < 0.03);
+      const double sv = simulate(m, p, cost, SimulateOptions{}).step_time.value();
+      const analytic::StepEstimate e = analytic::estimate_step(m, p, cost);
+      const double a = e.step_time.value();
+      const double hidden = e.ranks[0].dp_comm.value() - e.ranks[0].dp_exposed.value();
+      INFO("NIC " << nic << " GB/s, " << mbs << " micro-batches: simulated " << sv << " s, analytic " << a
+                  << " s, hidden in the analytic estimate " << hidden << " s");
+      REQUIRE(hidden > 0);
+      CHECK(sv >= a * 0.99);
+      CHECK(sv <= (a + hidden) * 1.01);
     }
   }
 }
 
-TEST_CASE("per-tensor ZeRO-3 with reduce-scatters longer than backward: the simulator hides more", "[sim][zero3]") {
+TEST_CASE("per-tensor ZeRO-3 with reduce-scatters longer than backward: the gathers drain them", "[sim][zero3]") {
   // 1 x 1K-token micro-batches: backward compute ~3 ms per micro-batch,
-  // reduce-scatters ~19 ms. The analytic estimate exposes R - backward
-  // (overlap with backward compute only); the simulator's DP stream also
-  // runs them under the blocking gathers' host overhead (CPU time, the
-  // network idle) and the next forward, so its step is shorter, but by no
-  // more than the reduce-scatters: a - R <= sim <= a.
+  // reduce-scatters ~19 ms. Each blocking gather first synchronises the
+  // device (DeepSpeed 2021: torch.cuda.synchronize() in every all-gather),
+  // so the reduce-scatters in flight finish before it starts: they cannot
+  // hide under the gathers or the next forward. The analytic estimate hides
+  // them only under the backward of operators gathering nothing (R - that
+  // backward exposed), the simulator under none of it: a <= sim <= a + the
+  // part the estimate hides.
   const model::Model m = testing::toy_llama(16);
   const cost::CostModel cost = testing::two_node_cost(50);
   const plan::Plan p = deepspeed_plan(4, 1024);
   const SimReport r = simulate(m, p, cost, SimulateOptions{});
   const analytic::StepEstimate e = analytic::estimate_step(m, p, cost);
   const calib::Zero3Framework fw = calib::load_zero3_framework(p.zero3_framework);
+  REQUIRE(fw.blocking_gathers);
   // R per step = dp_comm - forward and backward gathers; reconstruct R from the shared calls.
   analytic::Zero3TensorCalls calls;
   const plan::StageLayout layout = plan::stage_layout(p, m);
@@ -213,10 +243,14 @@ TEST_CASE("per-tensor ZeRO-3 with reduce-scatters longer than backward: the simu
     analytic::add_zero3_tensor_calls(calls, *u.block, static_cast<double>(u.count), m, p, cost, fw, rp, 8);
   }
   const double reduces = calls.reduce.value() * 4;
+  const double hidden = e.ranks[0].dp_comm.value() - e.ranks[0].dp_exposed.value();
   const double a = e.step_time.value(), sv = r.step_time.value();
-  INFO("simulated " << sv << " s, analytic " << a << " s, reduce-scatters " << reduces << " s");
-  CHECK(sv <= a);
-  CHECK(sv >= a - reduces);
+  INFO("simulated " << sv << " s, analytic " << a << " s, reduce-scatters " << reduces << " s, hidden " << hidden);
+  // The estimate hides some, less than all, of the reduce-scatters.
+  CHECK(hidden > 0);
+  CHECK(hidden < reduces);
+  CHECK(sv >= a * 0.999);
+  CHECK(sv <= (a + hidden) * 1.01);
   // The shared calls are what the estimate charges: dp_comm = m x (G_f + G_b + R).
   CHECK(e.ranks[0].dp_comm.value() ==
         Approx(4 * (calls.gather.value() + calls.backward_gather.value() + calls.reduce.value())));
