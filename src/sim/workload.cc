@@ -519,34 +519,24 @@ class Builder {
     out.chunk[static_cast<size_t>(ChunkType::kForward)] = fwd;
     out.chunk[static_cast<size_t>(ChunkType::kBackwardInput)] = bwd;
     out.chunk[static_cast<size_t>(ChunkType::kBackwardWeight)] = wgt;
+    // A full backward runs each group's input and weight gradients before
+    // the next group's, as autograd does (a Linear's backward produces its
+    // input and weight gradients together, layer by layer), so each group's
+    // bucket is released after its own backward (StageWork::
+    // grad_bucket_after_full) and its reduction overlaps the remaining
+    // groups' backward; under ZeRO-3 it shares the DP stream with the next
+    // groups' gathers, as the analytic estimate's backward phase adds gather
+    // and reduce-scatter times (pipeline.h). Split schedules (ZB-H1,
+    // DualPipe's B and W chunks) keep B and W apart.
     std::vector<Segment> full;
     std::vector<uint32_t> full_begin(bwd_blocks.size()), full_after(bwd_blocks.size());
-    if (zero3_) {
-      // A full backward runs each group's input and weight gradients before
-      // the next group's (as autograd does), so each group's reduce-scatter is
-      // released after its own backward and shares the DP stream with the
-      // next groups' gathers, as the analytic estimate's backward phase adds
-      // gather and reduce-scatter times (pipeline.h).
-      for (size_t k = bwd_blocks.size(); k-- > 0;) {
-        full_begin[k] = static_cast<uint32_t>(full.size());
-        append(full, bwd_blocks[k], 1.0, false);
-        append(full, wgt_blocks[k], 1.0, false);
-        full_after[k] = full.empty() ? 0 : static_cast<uint32_t>(full.size() - 1);
-      }
-      for (Bucket& bk : buckets) bk.after_full = full_after[bk.group];
-    } else {
-      // The input-gradient segments, then the weight-gradient segments as
-      // chunk[kBackwardWeight] has them (only the first may merge into the
-      // last input-gradient segment): each group's weight segments stay apart,
-      // so grad_bucket_after, shifted by full.size() - wgt.size(), releases a
-      // bucket after its own group's weight gradient (pipeline.h), not after
-      // a later group's or an input-gradient segment.
-      full = bwd;
-      if (!wgt.empty()) {
-        append(full, {wgt.front()}, 1.0);
-        full.insert(full.end(), wgt.begin() + 1, wgt.end());
-      }
+    for (size_t k = bwd_blocks.size(); k-- > 0;) {
+      full_begin[k] = static_cast<uint32_t>(full.size());
+      append(full, bwd_blocks[k], 1.0, false);
+      append(full, wgt_blocks[k], 1.0, false);
+      full_after[k] = full.empty() ? 0 : static_cast<uint32_t>(full.size() - 1);
     }
+    for (Bucket& bk : buckets) bk.after_full = full_after[bk.group];
     gathers.clear();
     if (zero3_ && !framework_) {
       for (size_t k = 0; k < block_buckets.size(); ++k) {
@@ -612,7 +602,7 @@ class Builder {
           if (!(sg.work > 0 || sg.scale_out.value() > 0)) continue;
           sw.grad_sync.push_back(sg);
           sw.grad_bucket_after.push_back(bk.after);
-          if (zero3_) sw.grad_bucket_after_full.push_back(bk.after_full);
+          sw.grad_bucket_after_full.push_back(bk.after_full);
         }
         sw.grad_sync_every_chunk = framework_.has_value();
         // Reduction after the whole forward-backward (plan.overlap_grad_reduce
