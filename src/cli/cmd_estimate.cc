@@ -42,7 +42,7 @@ std::string gbps(Bytes bytes, Seconds t) {
   return t.value() > 0 && bytes.value() > 0 ? report::fixed(in_gigabytes_per_second(bytes / t), 0) : "-";
 }
 
-std::string ops_text(const std::vector<analytic::OperatorTime>& ops, int rank, Seconds compute) {
+std::string ops_text(const std::vector<analytic::OperatorTime>& ops, int rank, Seconds compute, plan::Schedule schedule) {
   std::string out = fmt::format(
       "\nCompute by operator (pipeline rank {}, the slowest; whole step, ms; rates over the operator's own time)\n",
       rank);
@@ -68,6 +68,10 @@ std::string ops_text(const std::vector<analytic::OperatorTime>& ops, int rank, S
   out += "  note: FLOPs as counted by the operator graph (forward again where recomputed; not FlashAttention's internal "
          "QK^T recompute), bytes the minimum HBM traffic; the expert load imbalance scales expert times, not their "
          "work\n";
+  if (schedule == plan::Schedule::kDualPipe) {
+    out += "  note: DualPipe: a micro-batch visits one of the rank's two stages (its direction's), so per-micro-batch "
+           "counts are the mean of the two stages'\n";
+  }
   return out;
 }
 
@@ -120,7 +124,7 @@ std::string text_report(const run::Scenario& s, const run::RunEstimate& r,
                      report::with_commas(e.tokens_per_second_per_gpu), report::percent(e.mfu_causal),
                      report::percent(e.mfu_noncausal), report::percent(e.hfu));
   for (const auto& n : e.notes) out += "  note: " + n + "\n";
-  if (ops) out += ops_text(*ops, e.critical_rank, b.compute);
+  if (ops) out += ops_text(*ops, e.critical_rank, b.compute, m.plan.schedule);
 
   out += fmt::format("\nMemory per GPU (pipeline rank {}, largest)\n", mem.pipeline_rank);
   Table mt({"part", "GiB"}, {Align::kLeft, Align::kRight});
