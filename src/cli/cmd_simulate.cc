@@ -114,8 +114,9 @@ std::string to_text(const run::Scenario& s, const sim::SimReport& r, bool timing
     c.add_row({std::to_string(cr.gpu), ms(secs(cr.start)), ms(secs(cr.end)), std::to_string(cr.ops), cr.first, cr.last});
   }
   out += c.to_text();
-  out += fmt::format("\nCompared with the analytic estimate ({} s), on the GPU that finished last\n",
-                     report::fixed(r.analytic.step_time.value(), 4));
+  out += fmt::format("\nCompared with the analytic estimate ({} s), on pipeline rank {} (the estimate's slowest; "
+                     "replica 0)\n",
+                     report::fixed(r.analytic.step_time.value(), 4), r.analytic.critical_rank);
   Table k({"component", "simulated ms", "analytic ms", "why they differ"},
           {Align::kLeft, Align::kRight, Align::kRight, Align::kLeft});
   for (const auto& cc : r.comparison) {

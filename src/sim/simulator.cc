@@ -29,12 +29,16 @@ SimReport simulate(const model::Model& m, const plan::Plan& p, const cost::CostM
   r.notes = w.notes;
   r.analytic = analytic::estimate_step(m, p, cost);
 
-  // Compare on the GPU that finished last (the simulator's critical GPU) with
-  // the analytic estimate's critical rank.
-  const GpuStats* last = &r.out.gpus.front();
-  for (const GpuStats& g : r.out.gpus) {
-    if (g.end > last->end) last = &g;
-  }
+  // Compare like with like: the simulated GPU of replica 0 at the analytic
+  // estimate's critical pipeline rank (device index = pipeline rank). Each
+  // side's components add up to its own step time (a simulated GPU's idle is
+  // the step less its compute and exposed communication), so the step's
+  // difference is still the sum of the components' differences.
+  TRAINSIM_CHECK(r.analytic.critical_rank >= 0 && r.analytic.critical_rank < static_cast<int>(r.out.gpus.size()),
+                 "critical rank {} of {} simulated GPUs", r.analytic.critical_rank, r.out.gpus.size());
+  const GpuStats* last = &r.out.gpus[static_cast<size_t>(r.analytic.critical_rank)];
+  TRAINSIM_CHECK(last->replica == 0 && last->device == r.analytic.critical_rank, "GPU {} is replica {} device {}",
+                 last->gpu, last->replica, last->device);
   const analytic::StepBreakdown& b = r.analytic.breakdown;
   const Seconds tail = to_seconds(0);
   (void)tail;

@@ -2,7 +2,8 @@
 // executed by the pipeline executor, compared with the analytic estimate.
 //
 // The comparison names each component (compute, exposed communication,
-// pipeline idle, DP and optimizer) on the GPU that finished last, with the
+// pipeline idle, DP and optimizer) on the analytic estimate's slowest
+// pipeline rank (the simulated GPU of replica 0 at that rank), with the
 // simulator's and the analytic estimate's values and, where they differ by
 // more than 1% of the step, why (the modelling rule that differs).
 // Units: Seconds in the report; wall_seconds is host time (not deterministic).
