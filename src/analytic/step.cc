@@ -137,7 +137,7 @@ class Estimator {
         t.bi += bi * n;
         t.w += w * n;
         t.rc += f * (rc * n);
-        if (ops) add_operator(*ops, b.kind, op, n, f * n, bi * n, w * n, f * (rc * n), rc);
+        if (ops) add_operator(*ops, b.kind, op, n, f * n, bi * n, w * n, f * (rc * n), rc, grad_accumulation_bytes(op, p_));
         if (zero3_fw_ && !gathers_tensor(op)) t.backward_ungathered += (bi + w + f * rc) * n;
         const CpExchange cpx = cp_exchange(op, p_, cost_, apn_, f, bi);
         t.cp_f += cpx.forward * n;
@@ -164,7 +164,8 @@ class Estimator {
   }
 
   static void add_operator(std::vector<OperatorTime>& ops, graph::BlockKind block, const graph::Operator& op,
-                           double n, Seconds f, Seconds bi, Seconds w, Seconds rc, double rc_fraction) {
+                           double n, Seconds f, Seconds bi, Seconds w, Seconds rc, double rc_fraction,
+                           Bytes accumulation) {
     auto it = std::find_if(ops.begin(), ops.end(),
                            [&](const OperatorTime& o) { return o.block == block && o.name == op.name; });
     if (it == ops.end()) {
@@ -182,7 +183,7 @@ class Estimator {
     it->backward_weight += w;
     it->recompute += rc;
     it->flops += (op.fwd.flops * (1.0 + rc_fraction) + op.bwd_input.flops + op.bwd_weight.flops) * n;
-    it->bytes += (op.fwd.bytes * (1.0 + rc_fraction) + op.bwd_input.bytes + op.bwd_weight.bytes) * n;
+    it->bytes += (op.fwd.bytes * (1.0 + rc_fraction) + op.bwd_input.bytes + op.bwd_weight.bytes + accumulation) * n;
   }
 
   // Per-operator rows of rank r over the whole step, scaled as rank() scales
@@ -396,6 +397,9 @@ class Estimator {
   Seconds tp_one_;
   Seconds pp_one_;
   std::optional<calib::Zero3Framework> zero3_fw_;  // set when ZeRO-3 runs a non-FSDP implementation
+
+ public:
+  const calib::Zero3Framework* zero3_framework() const { return zero3_fw_ ? &*zero3_fw_ : nullptr; }
 };
 
 // Hardware FLOPs of one micro-batch over the whole model (TP = EP = CP = 1)
@@ -493,10 +497,15 @@ CpExchange cp_exchange(const graph::Operator& op, const plan::Plan& p, const cos
   return x;
 }
 
-Seconds grad_accumulation_time(const graph::Operator& op, const plan::Plan& p, const cost::CostModel& cost) {
-  if (p.gradient_accumulation_fusion || p.zero_stage >= 3 || op.params <= 0) return Seconds::zero();
+Bytes grad_accumulation_bytes(const graph::Operator& op, const plan::Plan& p) {
+  if (p.gradient_accumulation_fusion || p.zero_stage >= 3 || op.params <= 0) return Bytes(0);
   const double per_param = bytes_per_element(p.precision.weights) + 2.0 * bytes_per_element(p.precision.gradients);
-  return cost.memory_time(Bytes(per_param * static_cast<double>(op.params)), Flops::zero());
+  return Bytes(per_param * static_cast<double>(op.params));
+}
+
+Seconds grad_accumulation_time(const graph::Operator& op, const plan::Plan& p, const cost::CostModel& cost) {
+  const Bytes b = grad_accumulation_bytes(op, p);
+  return b.value() > 0 ? cost.memory_time(b, Flops::zero()) : Seconds::zero();
 }
 
 Seconds pipeline_send_time(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost,
@@ -701,16 +710,23 @@ StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cos
                                               "excess is exposed",
                                               p.cp)));
   }
-  if (p.zero3_per_tensor()) {
-    n.push_back(fmt::format("ZeRO-3 as {} (calibrate/frameworks/{}.json): one all-gather per parameter tensor before "
-                            "each forward and backward use, every micro-batch, blocking the compute stream; a "
-                            "recomputed layer's tensors gathered for the recompute and again for the backward unless "
-                            "fewer parameter elements than the framework's reuse distance run in between; one "
-                            "reduce-scatter per tensor, hidden only under the backward of operators that gather nothing "
-                            "(each blocking gather synchronises the device, draining them); each call with one copy kernel per "
-                            "rank (list-form collectives) and the measured host overhead per gather; tensors under "
-                            "the persistence threshold stay gathered",
-                            p.zero3_framework, p.zero3_framework));
+  if (const calib::Zero3Framework* fw = est.zero3_framework()) {
+    n.push_back(fmt::format(
+        "ZeRO-3 as {} (calibrate/frameworks/{}.json): one all-gather per parameter tensor before each forward and "
+        "backward use, every micro-batch, {}; a recomputed layer's tensors gathered for the recompute and again for "
+        "the backward unless fewer parameter elements than the framework's reuse distance run in between; one "
+        "reduce-scatter per tensor, {}; {}; tensors under the persistence threshold stay gathered",
+        p.zero3_framework, p.zero3_framework,
+        fw->blocking_gathers ? "blocking the compute stream" : "prefetched under the previous layer's compute",
+        !fw->reduce_scatter_overlaps_backward ? "exposed"
+        : fw->blocking_gathers ? "hidden only under the backward of operators that gather nothing (each blocking gather "
+                                 "synchronises the device, draining them)"
+                               : "overlapping the backward",
+        fw->list_form_copies && fw->blocking_gathers
+            ? "each call with one copy kernel per rank (list-form collectives) and the measured host overhead per gather"
+        : fw->list_form_copies ? "each call with one copy kernel per rank (list-form collectives)"
+        : fw->blocking_gathers ? "each gather with the measured host overhead"
+                               : "no copy kernels or host overhead charged"));
   } else if (p.zero_stage == 3) {
     n.push_back("ZeRO-3: each layer's parameters all-gathered in forward and again in backward, its gradients "
                 "reduce-scattered, once per step (first forward, last backward), prefetched one layer ahead: exposed per phase = max(0, comm - compute) "

@@ -55,7 +55,8 @@ std::string ops_text(const std::vector<analytic::OperatorTime>& ops, int rank, S
     t.add_row({graph::to_string(o.block), o.name, graph::to_string(o.kind), to_string(o.precision),
                report::fixed(o.instances, o.instances == std::floor(o.instances) ? 0 : 1), ms(o.forward),
                ms(o.backward_input), ms(o.backward_weight), ms(o.recompute), ms(o.total()),
-               report::percent(o.total() / compute), tflops(o.flops, o.total()), gbps(o.bytes, o.total())});
+               compute.value() > 0 ? report::percent(o.total() / compute) : "-", tflops(o.flops, o.total()),
+               gbps(o.bytes, o.total())});
     f += o.forward;
     bi += o.backward_input;
     w += o.backward_weight;
@@ -63,7 +64,7 @@ std::string ops_text(const std::vector<analytic::OperatorTime>& ops, int rank, S
   }
   t.add_separator();
   t.add_row({"total", "", "", "", "", ms(f), ms(bi), ms(w), ms(rc), ms(f + bi + w + rc),
-             report::percent((f + bi + w + rc) / compute), "", ""});
+             compute.value() > 0 ? report::percent((f + bi + w + rc) / compute) : "-", "", ""});
   out += t.to_text();
   out += "  note: FLOPs as counted by the operator graph (forward again where recomputed; not FlashAttention's internal "
          "QK^T recompute), bytes the minimum HBM traffic; the expert load imbalance scales expert times, not their "
@@ -105,26 +106,30 @@ std::string text_report(const run::Scenario& s, const run::RunEstimate& r,
   const run::PhaseResult& m = run::main_phase(r);
   const auto& e = m.step;
   const auto& b = e.breakdown;
-  out += fmt::format("Step of phase \"{}\": global batch {} x {} tokens, {} micro-batches per replica\n",
-                     m.name, m.plan.global_batch, m.plan.seq_len, e.micro_batches);
-  Table st({"part", "time", "share"}, {Align::kLeft, Align::kRight, Align::kRight});
-  auto row = [&](const char* name, Seconds t) {
-    st.add_row({name, secs(t), report::percent(t / e.step_time)});
-  };
-  row("compute (fwd + bwd)", b.compute);
-  row("  of which recompute", b.recompute);
-  row("exposed communication", b.exposed_comm);
-  row("pipeline bubble", b.bubble);
-  row("exposed DP reduction", b.dp_exposed);
-  row("optimizer", b.optimizer);
-  st.add_separator();
-  row("step time", e.step_time);
-  out += st.to_text();
-  out += fmt::format("tokens/s/GPU {}   MFU {} causal, {} non-causal (vs dense BF16 peak)   HFU {}\n",
-                     report::with_commas(e.tokens_per_second_per_gpu), report::percent(e.mfu_causal),
-                     report::percent(e.mfu_noncausal), report::percent(e.hfu));
-  for (const auto& n : e.notes) out += "  note: " + n + "\n";
-  if (ops) out += ops_text(*ops, e.critical_rank, b.compute, m.plan.schedule);
+  if (!run::has_step(m)) {
+    out += "Step: none estimated: every phase states its GPU-hours (a phase given by tokens or steps has a step)\n";
+  } else {
+    out += fmt::format("Step of phase \"{}\": global batch {} x {} tokens, {} micro-batches per replica\n",
+                       m.name, m.plan.global_batch, m.plan.seq_len, e.micro_batches);
+    Table st({"part", "time", "share"}, {Align::kLeft, Align::kRight, Align::kRight});
+    auto row = [&](const char* name, Seconds t) {
+      st.add_row({name, secs(t), report::percent(t / e.step_time)});
+    };
+    row("compute (fwd + bwd)", b.compute);
+    row("  of which recompute", b.recompute);
+    row("exposed communication", b.exposed_comm);
+    row("pipeline bubble", b.bubble);
+    row("exposed DP reduction", b.dp_exposed);
+    row("optimizer", b.optimizer);
+    st.add_separator();
+    row("step time", e.step_time);
+    out += st.to_text();
+    out += fmt::format("tokens/s/GPU {}   MFU {} causal, {} non-causal (vs dense BF16 peak)   HFU {}\n",
+                       report::with_commas(e.tokens_per_second_per_gpu), report::percent(e.mfu_causal),
+                       report::percent(e.mfu_noncausal), report::percent(e.hfu));
+    for (const auto& n : e.notes) out += "  note: " + n + "\n";
+    if (ops) out += ops_text(*ops, e.critical_rank, b.compute, m.plan.schedule);
+  }
 
   out += fmt::format("\nMemory per GPU (pipeline rank {}, largest)\n", mem.pipeline_rank);
   Table mt({"part", "GiB"}, {Align::kLeft, Align::kRight});
@@ -213,7 +218,7 @@ int cmd_estimate(const std::vector<std::string>& args, Io& io) {
   const run::PhaseResult& m = run::main_phase(r);
   const plan::MemoryBreakdown mem = plan::memory_per_gpu(m.plan, s.model);
   std::optional<std::vector<analytic::OperatorTime>> ops;
-  if (vm.count("ops")) {
+  if (vm.count("ops") && run::has_step(m)) {
     // The main phase's step as evaluated (nominal scales: the tables as calibrated).
     const cost::CostModel cost(s.cluster, steps->tables());
     ops = analytic::operator_times(s.model, m.plan, cost, m.step.critical_rank);
@@ -228,13 +233,13 @@ int cmd_estimate(const std::vector<std::string>& args, Io& io) {
            {"cluster", s.cluster.name},
            {"gpus", s.cluster.total_accelerators()},
            {"calibration", run::to_json(steps->tables())},
-           {"step_phase", m.name},
-           {"step", run::to_json(m.step)},
+           {"step_phase", run::has_step(m) ? json(m.name) : json(nullptr)},
+           {"step", run::has_step(m) ? run::to_json(m.step) : json(nullptr)},
            {"memory_gib", run::to_json(mem, s.cluster.accelerator.hbm_capacity)},
            {"phases", phases},
            {"totals", run::totals_json(r)},
            {"assumptions", run::assumptions_json(s.assumptions)}};
-    if (ops) j["operators"] = ops_json(*ops, m.step.critical_rank);
+    if (vm.count("ops")) j["operators"] = ops ? ops_json(*ops, m.step.critical_rank) : json(nullptr);
     emit(vm, j.dump(2) + "\n", io);
   } else {
     emit(vm, text_report(s, r, mem, steps->tables(), ops ? &*ops : nullptr), io);

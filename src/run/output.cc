@@ -185,7 +185,10 @@ const PhaseResult& main_phase(const RunEstimate& r) {
   for (const auto& p : r.phases) {
     if (p.kind == PhaseKind::kPretraining && p.amount != PhaseAmount::kStatedGpuHours) return p;
   }
-  return r.phases.front();
+  for (const auto& p : r.phases) {
+    if (p.amount != PhaseAmount::kStatedGpuHours) return p;
+  }
+  return r.phases.front();  // every phase states its GPU-hours: no step (has_step())
 }
 
 }  // namespace trainsim::run

@@ -294,7 +294,9 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     std::array<Lane, 4> lane;
     std::deque<SyncItem> sync_queue;  // DP buckets released and parameter gathers issued, not finished
     bool sync_running = false;
-    int drain_waiter = 0;  // lane slot + 1 of a segment waiting for the DP stream to drain (Segment::drains_dp_stream)
+    // Lanes (bit = slot) whose next segment waits for the DP stream to drain
+    // (Segment::drains_dp_stream); DualPipe's paired chunks can both wait.
+    unsigned drain_waiters = 0;
     bool tail_started = false;
     bool finished = false;
     Tick end = 0;
@@ -485,7 +487,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     }
     const Segment& sg = (*ln.segs)[ln.seg];
     if (sg.drains_dp_stream && (gp.sync_running || !gp.sync_queue.empty())) {
-      gp.drain_waiter = slot + 1;  // resumed by lane_done() when the DP stream empties
+      gp.drain_waiters |= 1u << slot;  // resumed by lane_done() when the DP stream empties
       return;
     }
     ln.seg_start = e.now();
@@ -691,10 +693,12 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
       gp.sync_running = false;
       start_sync(g);
       if (done.gather) gather_done(e, g, done.slot);
-      if (gp.drain_waiter > 0 && !gp.sync_running && gp.sync_queue.empty()) {
-        const int waiting = gp.drain_waiter - 1;
-        gp.drain_waiter = 0;
-        run_segment(e, g, waiting);
+      if (gp.drain_waiters != 0 && !gp.sync_running && gp.sync_queue.empty()) {
+        const unsigned waiting = gp.drain_waiters;
+        gp.drain_waiters = 0;
+        for (int s = 0; s < static_cast<int>(gp.lane.size()); ++s) {
+          if (waiting & (1u << s)) run_segment(e, g, s);  // each re-checks the stream
+        }
       }
       return;
     }

@@ -87,8 +87,9 @@ struct StageWork {
   std::vector<Segment> grad_sync;
   // Bucket k is released when segment grad_bucket_after[k] of the stage's
   // last weight-gradient chunk (chunk[kBackwardWeight]) finishes; for a full
-  // backward chunk the index is shifted by chunk[kBackwardFull].size() -
-  // chunk[kBackwardWeight].size() (the weight segments end the full chunk).
+  // backward chunk by grad_bucket_after_full (below), or, where that is empty,
+  // at the index shifted by chunk[kBackwardFull].size() -
+  // chunk[kBackwardWeight].size() (the weight segments ending the full chunk).
   // Empty: every bucket is released when the last weight-gradient chunk ends.
   // Non-decreasing, each < chunk[kBackwardWeight].size(), same length as grad_sync.
   std::vector<uint32_t> grad_bucket_after;
@@ -114,8 +115,9 @@ struct StageWork {
   std::vector<uint32_t> gather_before_f;
   std::vector<uint32_t> gather_before_b;
   // Optional positions in chunk[kBackwardFull] when its segments are not the
-  // input-gradient segments followed by the weight-gradient ones (ZeRO-3
-  // interleaves them per layer group): bucket k is released when full
+  // input-gradient segments followed by the weight-gradient ones (the
+  // workload interleaves them per layer group, as autograd runs a layer's
+  // input and weight gradients together): bucket k is released when full
   // segment grad_bucket_after_full[k] finishes (same length as grad_sync,
   // non-decreasing), group k's gather precedes full segment
   // gather_before_full[k] (same length as param_gather, non-increasing).

@@ -67,6 +67,11 @@ SimReport simulate(const model::Model& m, const plan::Plan& p, const cost::CostM
             "moment, and DP gradient buckets (each reduced once the last micro-batch's weight gradients of its layers "
             "finish) share the NIC with all-to-alls (max-min); the analytic estimate takes max(0, comm - compute) per "
             "micro-batch and a fixed DP window"
+      : p.zero3_per_tensor()
+          ? "ZeRO-3 by parameter tensor: both engines expose the blocking gathers; the simulator releases a "
+            "layer's reduce-scatters after its whole weight gradient, so under blocking gathers (which wait for "
+            "them) they hide under nothing, where the analytic estimate hides them under the backward of the "
+            "operators that gather nothing; the simulator overlaps pipeline sends"
       : p.zero_stage == 3
           ? "ZeRO-3: the simulator gathers each layer group's own parameters (embedding and head apart) one group "
             "ahead and reduce-scatters each after its weight gradient; the analytic estimate spreads the rank's "

@@ -360,9 +360,12 @@ class Builder {
       if (cpx.forward_total.value() > 0) {
         back.push_back(Back{true, {}, {}, cpx.backward + cpx.forward * rc, {}, {}, false, uint16_t{kLabelCp}});
       }
+      w.compute(cost_.op_time(op, cost::Pass::kBackwardWeight, full) * scale,
+                cost_.op_time(op, cost::Pass::kBackwardWeight, reduced) * scale, expert, label);
+      // The separate accumulation add (analytic::grad_accumulation_time): a
+      // memory-bound kernel over the parameters, not scaled by the expert load.
       const Seconds accumulate = analytic::grad_accumulation_time(op, p_, cost_);
-      w.compute(cost_.op_time(op, cost::Pass::kBackwardWeight, full) * scale + accumulate,
-                cost_.op_time(op, cost::Pass::kBackwardWeight, reduced) * scale + accumulate, expert, label);
+      if (accumulate.value() > 0) w.compute(accumulate, accumulate, false, kLabelCompute);
     }
     const analytic::TpCollectives tp = analytic::tp_collectives(b, p_.recompute);
     f.comm(tp_one_ * tp.forward, Seconds::zero(), Seconds::zero(), false, kLabelTp);
@@ -409,8 +412,8 @@ class Builder {
     // ZeRO-3 parameter gather of the group: its first forward and input-gradient segments.
     uint32_t before_f = 0;
     uint32_t before_b = 0;
-    uint32_t before_full = 0;  // in the full backward (ZeRO-3 interleaves it per group)
-    uint32_t after_full = 0;   // full-backward segment that completes the bucket (ZeRO-3)
+    uint32_t before_full = 0;  // in the full backward (groups interleave input and weight gradients)
+    uint32_t after_full = 0;   // full-backward segment that completes the bucket
     // ZeRO-3 by parameter tensor: the group's per-tensor reduce-scatters
     // (analytic::add_zero3_tensor_calls), all and the ring collectives alone.
     Seconds tensor_reduce, tensor_reduce_collective;

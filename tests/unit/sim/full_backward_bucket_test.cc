@@ -12,7 +12,9 @@
 
 #include "calib/tables.h"
 #include "cost/cost_model.h"
+#include "graph/graph.h"
 #include "model/model.h"
+#include "plan/plan.h"
 #include "sim/pipeline.h"
 #include "sim/schedule.h"
 #include "sim/workload.h"
@@ -112,6 +114,23 @@ TEST_CASE("1F1B releases each DP bucket after its own group's backward, earlier 
         REQUIRE(st.grad_bucket_after_full.size() == st.grad_sync.size());
         // The full backward holds the same work as B and W together.
         CHECK(total(full, w.shape) == Approx(total(bwd, w.shape) + total(wgt, w.shape)).epsilon(1e-12));
+        if (tp == 1) {
+          // And its first group is the head's own input and weight gradients
+          // (final norm, head, loss), nothing of the layers': the head's
+          // bucket is released after exactly those (no TP collectives at tp 1).
+          const graph::Graph g = plan::plan_graph(p, m);
+          double head = 0;
+          for (const graph::Block& b : g.blocks) {
+            if (b.kind != graph::BlockKind::kHead) continue;
+            for (const graph::Operator& op : b.ops) {
+              head += cost.op_time(op, cost::Pass::kBackwardInput, {}).value() +
+                      cost.op_time(op, cost::Pass::kBackwardWeight, {}).value();
+            }
+          }
+          double first = 0;
+          for (size_t j = 0; j <= st.grad_bucket_after_full[0]; ++j) first += alone(full[j], w.shape);
+          CHECK(first == Approx(head).epsilon(1e-6));
+        }
 
         SimOptions so;
         so.trace = true;
