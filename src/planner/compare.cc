@@ -154,6 +154,14 @@ std::vector<std::string> default_compare_hardware() {
 
 CompareReport make_compare(const CompareRequest& req) {
   const run::Scenario base = run::load_scenario(req.scenario);
+  // Stated GPU-hours are carried to every chip as they are: a scenario with
+  // nothing else has nothing that differs between accelerators.
+  if (std::all_of(base.phases.begin(), base.phases.end(),
+                  [](const run::PhaseSpec& ph) { return ph.amount == run::PhaseAmount::kStatedGpuHours; })) {
+    throw ConfigError(base.file, "/phases",
+                      "expected at least one phase given by tokens or steps; found only stated GPU-hours, which "
+                      "compare carries to every accelerator unchanged (they were measured on one chip)");
+  }
   const hardware::ExportRules rules = hardware::load_export_rules();
   CompareReport rep;
   rep.scenario = base.name;
