@@ -14,7 +14,10 @@
 // recomputed whole (full, every other layer) redoes its forward TP and MoE
 // collectives in backward (plan::layer_comm_recompute_fraction).
 //
-// Overlap: GPipe, 1F1B, interleaved and ZB-H1 expose all of it. DualPipe and
+// Overlap: GPipe, 1F1B, interleaved and ZB-H1 expose all of it, except the
+// TP collectives under plan.tp_comm_overlap and the pipeline sends under
+// plan.overlap_p2p_comm, of which only the excess over the chunk's compute
+// is exposed. DualPipe and
 // DualPipeV overlap a forward and a backward chunk's communication with the
 // pair's computation (V3TR §3.2.1): exposed = max(0, comm - compute) per
 // micro-batch, and compute runs with plan.comm_sms SMs lent to communication.
@@ -248,12 +251,13 @@ class Estimator {
     } else {
       // TP overlap (plan.tp_comm_overlap): a pass's TP collectives run under that
       // pass's GEMMs and only their excess is exposed.
+      // Pipeline sends under overlap_p2p_comm run beside the next chunk's
+      // compute and only their excess is exposed.
       const Seconds tp_f = tp_exposed(c.tp_f, c.f), tp_b = tp_exposed(c.tp_b, c.bi + c.w + c.rc);
-      t.exposed_comm = p_.tp_comm_overlap
-                           ? (per_mb.comm() - per_mb.tp_f - per_mb.tp_b + (tp_f + tp_b) * chunks) * mb
-                           : per_mb.comm() * mb;
-      t.chunk_f = c.f + tp_f + c.ep_f + c.pp_f + c.cp_f;
-      t.chunk_b = c.bi + c.rc + c.w + tp_b + c.ep_b + c.pp_b + c.cp_b;
+      const Seconds pp_f = pp_exposed(c.pp_f, c.f), pp_b = pp_exposed(c.pp_b, c.bi + c.w + c.rc);
+      t.exposed_comm = (tp_f + tp_b + c.ep_f + c.ep_b + pp_f + pp_b + c.cp_f + c.cp_b) * (chunks * mb);
+      t.chunk_f = c.f + tp_f + c.ep_f + pp_f + c.cp_f;
+      t.chunk_b = c.bi + c.rc + c.w + tp_b + c.ep_b + pp_b + c.cp_b;
       t.chunk_w = c.w;
       t.chunk_fb = t.chunk_f + t.chunk_b;
       if (p_.schedule == Schedule::kZeroBubbleH1) {
@@ -271,6 +275,9 @@ class Estimator {
 
   Seconds tp_exposed(Seconds comm, Seconds compute) const {
     return p_.tp_comm_overlap ? max(Seconds::zero(), comm - compute) : comm;
+  }
+  Seconds pp_exposed(Seconds comm, Seconds compute) const {
+    return p_.overlap_p2p_comm ? max(Seconds::zero(), comm - compute) : comm;
   }
 
   // ZeRO-3 / FSDP (Rajbhandari et al. SC'20 §5.3; PyTorch FSDP, Zhao et al.

@@ -66,7 +66,7 @@ std::map<std::string, report::TrackRecord> track_records(const planner::CompareR
 std::string validated_cell(const report::TrackRecord& t) {
   if (!t.missing.empty()) return "n/a";
   if (t.die.stats.n == 0) return "none on its die";
-  return fmt::format("{} runs, median {:+.0f}%", t.die.stats.n, t.die.median_time_error_pct);
+  return fmt::format("{} runs, median {}", t.die.stats.n, report::signed_whole_percent(t.die.median_time_error_pct));
 }
 
 std::string text_report(const planner::CompareReport& r, bool md) {

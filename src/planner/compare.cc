@@ -33,6 +33,7 @@ run::PlanPatch full_patch(const plan::Plan& p, const std::string& precision,
   q.zero3_framework = p.zero3_framework;
   q.overlap_grad_reduce = p.overlap_grad_reduce;
   q.gradient_accumulation_fusion = p.gradient_accumulation_fusion;
+  q.overlap_p2p_comm = p.overlap_p2p_comm;
   q.zero_stage = p.zero_stage;
   q.comm_sms = p.comm_sms;
   q.max_nodes_per_token = p.max_nodes_per_token;
@@ -114,6 +115,7 @@ run::Scenario retarget(const run::Scenario& base, const hardware::Cluster& clust
     o.zero3_framework = original.zero3_framework;
     o.overlap_grad_reduce = original.overlap_grad_reduce;
     o.gradient_accumulation_fusion = original.gradient_accumulation_fusion;
+    o.overlap_p2p_comm = original.overlap_p2p_comm;
     o.micro_batches = {original.micro_batch};
     o.precisions = {prec};
     if (prec == "deepseek-fp8" && !cluster.accelerator.peak(Precision::kFP8)) o.precisions = {"bf16"};

@@ -149,6 +149,7 @@ SearchResult search_layouts(const model::Model& m, const hardware::Cluster& c,
     p.zero3_framework = o.zero3_framework;
     p.overlap_grad_reduce = o.overlap_grad_reduce;
     p.gradient_accumulation_fusion = o.gradient_accumulation_fusion;
+    p.overlap_p2p_comm = o.overlap_p2p_comm;
     p.sequence_parallel = tp > 1;
     p.global_batch = o.global_batch;
     p.seq_len = o.seq_len;

@@ -64,6 +64,7 @@ struct SearchOptions {
   std::string zero3_framework = plan::kFsdpZero3;
   bool overlap_grad_reduce = true;      // DP gradient reduction timing, fixed (plan.overlap_grad_reduce)
   bool gradient_accumulation_fusion = true;  // fixed (plan.gradient_accumulation_fusion)
+  bool overlap_p2p_comm = false;             // fixed (plan.overlap_p2p_comm)
   std::vector<int64_t> micro_batches = {1, 2, 4};
   bool allow_fp8 = true;                // try deepseek-fp8 where the chip has FP8
   bool only_bf16 = false;               // never try FP8

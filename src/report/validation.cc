@@ -68,6 +68,14 @@ const std::vector<DefaultRule>& default_rules() {
        "(NVIDIA/NeMo#4494); Megatron-Core and NeMo recipes default to it (TransformerConfig."
        "gradient_accumulation_fusion = True). Unfused, the add moves 2 + 4 + 4 bytes per parameter on the GPU "
        "every micro-batch. ZeRO-3 rows reduce-scatter each micro-batch's gradient and are not charged."},
+      {"overlap_p2p_comm", "(no column; pp > 1 with vpp > 1, from framework and year)",
+       "on for NeMo rows from 2024 with an interleaved schedule (pp > 1, vpp > 1), else off",
+       "Not a column. NeMo 2.0's MegatronCommOverlapCallback (nemo/lightning/pytorch/callbacks/"
+       "megatron_comm_overlap.py, _get_model_comm_overlap_cfgs) sets overlap_p2p_comm = True and batch_p2p_comm = "
+       "False whenever pipeline_model_parallel_size > 1 and virtual_pipeline_model_parallel_size > 1, else "
+       "batch_p2p_comm; Megatron-LM and Megatron-Core leave overlap_p2p_comm off by default (opt-in flag). On: each "
+       "pipeline send hides under the next chunk's compute and only its excess is exposed; off: exposed between "
+       "chunks."},
       {"recompute", "recompute", "none",
        "Megatron-Core and NeMo leave recompute_granularity unset by default; every row with this cell empty "
        "is a NeMo vendor benchmark. 'none' also adds no FLOPs the source did not state."},
@@ -753,6 +761,13 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
   if (p.zero_stage < 3 && p.dp > 1) {
     row.defaults_used.push_back(p.overlap_grad_reduce ? "overlap_grad_reduce=on" : "overlap_grad_reduce=off");
   }
+  // Pipeline sends overlapped with compute: not a column; by framework, year
+  // and schedule (default_rules(), "overlap_p2p_comm").
+  constexpr int64_t kFirstNemo2Year = 2024;
+  if (p.pp > 1 && p.schedule != plan::Schedule::kDualPipe && p.schedule != plan::Schedule::kDualPipeV) {
+    p.overlap_p2p_comm = contains(framework, "nemo") && year && *year >= kFirstNemo2Year && p.vpp > 1;
+    row.defaults_used.push_back(p.overlap_p2p_comm ? "overlap_p2p_comm=on" : "overlap_p2p_comm=off");
+  }
   // Weight-gradient accumulation (ZeRO < 3): not a column; by framework and
   // year (default_rules(), "gradient_accumulation_fusion").
   constexpr int64_t kLastUnfusedAccumulationYear = 2021;
@@ -1165,9 +1180,14 @@ const char* to_string(RowGroup g) {
   return "?";
 }
 
+std::string signed_whole_percent(double pct) {
+  const double whole = std::round(pct);
+  return whole == 0 ? "0%" : fmt::format("{:+.0f}%", whole);  // never "-0%"
+}
+
 std::string step_error_range(const TimeErrorSummary& t) {
-  return fmt::format("step error P10 {:+.0f}%, median {:+.0f}%, P90 {:+.0f}%", t.p10_time_error_pct,
-                     t.median_time_error_pct, t.p90_time_error_pct);
+  return fmt::format("step error P10 {}, median {}, P90 {}", signed_whole_percent(t.p10_time_error_pct),
+                     signed_whole_percent(t.median_time_error_pct), signed_whole_percent(t.p90_time_error_pct));
 }
 
 TrackRecordBand track_record_band(const TimeErrorSummary& t, double predicted) {

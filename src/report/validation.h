@@ -294,6 +294,8 @@ struct TrackRecordBand {
 TrackRecordBand track_record_band(const TimeErrorSummary& t, double predicted);
 // "step error P10 -23%, median -13%, P90 +1%".
 std::string step_error_range(const TimeErrorSummary& t);
+// A percentage rounded to whole percent with its sign: "+3%", "-13%", "0%" (never "-0%").
+std::string signed_whole_percent(double pct);
 
 // trainsim's own error on published runs, for statements of how sure a
 // prediction is (claim's "how sure" and error band, plan's track record):

@@ -105,7 +105,7 @@ const std::vector<std::string> kPatchKeys = {
     "tp", "pp", "vpp", "dp", "ep", "cp", "sequence_parallel", "zero", "micro_batch", "schedule",
     "recompute", "precision", "comm_sms", "max_nodes_per_token", "expert_load_imbalance", "attention",
     "elementwise", "zero3_framework", "cp_ring", "overlap_grad_reduce",
-    "gradient_accumulation_fusion"};
+    "gradient_accumulation_fusion", "overlap_p2p_comm"};
 
 const std::vector<std::string> kSchedules = {"gpipe", "1f1b", "interleaved-1f1b", "zb-h1",
                                              "zero-bubble", "dualpipe", "dualpipev"};
@@ -145,6 +145,7 @@ PlanPatch read_patch(Reader& rd, const JsonView& v, std::vector<std::string> ext
   if (auto f = v.find("sequence_parallel")) p.sequence_parallel = rd.boolean(*f);
   if (auto f = v.find("overlap_grad_reduce")) p.overlap_grad_reduce = rd.boolean(*f);
   if (auto f = v.find("gradient_accumulation_fusion")) p.gradient_accumulation_fusion = rd.boolean(*f);
+  if (auto f = v.find("overlap_p2p_comm")) p.overlap_p2p_comm = rd.boolean(*f);
   if (auto f = v.find("micro_batch")) p.micro_batch = rd.positive_int(*f);
   if (auto f = v.find("schedule")) p.schedule = plan::parse_schedule(rd.one_of(*f, kSchedules));
   if (auto f = v.find("recompute")) p.recompute = plan::parse_recompute(rd.one_of(*f, kRecomputes));
@@ -178,6 +179,7 @@ void apply_patch(plan::Plan& p, const PlanPatch& q) {
   if (q.sequence_parallel) p.sequence_parallel = *q.sequence_parallel;
   if (q.overlap_grad_reduce) p.overlap_grad_reduce = *q.overlap_grad_reduce;
   if (q.gradient_accumulation_fusion) p.gradient_accumulation_fusion = *q.gradient_accumulation_fusion;
+  if (q.overlap_p2p_comm) p.overlap_p2p_comm = *q.overlap_p2p_comm;
   if (q.micro_batch) p.micro_batch = *q.micro_batch;
   if (q.schedule) p.schedule = *q.schedule;
   if (q.recompute) p.recompute = *q.recompute;

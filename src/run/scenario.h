@@ -61,6 +61,7 @@ struct PlanPatch {
   std::optional<bool> sequence_parallel;
   std::optional<bool> overlap_grad_reduce;
   std::optional<bool> gradient_accumulation_fusion;
+  std::optional<bool> overlap_p2p_comm;
   std::optional<int64_t> micro_batch;
   std::optional<plan::Schedule> schedule;
   std::optional<plan::Recompute> recompute;

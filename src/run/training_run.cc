@@ -48,7 +48,7 @@ std::string plan_key(const plan::Plan& p, double cs, double cm) {
       static_cast<int>(q.dispatch) * 16 + static_cast<int>(q.combine),
       static_cast<int>(p.tp_comm_overlap) * 16 + static_cast<int>(p.attention), cs, cm, p.zero3_framework,
       static_cast<int>(p.elementwise) * 16 + static_cast<int>(p.cp_ring) + 256 * static_cast<int>(p.overlap_grad_reduce) +
-          512 * static_cast<int>(p.gradient_accumulation_fusion));
+          512 * static_cast<int>(p.gradient_accumulation_fusion) + 1024 * static_cast<int>(p.overlap_p2p_comm));
 }
 
 }  // namespace

@@ -603,3 +603,34 @@ TEST_CASE("the per-operator compute of a rank adds up to the rank's compute", "[
     check(m, p, cost);
   }
 }
+
+TEST_CASE("overlap_p2p_comm hides the pipeline sends under the next chunk's compute", "[analytic]") {
+  // Toy Llama over PP 2 (one GPU per stage), 1F1B, 4 micro-batches. Each
+  // stage sends one activation forward and one gradient backward per
+  // micro-batch (pipeline_send_time); both are far shorter than a chunk's
+  // compute here, so under overlap_p2p_comm none of them is exposed: the
+  // exposed communication drops by exactly the rank's pipeline sends, and
+  // the bubble ((p - 1)(F + B) with chunk times that include exposed
+  // sends) by (p - 1) x the two sends of one chunk.
+  const model::Model m = toy_model(4);
+  const hardware::Cluster c = hardware::generic_cluster("h100-sxm", 2);
+  const cost::CostModel cost(c, simple_tables());
+  plan::Plan p = toy_plan(2, 4);
+  REQUIRE_NOTHROW(plan::validate_plan(p, m, c));
+  const Seconds send = analytic::pipeline_send_time(m, p, cost, 8);
+  REQUIRE(send.value() > 0);
+  p.overlap_p2p_comm = false;
+  const analytic::StepEstimate off = analytic::estimate_step(m, p, cost);
+  p.overlap_p2p_comm = true;
+  const analytic::StepEstimate on = analytic::estimate_step(m, p, cost);
+  for (size_t r = 0; r < 2; ++r) {
+    INFO("rank " << r);
+    // 4 micro-batches x (one send forward + one backward) per stage.
+    CHECK(off.ranks[r].pp_comm.value() == Approx(4 * 2 * send.value()));
+    CHECK(on.ranks[r].pp_comm.value() == Approx(off.ranks[r].pp_comm.value()));
+    CHECK(off.ranks[r].exposed_comm.value() - on.ranks[r].exposed_comm.value() ==
+          Approx(off.ranks[r].pp_comm.value()));
+    CHECK(off.ranks[r].bubble.value() - on.ranks[r].bubble.value() == Approx(1 * 2 * send.value()));
+  }
+  CHECK(on.step_time.value() < off.step_time.value());
+}

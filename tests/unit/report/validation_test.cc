@@ -551,6 +551,32 @@ TEST_CASE("validate: Megatron-LM rows of 2021 accumulate weight gradients with a
   CHECK_FALSE(has(zero3.defaults_used, "grad_accumulation=fused"));
 }
 
+TEST_CASE("validate: NeMo rows from 2024 overlap pipeline sends under an interleaved schedule", "[report]") {
+  // r-time: pp 2. NeMo 2.0's comm-overlap callback turns overlap_p2p_comm on
+  // exactly when vpp > 1; Megatron-LM leaves it off; without pp > 1 there are
+  // no sends and nothing is listed.
+  auto row = [](std::map<std::string, std::string> cells) {
+    return validate_runs(one_row(cells), fixed_two_seconds, Engine::kAnalytic, "test").rows[0];
+  };
+  const RowResult nemo =
+      row({{"framework", "NeMo 24.11"}, {"year", "2024"}, {"vpp", "2"}, {"schedule", "interleaved-1f1b"}});
+  INFO(nemo.reason);
+  REQUIRE(nemo.status == RowStatus::kOk);
+  CHECK(nemo.plan->overlap_p2p_comm);
+  CHECK(has(nemo.defaults_used, "overlap_p2p_comm=on"));
+  const RowResult nemo_1f1b = row({{"framework", "NeMo 24.11"}, {"year", "2024"}});
+  REQUIRE(nemo_1f1b.status == RowStatus::kOk);
+  CHECK_FALSE(nemo_1f1b.plan->overlap_p2p_comm);
+  CHECK(has(nemo_1f1b.defaults_used, "overlap_p2p_comm=off"));
+  const RowResult megatron =
+      row({{"framework", "Megatron-LM"}, {"year", "2024"}, {"vpp", "2"}, {"schedule", "interleaved-1f1b"}});
+  REQUIRE(megatron.status == RowStatus::kOk);
+  CHECK_FALSE(megatron.plan->overlap_p2p_comm);
+  const RowResult flat = row({{"pp", "1"}, {"dp", "4"}});
+  REQUIRE(flat.status == RowStatus::kOk);
+  CHECK_FALSE(has(flat.defaults_used, "overlap_p2p_comm=off"));
+}
+
 TEST_CASE("validate: DeepSeek rows run DeepSeek's recompute and DualPipe's communication SMs", "[report]") {
   // DeepSeek-V3 on 2048 H800s, PP 16 DualPipe, EP 64, recompute "selective".
   const RowResult r = validate_runs(one_row({{"hw", "h800"},
@@ -648,6 +674,12 @@ TEST_CASE("validate: errors as step-time errors, summarised over chosen rows", "
   CHECK(quantile({0, 10}, 0.1) == Approx(1));
   CHECK(quantile({}, 0.5) == 0);
   CHECK(step_error_range(all) == "step error P10 -14%, median +10%, P90 +22%");
+  // Whole percent with a sign, and a value that rounds to zero without one:
+  // -0.46 rounds to 0 ("0%", never "-0%"), -0.5 away from zero to "-1%".
+  CHECK(signed_whole_percent(-0.46) == "0%");
+  CHECK(signed_whole_percent(0.4) == "0%");
+  CHECK(signed_whole_percent(-0.5) == "-1%");
+  CHECK(signed_whole_percent(12.6) == "+13%");
   CHECK(all.hardware == std::vector<std::string>{"a", "b"});
   // Hardware "a" only: time and tput; median of 10 and -20 = -5.
   const TimeErrorSummary a = time_error_summary(r, [](const RowResult& x) { return x.hw == "a"; });
