@@ -297,6 +297,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     // Lanes (bit = slot) whose next segment waits for the DP stream to drain
     // (Segment::drains_dp_stream); DualPipe's paired chunks can both wait.
     unsigned drain_waiters = 0;
+    int sends_in_flight = 0;  // pipeline sends not yet arrived (PipelineWork::blocking_p2p)
     bool tail_started = false;
     bool finished = false;
     Tick end = 0;
@@ -366,6 +367,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
       maybe_start_tail(g);
       return;
     }
+    if (w_.blocking_p2p && gp.sends_in_flight > 0) return;  // resumed when its sends arrive
     const ScheduleOp& op = order[gp.next_op];
     Tick latest = -1;
     uint32_t src = kNone;
@@ -799,12 +801,12 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
   void send(Engine& e, int src, int r, int32_t mb, int32_t stage, bool backward, uint32_t src_op) {
     const int dst = r * devices_ + s_.device_of(mb, stage);
     const auto idx = static_cast<uint32_t>(p2p_.size());
+    p2p_.push_back(P2p{src, dst, r, mb, stage, backward, src_op});
+    if (dst != src) ++gpu_[static_cast<size_t>(src)].sends_in_flight;  // mark_arrival() counts it back
     if (dst == src || (w_.p2p_bytes.value() <= 0 && w_.p2p_latency == 0)) {
-      p2p_.push_back(P2p{src, dst, r, mb, stage, backward, src_op});
       mark_arrival(e, idx);
       return;
     }
-    p2p_.push_back(P2p{src, dst, r, mb, stage, backward, src_op});
     gpu_[static_cast<size_t>(src)].stream.comm_started(e, false);
     gpu_[static_cast<size_t>(dst)].stream.comm_started(e, false);
     if (w_.p2p_bytes.value() <= 0) {
@@ -828,6 +830,11 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
 
   void mark_arrival(Engine& e, uint32_t idx) {
     const P2p p = p2p_[idx];
+    if (p.src != p.dst) {
+      Gpu& sender = gpu_[static_cast<size_t>(p.src)];
+      TRAINSIM_CHECK(sender.sends_in_flight > 0, "GPU {}: a send arrived that was not in flight", p.src);
+      if (--sender.sends_in_flight == 0 && w_.blocking_p2p) try_start(p.src);
+    }
     const size_t i = cell(p.replica, p.micro_batch, p.stage);
     (p.backward ? b_ready_ : f_ready_)[i] = 1;
     arrival_time_[i * 2 + (p.backward ? 1 : 0)] = e.now();

@@ -137,6 +137,11 @@ struct PipelineWork {
   // are released together when its last weight-gradient chunk ends, instead
   // of each stage's when that stage's last one ends.
   bool grad_sync_after_forward_backward = false;
+  // Blocking pipeline sends (plan overlap_p2p_comm false, 1F1B-family
+  // schedules: Megatron's p2p_communication waits for its sends): a GPU
+  // starts its next op only once its sends have arrived. False: sends run
+  // beside the next op (overlap_p2p_comm; DualPipe by construction).
+  bool blocking_p2p = false;
 };
 
 struct ClusterShape {

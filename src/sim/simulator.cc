@@ -71,15 +71,16 @@ SimReport simulate(const model::Model& m, const plan::Plan& p, const cost::CostM
           ? "ZeRO-3 by parameter tensor: both engines expose the blocking gathers; the simulator releases a "
             "layer's reduce-scatters after its whole weight gradient, so under blocking gathers (which wait for "
             "them) they hide under nothing, where the analytic estimate hides them under the backward of the "
-            "operators that gather nothing; the simulator overlaps pipeline sends"
+            "operators that gather nothing"
       : p.zero_stage == 3
           ? "ZeRO-3: the simulator gathers each layer group's own parameters (embedding and head apart) one group "
             "ahead and reduce-scatters each after its weight gradient; the analytic estimate spreads the rank's "
             "parameters evenly over its transformer layers with exposed = max(0, comm - compute) + min(comm, "
             "compute)/layers per phase, and exposes every pipeline send unless plan.overlap_p2p_comm"
-          : "the simulator overlaps pipeline sends with the next chunk and each DP gradient bucket with the "
-            "remaining backward as the schedule allows; the analytic estimate exposes every send (only the excess over "
-            "the chunk's compute under plan.overlap_p2p_comm) and uses a fixed DP window");
+          : "the simulator runs pipeline sends as flows on the links (the sender's next chunk waits for them "
+            "unless plan.overlap_p2p_comm) and each DP gradient bucket beside the remaining backward as the schedule "
+            "allows; the analytic estimate charges each send whole (its excess over the chunk's compute under "
+            "plan.overlap_p2p_comm) and uses a fixed DP window");
   add("idle", to_seconds(last->idle), b.bubble,
       "the simulator executes the schedule's chunk order with real dependencies and the real (unequal) F, B, W "
       "chunks of each stage; the analytic estimate uses the published bubble formula with mean chunk times");

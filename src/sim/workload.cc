@@ -173,6 +173,7 @@ class Builder {
     }
     w.work.p2p_bytes = nic_ * pp_one_;
     w.work.grad_sync_after_forward_backward = !p_.overlap_grad_reduce && !zero3_;
+    w.work.blocking_p2p = !p_.overlap_p2p_comm && !overlapped(p_.schedule);
     dp_and_tail(w, buckets, groups);
     // Shape.
     w.gpus_per_simulated_rank = p_.tp * p_.cp;

@@ -152,3 +152,23 @@ TEST_CASE("same inputs give the same result", "[sim]") {
   CHECK(a.step == b.step);
   CHECK(a.events == b.events);
 }
+
+TEST_CASE("blocking pipeline sends hold the sender's next op until they arrive", "[sim][schedule]") {
+  // 1F1B, 2 stages, 2 micro-batches, F = B = 1 ms per chunk, every send 1 ms
+  // (1 MB at 1 GB/s). Device 0 runs F0 F1 B0 B1, device 1 F0 B0 F1 B1.
+  // Overlapped sends (ms): D0 F0 0-1 (send 1-2), F1 1-2 (send 2-3); D1 F0
+  // 2-3, B0 3-4 (send 4-5), F1 4-5, B1 5-6 (send 6-7); D0 B0 5-6, B1 7-8:
+  // step 8 ms. Blocking sends (Megatron's p2p_communication waits for them):
+  // D0 F1 waits for its send, 2-3 (send 3-4); D1 F0 2-3, B0 3-4 (send 4-5),
+  // F1 waits for that send, 5-6, B1 6-7 (send 7-8); D0 B0 5-6, B1 8-9:
+  // step 9 ms.
+  const PipelineSchedule s = build_schedule(Schedule::k1F1B, 2, 2);
+  PipelineWork work = fixed_cost_work(2, 1'000'000'000, 1'000'000'000, 0);
+  work.p2p_bytes = Bytes(1e6);
+  ClusterShape shape;
+  shape.nic = gigabytes_per_second(1);
+  work.blocking_p2p = false;
+  CHECK(run_pipeline(s, work, shape).step == 8'000'000'000);
+  work.blocking_p2p = true;
+  CHECK(run_pipeline(s, work, shape).step == 9'000'000'000);
+}
