@@ -256,8 +256,11 @@ class Estimator {
       const Seconds tp_f = tp_exposed(c.tp_f, c.f), tp_b = tp_exposed(c.tp_b, c.bi + c.w + c.rc);
       const Seconds pp_f = pp_exposed(c.pp_f, c.f), pp_b = pp_exposed(c.pp_b, c.bi + c.w + c.rc);
       t.exposed_comm = (tp_f + tp_b + c.ep_f + c.ep_b + pp_f + pp_b + c.cp_f + c.cp_b) * (chunks * mb);
-      t.chunk_f = c.f + tp_f + c.ep_f + pp_f + c.cp_f;
-      t.chunk_b = c.bi + c.rc + c.w + tp_b + c.ep_b + pp_b + c.cp_b;
+      // The bubble's chunks keep the whole send: overlapping frees only the
+      // sender, and while the pipeline fills and drains each receiver still
+      // waits for its input to arrive.
+      t.chunk_f = c.f + tp_f + c.ep_f + c.pp_f + c.cp_f;
+      t.chunk_b = c.bi + c.rc + c.w + tp_b + c.ep_b + c.pp_b + c.cp_b;
       t.chunk_w = c.w;
       t.chunk_fb = t.chunk_f + t.chunk_b;
       if (p_.schedule == Schedule::kZeroBubbleH1) {
@@ -700,10 +703,24 @@ StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cos
                             "max(0, comm - compute) per micro-batch; compute runs with {} SMs lent to communication",
                             plan::to_string(p.schedule), p.comm_sms));
   } else {
-    n.push_back(fmt::format("{}: {}EP and PP communication fully exposed (no overlap)", plan::to_string(p.schedule),
-                            p.tp_comm_overlap ? "TP collectives overlapped with the pass's GEMMs (exposed = "
-                                                "max(0, TP comm - compute)); "
-                                              : "TP, "));
+    std::string overlapped_parts;
+    std::vector<std::string> exposed;
+    if (p.tp_comm_overlap) {
+      overlapped_parts += "TP collectives overlapped with the pass's GEMMs (exposed = max(0, TP comm - compute)); ";
+    } else {
+      exposed.push_back("TP");
+    }
+    exposed.push_back("EP");
+    if (p.overlap_p2p_comm) {
+      overlapped_parts += "pipeline sends overlapped with the next chunk's compute (exposed = max(0, send - compute); "
+                          "the bubble keeps them whole); ";
+    } else {
+      exposed.push_back("PP");
+    }
+    std::string list = exposed.front();
+    for (size_t i = 1; i < exposed.size(); ++i) list += (i + 1 == exposed.size() ? " and " : ", ") + exposed[i];
+    n.push_back(fmt::format("{}: {}{} communication fully exposed (no overlap)", plan::to_string(p.schedule),
+                            overlapped_parts, list));
   }
   if (p.cp > 1) {
     n.push_back(fmt::format("CP {}: each attention core's K and V travel the context-parallel ring in {} p2p steps "

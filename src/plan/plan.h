@@ -135,11 +135,11 @@ struct Plan {
   // parameter of the GPU every micro-batch (analytic::grad_accumulation_time).
   bool gradient_accumulation_fusion = true;
   // Pipeline sends and receives issued asynchronously and overlapped with the
-  // next chunk's compute (Megatron-Core overlap_p2p_comm, used by its
-  // interleaved schedule; NeMo 2.0 turns it on whenever vpp > 1), or, when
-  // false (the default), run between chunks and exposed (Megatron-LM's
-  // blocking p2p_communication; batch_p2p_comm). Only 1F1B-family schedules:
-  // DualPipe overlaps its sends by construction.
+  // next chunk's compute (Megatron-Core overlap_p2p_comm; NeMo 2.0 turns it on
+  // whenever vpp > 1), or, when false (the default), run between chunks and
+  // exposed (Megatron-LM's blocking p2p_communication; batch_p2p_comm). Only
+  // with interleaved-1f1b (validate_plan(): Megatron-Core refuses it for the
+  // other schedules); DualPipe overlaps its sends by construction.
   bool overlap_p2p_comm = false;
   int max_nodes_per_token = 0; // node-limited routing M (0 = unlimited)
   // Routing imbalance: tokens on the busiest expert GPU / the mean (1 = balanced).

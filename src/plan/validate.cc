@@ -91,6 +91,13 @@ void validate_plan(const Plan& p, const model::Model& m, const hardware::Cluster
   if (p.vpp != 1 && p.schedule != Schedule::kInterleaved1F1B) {
     reject(fmt::format("vpp {} needs the interleaved-1f1b schedule (schedule is {})", p.vpp, to_string(p.schedule)));
   }
+  // Megatron-Core: "Non-interleaved pipeline parallelism does not support
+  // overlapping p2p communication" (schedules.py); DualPipe overlaps its own.
+  if (p.overlap_p2p_comm && p.pp > 1 && p.schedule != Schedule::kInterleaved1F1B) {
+    reject(fmt::format("overlap_p2p_comm needs the interleaved-1f1b schedule (schedule is {}): Megatron-Core overlaps "
+                       "pipeline sends only there",
+                       to_string(p.schedule)));
+  }
   int stages = p.pp;
   switch (p.schedule) {
     case Schedule::kInterleaved1F1B: {

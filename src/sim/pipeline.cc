@@ -298,6 +298,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     // (Segment::drains_dp_stream); DualPipe's paired chunks can both wait.
     unsigned drain_waiters = 0;
     int sends_in_flight = 0;  // pipeline sends not yet arrived (PipelineWork::blocking_p2p)
+    Tick last_send_arrival = -1;  // when the latest of its sends arrived
     bool tail_started = false;
     bool finished = false;
     Tick end = 0;
@@ -375,7 +376,11 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     if (op.pair && !chunk_ready(g, op.second, latest, src)) return;
     const uint32_t id = op_id(g, gp.next_op);
     op_start_[id] = engine_.now();
-    op_enabler_[id] = (latest > gp.last_op_end || gp.last_op == kNone) && src != kNone ? src : gp.last_op;
+    // Blocking sends: an op held back by the GPU's own send was enabled by
+    // its own previous op (which sent it), not by the remote input.
+    const bool own_send_last = w_.blocking_p2p && gp.last_send_arrival >= latest;
+    op_enabler_[id] =
+        (latest > gp.last_op_end || gp.last_op == kNone) && src != kNone && !own_send_last ? src : gp.last_op;
     gp.in_op = true;
     gp.lanes_left = op.pair ? 2 : 1;
     start_lane(g, kLaneOp0, op.first);
@@ -793,6 +798,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     Gpu& gp = gpu_[static_cast<size_t>(g)];
     const auto& order = s_.order[static_cast<size_t>(g % devices_)];
     if (gp.tail_started || gp.in_op || gp.next_op < order.size() || gp.sync_running || !gp.sync_queue.empty()) return;
+    if (w_.blocking_p2p && gp.sends_in_flight > 0) return;  // mark_arrival() wakes it
     gp.tail_started = true;
     start_plain_lane(g, kLaneTail, &w_.tail, 0, static_cast<uint32_t>(w_.tail.size()));
   }
@@ -833,6 +839,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     if (p.src != p.dst) {
       Gpu& sender = gpu_[static_cast<size_t>(p.src)];
       TRAINSIM_CHECK(sender.sends_in_flight > 0, "GPU {}: a send arrived that was not in flight", p.src);
+      sender.last_send_arrival = e.now();
       if (--sender.sends_in_flight == 0 && w_.blocking_p2p) try_start(p.src);
     }
     const size_t i = cell(p.replica, p.micro_batch, p.stage);
