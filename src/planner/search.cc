@@ -124,6 +124,9 @@ SearchResult search_layouts(const model::Model& m, const hardware::Cluster& c,
       "faster)",
       "zero: the lowest of 1, 2, 3 that fits (ZeRO-0 moves the same bytes as ZeRO-1 and holds more)",
       "sequence parallelism on whenever tp > 1 (Megatron-LM default with TP)",
+      o.overlap_p2p_comm ? "interleaved layouts overlap their pipeline sends with compute (NeMo 2.0 sets "
+                           "overlap_p2p_comm whenever vpp > 1); 1f1b exposes them"
+                         : "pipeline sends exposed between chunks (overlap_p2p_comm off, as the scenario states)",
       "precision: bf16, and deepseek-fp8 where the chip has a dense FP8 rate"};
 
   const int gpus = c.total_accelerators();
@@ -149,7 +152,7 @@ SearchResult search_layouts(const model::Model& m, const hardware::Cluster& c,
     p.zero3_framework = o.zero3_framework;
     p.overlap_grad_reduce = o.overlap_grad_reduce;
     p.gradient_accumulation_fusion = o.gradient_accumulation_fusion;
-    p.overlap_p2p_comm = o.overlap_p2p_comm;
+    p.overlap_p2p_comm = o.overlap_p2p_comm && schedule == plan::Schedule::kInterleaved1F1B;
     p.sequence_parallel = tp > 1;
     p.global_batch = o.global_batch;
     p.seq_len = o.seq_len;

@@ -64,7 +64,11 @@ struct SearchOptions {
   std::string zero3_framework = plan::kFsdpZero3;
   bool overlap_grad_reduce = true;      // DP gradient reduction timing, fixed (plan.overlap_grad_reduce)
   bool gradient_accumulation_fusion = true;  // fixed (plan.gradient_accumulation_fusion)
-  bool overlap_p2p_comm = false;             // fixed (plan.overlap_p2p_comm)
+  // Pipeline sends overlapped with compute in interleaved candidates (plan.
+  // overlap_p2p_comm; never for the other schedules, which Megatron-Core
+  // refuses). On by default, as NeMo 2.0's MegatronCommOverlapCallback sets
+  // it whenever vpp > 1; a re-plan keeps its scenario's choice.
+  bool overlap_p2p_comm = true;
   std::vector<int64_t> micro_batches = {1, 2, 4};
   bool allow_fp8 = true;                // try deepseek-fp8 where the chip has FP8
   bool only_bf16 = false;               // never try FP8
