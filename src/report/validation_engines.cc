@@ -175,13 +175,7 @@ Predictor des_predictor() {
     const cost::CostModel& cost = cache->get(s.hw, s.gpus);
     Prediction pred;
     check_plan(s.plan, s.model, cost.cluster(), pred.notes);
-    // One segment group, and so one DP gradient bucket, per layer (not per
-    // merged block kind of a stage): frameworks bucket gradients by layer or
-    // by size, so a stage's reduction can start under its remaining backward
-    // (with merged groups the only bucket is released when the backward ends).
-    sim::SimulateOptions options;
-    options.workload.merge_layers = false;
-    const sim::SimReport rep = sim::simulate(s.model, s.plan, cost, options);
+    const sim::SimReport rep = sim::simulate(s.model, s.plan, cost, sim::SimulateOptions::per_layer());
     pred.step_time = rep.step_time;
     const double ratio = rep.analytic.step_time / rep.step_time;
     pred.mfu = rep.analytic.mfu_noncausal * ratio;

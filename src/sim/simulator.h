@@ -21,6 +21,16 @@ namespace trainsim::sim {
 struct SimulateOptions {
   WorkloadOptions workload;
   bool trace = false;
+  // One segment group, and so one DP gradient bucket, per layer (not per
+  // merged block kind of a stage): frameworks bucket gradients by layer or by
+  // size, so a stage's reduction starts under its remaining backward (with
+  // merged groups its only bucket goes when the backward ends). What validate
+  // and claim's cross-check run; `simulate` merges unless --per-layer.
+  static SimulateOptions per_layer() {
+    SimulateOptions o;
+    o.workload.merge_layers = false;
+    return o;
+  }
 };
 
 struct ComponentComparison {
