@@ -1,6 +1,6 @@
 // trainsim simulate SCENARIO [--seed N] [--trace FILE] [--format text|json]
 //                   [--ranks replica|all] [--load plan|balanced|sampled]
-//                   [--network auto|symmetric|pairs] [--no-timing]
+//                   [--network auto|symmetric|pairs] [--merge-layers] [--no-timing]
 //
 // Simulates one training step of the scenario's pre-training phase with the
 // discrete-event simulator (sim/simulator.h): step time, per-rank compute,
@@ -142,7 +142,8 @@ int cmd_simulate(const std::vector<std::string>& args, Io& io) {
       "all-to-all network: auto (node pairs with --ranks all where the layout allows, else symmetric), "
       "symmetric (each GPU's part over its own NVLink and NIC), pairs (flows between node and GPU pairs over "
       "the planes and leaves of the fabric; needs --ranks all)")(
-      "per-layer", "one segment group per layer instead of per stage")(
+      "per-layer", "one segment group (and DP bucket) per layer: the default, kept for old command lines")(
+      "merge-layers", "one segment group per block kind of a stage (faster; one DP bucket per group)")(
       "no-timing", "leave wall time and events/s out (deterministic output)")(
       "format", po::value<std::string>()->default_value("text"), "text|json")(
       "output,o", po::value<std::string>(), "write to FILE (atomically) instead of stdout");
@@ -150,7 +151,7 @@ int cmd_simulate(const std::vector<std::string>& args, Io& io) {
   pos.add("scenario", 1);
   const std::string usage =
       "trainsim simulate SCENARIO [--seed N] [--trace FILE] [--format text|json] [--ranks replica|all] "
-      "[--load plan|balanced|sampled] [--network auto|symmetric|pairs] [--no-timing]";
+      "[--load plan|balanced|sampled] [--network auto|symmetric|pairs] [--merge-layers] [--no-timing]";
   po::variables_map vm;
   if (!parse_options(args, desc, pos, vm, usage, "trainsim simulate deepseek-v3 --format json --trace step.json", io)) {
     return kExitOk;
@@ -163,12 +164,17 @@ int cmd_simulate(const std::vector<std::string>& args, Io& io) {
   if (ranks != "replica" && ranks != "all") {
     throw UsageError(fmt::format("--ranks {}: expected replica or all{}", ranks, did_you_mean(ranks, {"replica", "all"})));
   }
-  sim::SimulateOptions opt;
+  if (vm.count("per-layer") && vm.count("merge-layers")) {
+    throw UsageError("--per-layer and --merge-layers exclude each other");
+  }
+  // Per layer by default, as claim's cross-check and validate run it
+  // (SimulateOptions::per_layer()).
+  sim::SimulateOptions opt = sim::SimulateOptions::per_layer();
+  opt.workload.merge_layers = vm.count("merge-layers") > 0;
   opt.workload.all_ranks = ranks == "all";
   opt.workload.load = sim::parse_load_model(vm["load"].as<std::string>());
   opt.workload.seed = vm["seed"].as<uint64_t>();
   opt.workload.network = sim::parse_network_model(vm["network"].as<std::string>());
-  opt.workload.merge_layers = !vm.count("per-layer");
   opt.trace = vm.count("trace") > 0;
   const bool timing = !vm.count("no-timing");
 
