@@ -113,6 +113,7 @@ TEST_CASE("adversarial command lines end with a documented exit code", "[fuzz][c
       {{"claim", "no-such-claim"}, kExitUsage},
       {{"simulate", "deepseek-v3", "--ranks", "some"}, kExitUsage},
       {{"simulate", "deepseek-v3", "--load", "heavy"}, kExitUsage},
+      {{"simulate", "deepseek-v3", "--per-layer", "--merge-layers"}, kExitUsage},
       // Scenarios whose every phase states its GPU-hours: no step to show or break down.
       {{"estimate", kSource + "/tests/data/run/stated_only.json", "--ops"}, kExitOk},
       {{"estimate", kSource + "/tests/data/run/stated_only.json", "--ops", "--format", "json"}, kExitOk},
