@@ -189,16 +189,24 @@ class Estimator {
     it->bytes += (op.fwd.bytes * (1.0 + rc_fraction) + op.bwd_input.bytes + op.bwd_weight.bytes + accumulation) * n;
   }
 
+  // The share of the stages a rank holds that one micro-batch visits:
+  // DualPipe's micro-batch visits one of the rank's two stages (its
+  // direction's), so per micro-batch the rank does their mean; every other
+  // schedule visits all of them.
+  double held_stage_share(const std::vector<int>& held) const {
+    return p_.schedule == Schedule::kDualPipe ? 1.0 / static_cast<double>(held.size()) : 1.0;
+  }
+
   // Per-operator rows of rank r over the whole step, scaled as rank() scales
-  // the stage sums (DualPipe: the mean of the rank's two stages).
+  // the stage sums.
   std::vector<OperatorTime> operators(int r) const {
     const auto& held = layout_.stages_of_rank[static_cast<size_t>(r)];
     std::vector<OperatorTime> ops;
     for (int s : held) (void)stage(s, &ops);
-    double scale = static_cast<double>(p_.micro_batches_per_replica());
-    if (p_.schedule == Schedule::kDualPipe) scale /= static_cast<double>(held.size());
+    const double share = held_stage_share(held);
+    const double scale = static_cast<double>(p_.micro_batches_per_replica()) * share;
     for (OperatorTime& o : ops) {
-      o.instances *= p_.schedule == Schedule::kDualPipe ? 1.0 / static_cast<double>(held.size()) : 1.0;
+      o.instances *= share;
       o.forward = o.forward * scale;
       o.backward_input = o.backward_input * scale;
       o.backward_weight = o.backward_weight * scale;
@@ -220,13 +228,9 @@ class Estimator {
     const auto& held = layout_.stages_of_rank[static_cast<size_t>(r)];
     StageTimes per_mb;
     for (int s : held) per_mb += stage(s);
-    // DualPipe: a micro-batch visits one of the rank's two stages (its
-    // direction's), so per micro-batch the rank does the mean of the two.
-    double chunks = static_cast<double>(held.size());
-    if (p_.schedule == Schedule::kDualPipe) {
-      per_mb = per_mb.scaled(1.0 / static_cast<double>(held.size()));
-      chunks = 1.0;
-    }
+    const double share = held_stage_share(held);
+    per_mb = per_mb.scaled(share);
+    const double chunks = static_cast<double>(held.size()) * share;  // DualPipe: 1
     const double mb = static_cast<double>(p_.micro_batches_per_replica());
     const int pp = p_.pp;
     analytic::RankTimes t;
@@ -507,10 +511,13 @@ CpExchange cp_exchange(const graph::Operator& op, const plan::Plan& p, const cos
   return x;
 }
 
+double grad_accumulation_bytes_per_param(const plan::Plan& p) {
+  if (p.gradient_accumulation_fusion || p.zero_stage >= 3) return 0;
+  return bytes_per_element(p.precision.weights) + 2.0 * bytes_per_element(p.precision.gradients);
+}
+
 Bytes grad_accumulation_bytes(const graph::Operator& op, const plan::Plan& p) {
-  if (p.gradient_accumulation_fusion || p.zero_stage >= 3 || op.params <= 0) return Bytes(0);
-  const double per_param = bytes_per_element(p.precision.weights) + 2.0 * bytes_per_element(p.precision.gradients);
-  return Bytes(per_param * static_cast<double>(op.params));
+  return Bytes(op.params > 0 ? grad_accumulation_bytes_per_param(p) * static_cast<double>(op.params) : 0.0);
 }
 
 Seconds grad_accumulation_time(const graph::Operator& op, const plan::Plan& p, const cost::CostModel& cost) {
@@ -764,12 +771,11 @@ StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cos
                 "rank's cool-down idle time in 1F1B-family schedules); ZeRO>=1 parameter all-gather hidden behind the "
                 "next step's first forward; the optimizer step is exposed");
   }
-  if (!p.gradient_accumulation_fusion && p.zero_stage < 3) {
+  if (const double per_param = grad_accumulation_bytes_per_param(p); per_param > 0) {
     n.push_back(fmt::format("gradient accumulation unfused: every micro-batch a separate kernel adds each weight gradient "
                             "({}) into the {} accumulation buffer, {} bytes per parameter on the GPU, in the "
                             "weight-gradient pass",
-                            to_string(p.precision.weights), to_string(p.precision.gradients),
-                            bytes_per_element(p.precision.weights) + 2.0 * bytes_per_element(p.precision.gradients)));
+                            to_string(p.precision.weights), to_string(p.precision.gradients), per_param));
   }
   if (p.expert_load_imbalance > 1.0) {
     n.push_back(fmt::format("expert GEMMs and all-to-alls scaled by routing imbalance {:.2f}", p.expert_load_imbalance));

@@ -162,8 +162,10 @@ CpExchange cp_exchange(const graph::Operator& attention, const plan::Plan& p, co
 // accumulate only the 1/dp shard), and for weightless operators. Not scaled
 // by the expert load: the bytes are the parameters', not the tokens'.
 Seconds grad_accumulation_time(const graph::Operator& op, const plan::Plan& p, const cost::CostModel& cost);
-// Its HBM traffic per micro-batch (zero when it does not run).
+// Its HBM traffic per micro-batch (zero when it does not run), and per
+// parameter (zero when fused or under ZeRO-3).
 Bytes grad_accumulation_bytes(const graph::Operator& op, const plan::Plan& p);
+double grad_accumulation_bytes_per_param(const plan::Plan& p);
 
 // One pipeline send of one micro-batch's activation (or its gradient) to the
 // next stage. Megatron's scatter/gather optimisation (Narayanan et al. SC'21

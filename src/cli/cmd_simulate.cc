@@ -33,14 +33,6 @@ using nlohmann::json;
 using report::Align;
 using report::Table;
 
-const run::PhaseSpec& main_phase(const run::Scenario& s) {
-  for (const auto& p : s.phases) {
-    if (p.kind == run::PhaseKind::kPretraining && p.amount != run::PhaseAmount::kStatedGpuHours) return p;
-  }
-  if (s.phases.empty()) throw UsageError(fmt::format("scenario {} has no phases to simulate", s.name));
-  return s.phases.front();
-}
-
 double secs(sim::Tick t) { return sim::to_seconds(t).value(); }
 std::string ms(double s) { return report::fixed(s / units::kMilli, 3); }
 
@@ -179,7 +171,7 @@ int cmd_simulate(const std::vector<std::string>& args, Io& io) {
   const bool timing = !vm.count("no-timing");
 
   const run::Scenario s = run::load_scenario(vm["scenario"].as<std::string>());
-  const plan::Plan p = run::phase_plan(s, main_phase(s));
+  const plan::Plan p = run::phase_plan(s, s.phases.at(run::main_phase_index(s.phases)));
   const cost::CostModel cost(s.cluster, calib::load_tables_for(s.cluster.accelerator));
   const sim::SimReport r = sim::simulate(s.model, p, cost, opt);
 

@@ -51,14 +51,7 @@ std::string describe(const plan::Plan& p, const std::string& precision) {
                      plan::to_string(p.recompute), precision);
 }
 
-size_t main_phase_index(const run::Scenario& s) {
-  for (size_t i = 0; i < s.phases.size(); ++i) {
-    if (s.phases[i].kind == run::PhaseKind::kPretraining && s.phases[i].amount != run::PhaseAmount::kStatedGpuHours) {
-      return i;
-    }
-  }
-  return 0;
-}
+size_t main_phase_index(const run::Scenario& s) { return run::main_phase_index(s.phases); }
 
 std::optional<std::string> validation_error(const plan::Plan& p, const model::Model& m,
                                             const hardware::Cluster& c) {

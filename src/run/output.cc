@@ -182,13 +182,7 @@ std::unique_ptr<AnalyticStepModel> analytic_step_model(const Scenario& s) {
 
 const PhaseResult& main_phase(const RunEstimate& r) {
   TRAINSIM_CHECK(!r.phases.empty(), "a run without phases");
-  for (const auto& p : r.phases) {
-    if (p.kind == PhaseKind::kPretraining && p.amount != PhaseAmount::kStatedGpuHours) return p;
-  }
-  for (const auto& p : r.phases) {
-    if (p.amount != PhaseAmount::kStatedGpuHours) return p;
-  }
-  return r.phases.front();  // every phase states its GPU-hours: no step (has_step())
+  return r.phases[main_phase_index(r.phases)];
 }
 
 }  // namespace trainsim::run

@@ -33,10 +33,8 @@ nlohmann::ordered_json to_json(const calib::EfficiencyTables& t);  // provenance
 // (calibrate/tables/<accelerator>.json, else stated defaults).
 std::unique_ptr<AnalyticStepModel> analytic_step_model(const Scenario& s);
 
-// The first pre-training phase (or the first phase): the one whose step is
-// shown as "the" step of a scenario.
-// Else the first phase with a step of any kind, else the first phase (then
-// every phase states its GPU-hours and there is no step to show: has_step()).
+// The run's phase at main_phase_index() (run/scenario.h); has_step() says
+// whether it has a step to show.
 const PhaseResult& main_phase(const RunEstimate& r);
 inline bool has_step(const PhaseResult& p) { return p.amount != PhaseAmount::kStatedGpuHours; }
 

@@ -146,6 +146,23 @@ std::vector<std::string> list_scenarios();
 plan::Plan phase_plan(const Scenario& s, const PhaseSpec& phase,
                       std::optional<int64_t> micro_batch = std::nullopt);
 
+// The phase whose step is shown as "the" step of a scenario (estimate, claim,
+// simulate, compare): the first pre-training phase with a step, else the
+// first phase of any kind with one, else the first phase (then every phase
+// states its GPU-hours and there is no step). For PhaseSpec and PhaseResult
+// lists alike (anything with .kind and .amount), which keep the scenario's
+// phase order. The list is never empty (the loader requires a phase).
+template <class Phase>
+size_t main_phase_index(const std::vector<Phase>& phases) {
+  for (size_t i = 0; i < phases.size(); ++i) {
+    if (phases[i].kind == PhaseKind::kPretraining && phases[i].amount != PhaseAmount::kStatedGpuHours) return i;
+  }
+  for (size_t i = 0; i < phases.size(); ++i) {
+    if (phases[i].amount != PhaseAmount::kStatedGpuHours) return i;
+  }
+  return 0;
+}
+
 // The precision policy by name: "bf16" or "deepseek-fp8".
 plan::PrecisionPolicy precision_policy(const std::string& name);
 

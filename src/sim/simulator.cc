@@ -40,8 +40,6 @@ SimReport simulate(const model::Model& m, const plan::Plan& p, const cost::CostM
   TRAINSIM_CHECK(last->replica == 0 && last->device == r.analytic.critical_rank, "GPU {} is replica {} device {}",
                  last->gpu, last->replica, last->device);
   const analytic::StepBreakdown& b = r.analytic.breakdown;
-  const Seconds tail = to_seconds(0);
-  (void)tail;
   const double step = r.step_time.value();
   auto add = [&](const char* name, Seconds sim, Seconds ana, std::string why) {
     ComponentComparison c;

@@ -24,8 +24,8 @@ struct SimulateOptions {
   // One segment group, and so one DP gradient bucket, per layer (not per
   // merged block kind of a stage): frameworks bucket gradients by layer or by
   // size, so a stage's reduction starts under its remaining backward (with
-  // merged groups its only bucket goes when the backward ends). What validate
-  // and claim's cross-check run; `simulate` merges unless --per-layer.
+  // merged groups its only bucket goes when the backward ends). What validate,
+  // claim's cross-check and `simulate` run (`simulate --merge-layers` merges).
   static SimulateOptions per_layer() {
     SimulateOptions o;
     o.workload.merge_layers = false;

@@ -95,3 +95,25 @@ TEST_CASE("Unknown scenario names get a did-you-mean", "[run]") {
     CHECK_THAT(std::string(e.what()), Catch::Contains("deepseek-v3"));
   }
 }
+
+TEST_CASE("The main phase: pre-training with a step, else any phase with one, else the first", "[run]") {
+  using trainsim::run::PhaseAmount;
+  using trainsim::run::PhaseKind;
+  using trainsim::run::PhaseSpec;
+  auto phase = [](PhaseKind k, PhaseAmount a) {
+    PhaseSpec p;
+    p.kind = k;
+    p.amount = a;
+    return p;
+  };
+  const PhaseSpec stated_pre = phase(PhaseKind::kPretraining, PhaseAmount::kStatedGpuHours);
+  const PhaseSpec pre = phase(PhaseKind::kPretraining, PhaseAmount::kTokens);
+  const PhaseSpec post = phase(PhaseKind::kPostTraining, PhaseAmount::kSteps);
+  const PhaseSpec stated_post = phase(PhaseKind::kPostTraining, PhaseAmount::kStatedGpuHours);
+  // The pre-training phase given by tokens, though another phase comes first.
+  CHECK(trainsim::run::main_phase_index(std::vector<PhaseSpec>{post, stated_pre, pre}) == 2);
+  // No pre-training phase has a step: the first phase that has one.
+  CHECK(trainsim::run::main_phase_index(std::vector<PhaseSpec>{stated_pre, post}) == 1);
+  // None has a step: the first phase.
+  CHECK(trainsim::run::main_phase_index(std::vector<PhaseSpec>{stated_pre, stated_post}) == 0);
+}
