@@ -37,6 +37,7 @@
 
 #include "calib/frameworks.h"
 #include "core/error.h"
+#include "core/paths.h"
 #include "core/strings.h"
 
 namespace trainsim::analytic {
@@ -318,7 +319,9 @@ class Estimator {
     // pipelining drives FSDP2 so: reshard and gradient sync only on the last
     // backward); the first forward and the last backward carry the traffic.
     (void)mb;
-    t.dp_exposed = zero3_exposed(gather, per_mb.f, n) + zero3_exposed(gather + reduce, per_mb.bi + per_mb.w + per_mb.rc, n);
+    const double rate = cost_.overlap().compute_rate();
+    t.dp_exposed = zero3_exposed(gather, per_mb.f, n, rate) +
+                   zero3_exposed(gather + reduce, per_mb.bi + per_mb.w + per_mb.rc, n, rate);
     t.dp_comm = gather * 2.0 + reduce;
   }
 
@@ -354,10 +357,12 @@ class Estimator {
     const Seconds backward = per_mb.bi + per_mb.w + per_mb.rc;
     // What the reduce-scatters can hide under (see above).
     const Seconds window = fw.blocking_gathers ? per_mb.backward_ungathered : backward;
-    const Seconds reduce_exposed = fw.reduce_scatter_overlaps_backward ? max(Seconds::zero(), reduces - window) : reduces;
+    const double rate = cost_.overlap().compute_rate();
+    const Seconds reduce_exposed =
+        fw.reduce_scatter_overlaps_backward ? overlap_exposed(reduces, window, Seconds::zero(), rate) : reduces;
     const Seconds gather_exposed = fw.blocking_gathers ? gathers + backward_gathers
-                                                       : zero3_exposed(gathers, per_mb.f, per_mb.layers) +
-                                                             zero3_exposed(backward_gathers, backward, per_mb.layers);
+                                                       : zero3_exposed(gathers, per_mb.f, per_mb.layers, rate) +
+                                                             zero3_exposed(backward_gathers, backward, per_mb.layers, rate);
     t.dp_exposed = (gather_exposed + reduce_exposed) * mb;
     t.dp_comm = (gathers + backward_gathers + reduces) * mb;
   }
@@ -389,9 +394,13 @@ class Estimator {
     const Seconds last_backward = per_mb.bi + per_mb.rc + per_mb.w;
     // Overlapped: the reduction starts with the last micro-batch's backward;
     // otherwise only after the rank's whole forward-backward.
-    Seconds window = p_.overlap_grad_reduce ? last_backward : Seconds::zero();
-    if (!overlapped(p_.schedule)) window += (chunk.bi + chunk.rc + chunk.w) * static_cast<double>(r);
-    t.dp_exposed = max(Seconds::zero(), reduce - window) + max(Seconds::zero(), gather - per_mb.f);
+    // The backward it runs beside is slowed while it does (overlap_exposed);
+    // the idle time after it hides it without interference.
+    const Seconds beside = p_.overlap_grad_reduce ? last_backward : Seconds::zero();
+    const Seconds idle =
+        overlapped(p_.schedule) ? Seconds::zero() : (chunk.bi + chunk.rc + chunk.w) * static_cast<double>(r);
+    const double rate = cost_.overlap().compute_rate();
+    t.dp_exposed = overlap_exposed(reduce, beside, idle, rate) + overlap_exposed(gather, per_mb.f, Seconds::zero(), rate);
     const double shard = p_.zero_stage >= 1
                              ? static_cast<double>(rp.dense_on_gpu) / rp.dense_replicas +
                                    static_cast<double>(rp.expert_on_gpu) / rp.expert_replicas
@@ -616,9 +625,22 @@ void add_zero3_tensor_calls(Zero3TensorCalls& into, const graph::Block& b, doubl
   }
 }
 
-Seconds zero3_exposed(Seconds comm, Seconds compute, double layers) {
+namespace {
+Seconds overlap_stretch(Seconds comm, Seconds compute, double rate) {
+  TRAINSIM_CHECK(rate > 0 && rate <= 1, "compute rate {} beside a collective outside (0, 1]", rate);
+  return min(comm * (1.0 - rate), compute * ((1.0 - rate) / rate));
+}
+}  // namespace
+
+Seconds overlap_exposed(Seconds comm, Seconds compute, Seconds idle, double compute_rate) {
+  const Seconds stretch = overlap_stretch(comm, compute, compute_rate);
+  return max(Seconds::zero(), max(comm - compute, stretch) - idle);
+}
+
+Seconds zero3_exposed(Seconds comm, Seconds compute, double layers, double compute_rate) {
   const double n = std::max(1.0, layers);
-  return max(Seconds::zero(), comm - compute) + min(comm, compute) / n;
+  const Seconds stretch = overlap_stretch(comm - comm / n, compute, compute_rate);
+  return max(Seconds::zero(), max(comm - compute, stretch)) + min(comm, compute) / n;
 }
 
 Seconds RankTimes::total() const {
@@ -770,6 +792,11 @@ StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cos
     n.push_back("DP gradient reduction after the whole forward-backward (no overlap with backward; hidden only by the "
                 "rank's cool-down idle time in 1F1B-family schedules); ZeRO>=1 parameter all-gather hidden behind the "
                 "next step's first forward; the optimizer step is exposed");
+  }
+  if (const double slow = cost.overlap().compute_slowdown; slow > 0 && t.dp_comm.value() > 0) {
+    n.push_back(fmt::format("compute beside a data-parallel collective runs {:.1f}% slower while the collective runs "
+                            "(its kernels hold SMs and share HBM; {}), counted in the exposed DP time",
+                            slow * 100.0, paths::shown(cost.overlap().file)));
   }
   if (const double per_param = grad_accumulation_bytes_per_param(p); per_param > 0) {
     n.push_back(fmt::format("gradient accumulation unfused: every micro-batch a separate kernel adds each weight gradient "

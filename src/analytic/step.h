@@ -98,11 +98,25 @@ double bubble_fraction_1f1b(int pp, int64_t micro_batches);
 double bubble_fraction_interleaved(int pp, int vpp, int64_t micro_batches);
 Seconds dualpipe_bubble(int pp, Seconds f_and_b, Seconds b, Seconds w);
 Seconds zb_h1_bubble(int pp, Seconds f, Seconds b, Seconds w);
+// A data-parallel collective of `comm` started beside `compute` of work on
+// the compute stream, after which the GPU has `idle` before its step ends
+// (waiting on other pipeline ranks). Compute runs at `compute_rate` of its
+// speed while the collective runs (cost.overlap(): its kernels hold SMs and
+// share HBM), so it lengthens by stretch = min(comm (1 - rate),
+// compute (1 - rate) / rate): (1 - rate) of every second the collective runs
+// beside it, or, if the collective outlasts it, all of it at `rate`. Time
+// added beyond compute + idle: max(0, comm - compute - idle, stretch - idle).
+// At rate 1 this is max(0, comm - compute - idle).
+Seconds overlap_exposed(Seconds comm, Seconds compute, Seconds idle, double compute_rate);
+
 // ZeRO-3 communication left exposed in one phase (forward, or backward) of
 // `layers` equal layers whose collectives total `comm` and compute `compute`,
 // each layer's collective prefetched under the previous layer's compute:
-// max(0, comm - compute) + min(comm, compute) / layers.
-Seconds zero3_exposed(Seconds comm, Seconds compute, double layers);
+// the first (or last) layer's collective runs alone, min(comm, compute) /
+// layers, and the others beside the compute, which runs at `compute_rate`
+// while they do: max(0, comm - compute, stretch) + min(comm, compute) / layers
+// with stretch as in overlap_exposed for comm (1 - 1/layers) beside compute.
+Seconds zero3_exposed(Seconds comm, Seconds compute, double layers, double compute_rate);
 
 // The expert all-to-all a MoE dispatch or combine of `tokens` tokens runs
 // under plan p (EP group, node limit, experts), with `accelerators_per_node`

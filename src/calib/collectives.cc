@@ -58,6 +58,31 @@ Seconds tree_latency(const CollectiveLatency& c, int ranks, int nodes) {
   return c.tree_base + (c.tree_scale_up_step * (per_node - 1.0) + c.tree_scale_out_step * depth) * 2.0;
 }
 
+CollectiveOverlap load_collective_overlap(const std::string& path) {
+  const JsonDocument doc = JsonDocument::load(path);
+  const JsonView root = doc.root();
+  root.check_keys({"format", "name", "description", "compute_slowdown"});
+  if (root.at("format").string() != "trainsim-collective-overlap/1") {
+    root.at("format").fail_expected("\"trainsim-collective-overlap/1\"");
+  }
+  const JsonView v = root.at("compute_slowdown");
+  v.check_keys({"value", "source", "note"});
+  CollectiveOverlap o;
+  o.file = path;
+  o.compute_slowdown = v.at("value").non_negative_number();
+  // Beyond doubling the compute time the figure is not a slowdown from
+  // sharing SMs and memory but a typo (the source's maximum is 0.40).
+  if (o.compute_slowdown > 1.0) v.at("value").fail_expected("a fraction in [0, 1] (0.189 for 18.9%)");
+  o.source = v.at("source").string();
+  if (o.source.empty()) v.at("source").fail("expected a non-empty source");
+  return o;
+}
+
+const CollectiveOverlap& collective_overlap() {
+  static const CollectiveOverlap kOverlap = load_collective_overlap(paths::calibrate_dir() + "/collectives/overlap.json");
+  return kOverlap;
+}
+
 const CollectiveLatency& nccl_collective_latency() {
   static const CollectiveLatency kNccl = load_collective_latency(paths::calibrate_dir() + "/collectives/nccl.json");
   return kNccl;

@@ -52,4 +52,22 @@ CollectiveLatency load_collective_latency(const std::string& path);
 // calibrate/collectives/nccl.json, read once.
 const CollectiveLatency& nccl_collective_latency();
 
+// What a data-parallel collective running beside compute (another stream)
+// costs the compute: its kernels hold SMs and share HBM, so compute kernels
+// run at compute_rate() of their speed while it runs. Read from
+// calibrate/collectives/overlap.json (a published measurement, with source).
+struct CollectiveOverlap {
+  double compute_slowdown = 0;  // compute time beside a collective / alone - 1; 0: no interference
+  double compute_rate() const { return 1.0 / (1.0 + compute_slowdown); }
+  std::string file;
+  std::string source;
+};
+
+// Reads a collective-overlap file; ConfigError with the file and JSON path on
+// anything malformed (a slowdown outside [0, 1]).
+CollectiveOverlap load_collective_overlap(const std::string& path);
+
+// calibrate/collectives/overlap.json, read once.
+const CollectiveOverlap& collective_overlap();
+
 }  // namespace trainsim::calib

@@ -57,8 +57,12 @@ double expected_slots_hit(double pool, int k, double per_slot) {
 
 }  // namespace
 
-CostModel::CostModel(hardware::Cluster cluster, calib::EfficiencyTables tables, calib::CollectiveLatency latency)
-    : cluster_(std::move(cluster)), tables_(std::move(tables)), latency_(std::move(latency)) {
+CostModel::CostModel(hardware::Cluster cluster, calib::EfficiencyTables tables, calib::CollectiveLatency latency,
+                     calib::CollectiveOverlap overlap)
+    : cluster_(std::move(cluster)),
+      tables_(std::move(tables)),
+      latency_(std::move(latency)),
+      overlap_(std::move(overlap)) {
   const auto& acc = cluster_.accelerator;
   TRAINSIM_CHECK(tensor_peak(acc, Precision::kBF16).has_value(),
                  "accelerator {} has no BF16/FP16 dense peak", acc.name);

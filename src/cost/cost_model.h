@@ -82,12 +82,18 @@ class CostModel {
  public:
   // Ring and tree collectives take their per-step latency from `latency`
   // (default: NCCL's model, calibrate/collectives/nccl.json); their bandwidth,
-  // point-to-point sends and all-to-alls from the tables.
+  // point-to-point sends and all-to-alls from the tables. `overlap` is what a
+  // data-parallel collective beside compute costs it (default:
+  // calibrate/collectives/overlap.json).
   CostModel(hardware::Cluster cluster, calib::EfficiencyTables tables,
-            calib::CollectiveLatency latency = calib::nccl_collective_latency());
+            calib::CollectiveLatency latency = calib::nccl_collective_latency(),
+            calib::CollectiveOverlap overlap = calib::collective_overlap());
 
   const hardware::Cluster& cluster() const { return cluster_; }
   const calib::EfficiencyTables& tables() const { return tables_; }
+  // Compute runs at overlap().compute_rate() of its speed while a
+  // data-parallel collective runs beside it (analytic::overlap_exposed).
+  const calib::CollectiveOverlap& overlap() const { return overlap_; }
 
   // Time of one pass of one operator (compute and memory ops; for kDispatch and
   // kCombine use expert_all_to_all()). Zero when the pass has no work.
@@ -144,6 +150,7 @@ class CostModel {
   hardware::Cluster cluster_;
   calib::EfficiencyTables tables_;
   calib::CollectiveLatency latency_;
+  calib::CollectiveOverlap overlap_;
   std::vector<std::string> notes_;
 };
 

@@ -54,6 +54,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     devices_ = s.devices;
     gpus_ = shape.replicas * devices_;
     gpu_.resize(static_cast<size_t>(gpus_));
+    for (Gpu& gp : gpu_) gp.stream.set_overlap_rate(w.overlap_compute_rate);
     place_gpus();
     // Ops: global id = replica * ops_per_replica + op_offset[device] + k.
     op_offset_.resize(static_cast<size_t>(devices_) + 1, 0);
@@ -504,7 +505,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
       gp.stream.submit(e, work, sg.rate_with_comm, this, static_cast<uint64_t>(g) << 2 | static_cast<uint64_t>(slot));
       return;
     }
-    gp.stream.comm_started(e, sg.lends_sms);
+    gp.stream.comm_started(e, sg.lends_sms, sg.interferes);
     if (sg.work > 0) {
       e.schedule(sg.work, this, kTagLatency, static_cast<uint64_t>(g) << 2 | static_cast<uint64_t>(slot));
     } else {
@@ -632,7 +633,7 @@ class Executor final : public EventHandler, public TaskSink, public FlowSink {
     Gpu& gp = gpu_[static_cast<size_t>(g)];
     Lane& ln = gp.lane[slot];
     const Segment& sg = (*ln.segs)[ln.seg];
-    gp.stream.comm_finished(e, sg.lends_sms);
+    gp.stream.comm_finished(e, sg.lends_sms, sg.interferes);
     const uint8_t thread = slot == kLaneOp0 ? 1 : slot == kLaneOp1 ? 2 : slot == kLaneSync ? 4 : 5;
     record(g, thread, ln, ln.seg_start, e.now());
     next_segment(e, g, slot);

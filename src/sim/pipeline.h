@@ -68,6 +68,7 @@ struct Segment {
   Bytes scale_up;               // comm: bytes over this GPU's NVLink, each direction
   Bytes scale_out;              // comm: bytes over this GPU's NIC, each direction
   bool lends_sms = false;       // comm: its kernels occupy SMs (slows compute on the GPU)
+  bool interferes = false;      // comm: a data-parallel collective; compute runs at PipelineWork::overlap_compute_rate beside it
   bool collective = false;      // comm: waits for the whole EP group
   bool scales_with_load = false;  // work/bytes scale with the micro-batch's expert load factor
   bool combine = false;         // collective: an all-to-all returning expert outputs (else a dispatch)
@@ -132,6 +133,9 @@ struct PipelineWork {
   Tick p2p_latency = 0;
   std::vector<Segment> tail;      // per GPU, after all ops and gradient syncs
   std::vector<std::string> labels = {"work"};
+  // Compute rate on a GPU while an `interferes` segment runs on it, in (0, 1]
+  // (cost.overlap().compute_rate(); 1: no interference).
+  double overlap_compute_rate = 1.0;
   // DP gradient reduction after the whole forward-backward (plan
   // overlap_grad_reduce false): a GPU's buckets, of all the stages it holds,
   // are released together when its last weight-gradient chunk ends, instead

@@ -41,31 +41,39 @@ void ComputeStream::start_next(Engine& engine) {
   completion_ = engine.schedule(ticks_for(remaining_, rate()), this, 0, 0);
 }
 
-void ComputeStream::change_rate(Engine& engine, int delta_sm_comm) {
-  if (delta_sm_comm == 0) return;
+void ComputeStream::set_overlap_rate(double rate) {
+  TRAINSIM_CHECK(rate > 0 && rate <= 1, "overlap rate {} outside (0, 1]", rate);
+  TRAINSIM_CHECK(interfering_ == 0, "overlap rate changed while a collective interferes");
+  overlap_rate_ = rate;
+}
+
+void ComputeStream::change_rate(Engine& engine, int delta_sm_comm, int delta_interfering) {
+  if (delta_sm_comm == 0 && delta_interfering == 0) return;
   const double old_rate = rate();
   if (running_) {
     remaining_ = std::max(0.0, remaining_ - static_cast<double>(engine.now() - last_) * old_rate);
     last_ = engine.now();
   }
   sm_comm_ += delta_sm_comm;
+  interfering_ += delta_interfering;
   if (running_ && rate() != old_rate) {
     engine.cancel(completion_);
     completion_ = engine.schedule(ticks_for(remaining_, rate()), this, 0, 0);
   }
 }
 
-void ComputeStream::comm_started(Engine& engine, bool lends_sms) {
+void ComputeStream::comm_started(Engine& engine, bool lends_sms, bool interferes) {
   account(engine.now());
   ++comm_;
-  change_rate(engine, lends_sms ? 1 : 0);
+  change_rate(engine, lends_sms ? 1 : 0, interferes ? 1 : 0);
 }
 
-void ComputeStream::comm_finished(Engine& engine, bool lends_sms) {
-  TRAINSIM_CHECK(comm_ > 0 && (!lends_sms || sm_comm_ > 0), "comm_finished without comm_started");
+void ComputeStream::comm_finished(Engine& engine, bool lends_sms, bool interferes) {
+  TRAINSIM_CHECK(comm_ > 0 && (!lends_sms || sm_comm_ > 0) && (!interferes || interfering_ > 0),
+                 "comm_finished without comm_started");
   account(engine.now());
   --comm_;
-  change_rate(engine, lends_sms ? -1 : 0);
+  change_rate(engine, lends_sms ? -1 : 0, interferes ? -1 : 0);
 }
 
 void ComputeStream::handle_event(Engine& engine, uint32_t, uint64_t) {

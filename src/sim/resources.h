@@ -6,9 +6,11 @@
 // communication kernels are running on the GPU (comm_started/comm_finished),
 // the running task proceeds at its own `rate_with_comm` (usable SMs / total,
 // or the cost model's time ratio at the reduced SM count), so a kernel that
-// takes 10 us alone takes 10 us / rate while SMs are lent. Invariants:
-// 0 < rate <= 1; at most one task in service; busy time is the sum of
-// service intervals.
+// takes 10 us alone takes 10 us / rate while SMs are lent; while a
+// data-parallel collective runs beside it (`interferes`), at the stream's
+// overlap rate (set_overlap_rate; cost.overlap()) as well, the two factors
+// multiplying. Invariants: 0 < rate <= 1; at most one task in service; busy
+// time is the sum of service intervals.
 //
 // Network models links of fixed capacity (bytes/s, per direction) and flows
 // of a given size crossing a path of up to kMaxPath links. Concurrent flows
@@ -56,8 +58,13 @@ class ComputeStream : public EventHandler {
   // `lends_sms`, its kernels hold SMs and the running task slows to its
   // rate_with_comm. Time with communication in progress and no task running
   // is counted as exposed communication.
-  void comm_started(Engine& engine, bool lends_sms);
-  void comm_finished(Engine& engine, bool lends_sms);
+  // When `interferes`, tasks run at the overlap rate (times rate_with_comm
+  // where SMs are lent) while it is in progress.
+  void comm_started(Engine& engine, bool lends_sms, bool interferes = false);
+  void comm_finished(Engine& engine, bool lends_sms, bool interferes = false);
+  // Compute rate beside an interfering communication, in (0, 1]; set before
+  // the first task.
+  void set_overlap_rate(double rate);
 
   Tick busy() const { return busy_; }
   // Exposed communication up to the last state change; call settle() first
@@ -77,8 +84,10 @@ class ComputeStream : public EventHandler {
     uint64_t cookie;
   };
   void start_next(Engine& engine);
-  double rate() const { return sm_comm_ > 0 ? current_.rate_with_comm : 1.0; }
-  void change_rate(Engine& engine, int delta_sm_comm);
+  double rate() const {
+    return (sm_comm_ > 0 ? current_.rate_with_comm : 1.0) * (interfering_ > 0 ? overlap_rate_ : 1.0);
+  }
+  void change_rate(Engine& engine, int delta_sm_comm, int delta_interfering);
   void account(Tick now) {
     if (!running_ && comm_ > 0) exposed_ += now - accounted_;
     accounted_ = now;
@@ -92,6 +101,8 @@ class ComputeStream : public EventHandler {
   Tick started_ = 0;
   int comm_ = 0;     // communications in progress
   int sm_comm_ = 0;  // of which hold SMs
+  int interfering_ = 0;  // of which are data-parallel collectives (overlap rate)
+  double overlap_rate_ = 1.0;
   EventId completion_;
   Tick busy_ = 0;
   Tick exposed_ = 0;

@@ -173,6 +173,7 @@ class Builder {
     }
     w.work.p2p_bytes = nic_ * pp_one_;
     w.work.grad_sync_after_forward_backward = !p_.overlap_grad_reduce && !zero3_;
+    w.work.overlap_compute_rate = cost_.overlap().compute_rate();
     w.work.blocking_p2p = !p_.overlap_p2p_comm && !overlapped(p_.schedule);
     dp_and_tail(w, buckets, groups);
     // Shape.
@@ -428,6 +429,7 @@ class Builder {
     sg.work = to_ticks(max(Seconds::zero(), time - collective));
     sg.scale_out = nic_ * collective;
     sg.label = label;
+    sg.interferes = true;  // compute beside it slows (PipelineWork::overlap_compute_rate)
     return sg;
   }
 
@@ -644,7 +646,8 @@ class Builder {
       for (const Segment& sg : w.work.stages[static_cast<size_t>(held.front())].chunk[0]) {
         if (sg.kind == Segment::Kind::kCompute) first_f += to_seconds(sg.work);
       }
-      worst_gather_exposed = max(worst_gather_exposed, max(Seconds::zero(), gather - first_f));
+      worst_gather_exposed = max(worst_gather_exposed,
+                                 analytic::overlap_exposed(gather, first_f, Seconds::zero(), cost_.overlap().compute_rate()));
     }
     Segment opt;
     opt.kind = Segment::Kind::kCompute;

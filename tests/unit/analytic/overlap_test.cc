@@ -6,6 +6,7 @@
 
 #include "unit/fixtures.h"
 #include "analytic/step.h"
+#include "calib/collectives.h"
 #include "calib/tables.h"
 #include "cost/cost_model.h"
 #include "hardware/hardware.h"
@@ -36,12 +37,76 @@ TEST_CASE("ZeRO-3 exposure of one phase with prefetch", "[analytic][zero3]") {
   // n layers, per-layer comm c, compute p: time = c + (n-1) max(c, p) + p... =
   // n max(c, p) + min(c, p); exposed = that - n p.
   // Comm-bound: C = 10 ms, P = 4 ms, n = 4 (c 2.5, p 1): 4 x 2.5 + 1 - 4 = 7 ms.
-  CHECK(analytic::zero3_exposed(milliseconds(10), milliseconds(4), 4).value() == Approx(milliseconds(7).value()));
+  CHECK(analytic::zero3_exposed(milliseconds(10), milliseconds(4), 4, 1.0).value() == Approx(milliseconds(7).value()));
   // Compute-bound: C = 2 ms, P = 8 ms, n = 4 (c 0.5, p 2): 4 x 2 + 0.5 - 8 = 0.5 ms,
   // the first layer's gather, which nothing hides.
-  CHECK(analytic::zero3_exposed(milliseconds(2), milliseconds(8), 4).value() == Approx(milliseconds(0.5).value()));
+  CHECK(analytic::zero3_exposed(milliseconds(2), milliseconds(8), 4, 1.0).value() == Approx(milliseconds(0.5).value()));
   // One layer: nothing overlaps, all of it is exposed: C = 3, P = 5 -> 0 + 3 = 3 ms.
-  CHECK(analytic::zero3_exposed(milliseconds(3), milliseconds(5), 1).value() == Approx(milliseconds(3).value()));
+  CHECK(analytic::zero3_exposed(milliseconds(3), milliseconds(5), 1, 1.0).value() == Approx(milliseconds(3).value()));
+}
+
+TEST_CASE("Compute beside a data-parallel collective runs at the overlap rate", "[analytic][overlap]") {
+  // overlap_exposed(C, P, idle, r): stretch = min(C (1 - r), P (1 - r) / r);
+  // added = max(0, C - P - idle, stretch - idle).
+  // Compute-bound, C = 2 ms beside P = 8 ms at r = 0.8: the compute loses
+  // 0.2 of each of the 2 ms: stretch = min(0.4, 2) = 0.4 ms; added 0.4 ms.
+  CHECK(analytic::overlap_exposed(milliseconds(2), milliseconds(8), Seconds::zero(), 0.8).value() ==
+        Approx(milliseconds(0.4).value()));
+  // The collective outlasts the slowed compute: C = 10, P = 4, r = 0.8:
+  // compute takes 4 / 0.8 = 5 ms < 10 ms, stretch = min(2, 1) = 1 ms; the
+  // step waits for the collective: added max(6, 1) = 6 ms, as at r = 1.
+  CHECK(analytic::overlap_exposed(milliseconds(10), milliseconds(4), Seconds::zero(), 0.8).value() ==
+        Approx(milliseconds(6).value()));
+  // In between: C = 4.5, P = 4, r = 0.8: compute does 0.8 x 4.5 = 3.6 ms of
+  // work while the collective runs, the other 0.4 ms after it: 4.9 ms, so
+  // added 0.9 ms = stretch min(0.9, 1) (> C - P = 0.5).
+  CHECK(analytic::overlap_exposed(milliseconds(4.5), milliseconds(4), Seconds::zero(), 0.8).value() ==
+        Approx(milliseconds(0.9).value()));
+  // Idle time after the compute (a 1F1B rank's cool-down) absorbs the
+  // stretch: C = 2, P = 8, idle 0.3 ms: 0.4 - 0.3 = 0.1 ms; idle 1 ms: 0.
+  CHECK(analytic::overlap_exposed(milliseconds(2), milliseconds(8), milliseconds(0.3), 0.8).value() ==
+        Approx(milliseconds(0.1).value()));
+  CHECK(analytic::overlap_exposed(milliseconds(2), milliseconds(8), milliseconds(1), 0.8).value() == 0);
+  // No compute beside it (reduction after the whole backward): all of C
+  // past the idle, no stretch: C = 2, P = 0, idle 0.5 -> 1.5 ms.
+  CHECK(analytic::overlap_exposed(milliseconds(2), Seconds::zero(), milliseconds(0.5), 0.8).value() ==
+        Approx(milliseconds(1.5).value()));
+  // ZeRO-3, compute-bound phase: C = 2, P = 8, n = 4, r = 0.8: the first
+  // gather (0.5 ms) alone, the other 1.5 ms beside compute: stretch
+  // min(1.5 x 0.2, 8 x 0.25) = 0.3 ms; exposed 0.3 + 0.5 = 0.8 ms (the
+  // simulator's timeline in sim/zero3_test.cc gives the same).
+  CHECK(analytic::zero3_exposed(milliseconds(2), milliseconds(8), 4, 0.8).value() ==
+        Approx(milliseconds(0.8).value()));
+  // Comm-bound phase: C = 10, P = 4, n = 4, r = 0.8: stretch min(7.5 x 0.2,
+  // 1) = 1 < C - P = 6: 6 + 1 = 7 ms, as at r = 1.
+  CHECK(analytic::zero3_exposed(milliseconds(10), milliseconds(4), 4, 0.8).value() ==
+        Approx(milliseconds(7).value()));
+}
+
+TEST_CASE("The overlap slowdown enters the DP exposure from the cost model's file", "[analytic][overlap]") {
+  // Same plan, cost models that differ only in the overlap slowdown: the
+  // compute is unchanged, the exposed DP time grows by the stretch of the
+  // backward beside the gradient reduce-scatter (ZeRO-1, overlapped).
+  const model::Model m = overlap_model();
+  const hardware::Cluster c = hardware::generic_cluster("a100-sxm-80gb", 32);
+  calib::CollectiveOverlap none;  // slowdown 0
+  calib::CollectiveOverlap slow;
+  slow.compute_slowdown = 0.25;  // rate 0.8
+  const cost::CostModel c0(c, calib::load_tables_for(c.accelerator), calib::nccl_collective_latency(), none);
+  const cost::CostModel c1(c, calib::load_tables_for(c.accelerator), calib::nccl_collective_latency(), slow);
+  plan::Plan p = overlap_plan(1, 32, 1);
+  p.overlap_grad_reduce = true;
+  const analytic::StepEstimate e0 = analytic::estimate_step(m, p, c0);
+  const analytic::StepEstimate e1 = analytic::estimate_step(m, p, c1);
+  CHECK(e1.breakdown.compute.value() == Approx(e0.breakdown.compute.value()));
+  const analytic::RankTimes& r = e1.ranks.at(0);
+  REQUIRE(r.dp_comm.value() > 0);
+  // One micro-batch per replica: the reduce-scatter runs beside the whole
+  // backward B, the all-gather beside the next forward F; each stretches
+  // its compute by min(comm x 0.2, compute x 0.25) unless comm-bound.
+  CHECK(e1.breakdown.dp_exposed.value() > e0.breakdown.dp_exposed.value());
+  CHECK(e1.step_time.value() > e0.step_time.value());
+  CHECK(e1.breakdown.dp_exposed.value() - e0.breakdown.dp_exposed.value() <= r.dp_comm.value() * 0.2 * 1.000001);
 }
 
 TEST_CASE("ZeRO-3 gathers are exposed per layer, not hidden behind the next step", "[analytic][zero3]") {

@@ -30,3 +30,20 @@ TEST_CASE("a collective-latency file with a negative step is refused with its pa
                     Contains("collectives_negative.json") && Contains("/ring/scale_up_step/value") &&
                         Contains("expected a duration >= 0"));
 }
+
+TEST_CASE("The collective-overlap file: the shipped one loads, bad ones are refused with the path", "[calib][overlap]") {
+  const calib::CollectiveOverlap& o = calib::collective_overlap();
+  // Lee et al. 2025 (arXiv:2507.03114): mean compute slowdown 18.9% -> rate 1 / 1.189 = 0.8410.
+  CHECK(o.compute_slowdown == Approx(0.189));
+  CHECK(o.compute_rate() == Approx(0.8410).epsilon(1e-4));
+  CHECK(o.source.find("2507.03114") != std::string::npos);
+  // A slowdown of 1.89 (a percentage typed as a fraction's tenfold) is refused.
+  CHECK_THROWS_WITH(calib::load_collective_overlap(TRAINSIM_TEST_DATA_DIR "/calib/overlap_too_large.json"),
+                    Contains("overlap_too_large.json") && Contains("/compute_slowdown/value") &&
+                        Contains("a fraction in [0, 1]") && Contains("1.89"));
+  CHECK_THROWS_WITH(calib::load_collective_overlap(TRAINSIM_TEST_DATA_DIR "/calib/overlap_no_source.json"),
+                    Contains("overlap_no_source.json") && Contains("at /compute_slowdown") &&
+                        Contains("missing required field \"source\""));
+  // No slowdown: compute keeps its full rate.
+  CHECK(calib::CollectiveOverlap{}.compute_rate() == 1.0);
+}

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "calib/collectives.h"
 #include "calib/tables.h"
 #include "cost/cost_model.h"
 #include "graph/graph.h"
@@ -94,7 +95,10 @@ TEST_CASE("1F1B releases each DP bucket after its own group's backward, earlier 
   for (int tp : {1, 2}) {
     for (bool merged : {true, false}) {
       const hardware::Cluster c = testing::test_cluster(testing::AcceleratorSpec{}, 2 * tp);
-      const cost::CostModel cost(c, calib::default_tables("h100-sxm", "unit test: default tables"));
+      // No overlap slowdown: the release times below assume each segment's
+      // time alone (the slowdown has its own tests, sim/zero3_test.cc).
+      const cost::CostModel cost(c, calib::default_tables("h100-sxm", "unit test: default tables"),
+                                 calib::nccl_collective_latency(), calib::CollectiveOverlap{});
       std::vector<double> starts_1f1b;
       for (Schedule sched : {Schedule::k1F1B, Schedule::kZeroBubbleH1}) {
         INFO("tp " << tp << (merged ? ", merged layers, " : ", per layer, ") << plan::to_string(sched));

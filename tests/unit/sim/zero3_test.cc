@@ -89,7 +89,7 @@ TEST_CASE("ZeRO-3 gathers: comm-bound layers take c + (n-1) max(c, p) + p per ph
   CHECK(o.step == 18 * kMs);
   CHECK(o.gpus[0].compute == 8 * kMs);
   CHECK(o.gpus[0].exposed_comm == 10 * kMs);
-  CHECK(analytic::zero3_exposed(milliseconds(8), milliseconds(4), 4).value() * 2 ==
+  CHECK(analytic::zero3_exposed(milliseconds(8), milliseconds(4), 4, 1.0).value() * 2 ==
         Approx(seconds_of(o.gpus[0].exposed_comm)));
 }
 
@@ -102,8 +102,32 @@ TEST_CASE("ZeRO-3 gathers: compute-bound layers hide all but the first gather", 
   const SimOutput o = run_pipeline(s, layers(4, kMs, kMs / 2), one_gbps());
   CHECK(o.step == 9 * kMs);
   CHECK(o.gpus[0].exposed_comm == kMs);
-  CHECK(analytic::zero3_exposed(milliseconds(2), milliseconds(4), 4).value() * 2 ==
+  CHECK(analytic::zero3_exposed(milliseconds(2), milliseconds(4), 4, 1.0).value() * 2 ==
         Approx(seconds_of(o.gpus[0].exposed_comm)));
+}
+
+TEST_CASE("ZeRO-3 gathers slow the compute beside them to the overlap rate", "[sim][zero3][overlap]") {
+  // n = 4, c = 0.5 ms, p = 2 ms, compute at 0.8 beside an interfering
+  // gather. Forward: gather 0 alone 0..0.5; layer 0 from 0.5 with gather 1
+  // beside it until 1.0 (0.4 ms of work done), the other 1.6 ms at full
+  // rate: ends 2.6; layers 1 and 2 the same (2.1 ms each, to 6.8); layer 3
+  // has no gather beside it: 8.8 ms. Phase = 8 + 0.5 + 3 x 0.1 = 8.8 ms;
+  // backward the same: step 17.6 ms, compute busy 17.6 - 2 x 0.5 = 16.6 ms.
+  // The analytic per-phase exposure agrees: zero3_exposed(C = 2, P = 8,
+  // n = 4, 0.8) = 0.8 ms (analytic/overlap_test.cc).
+  const PipelineSchedule s = build_schedule(Schedule::k1F1B, 1, 1);
+  PipelineWork w = layers(4, 2 * kMs, kMs / 2);
+  for (Segment& g : w.stages[0].param_gather) g.interferes = true;
+  w.overlap_compute_rate = 0.8;
+  const SimOutput o = run_pipeline(s, w, one_gbps());
+  CHECK(o.step == Approx(17.6 * kMs).margin(2));
+  CHECK(seconds_of(o.gpus[0].compute) == Approx(16.6e-3).epsilon(1e-6));
+  CHECK(seconds_of(o.step - 16 * kMs) ==
+        Approx(analytic::zero3_exposed(milliseconds(2), milliseconds(8), 4, 0.8).value() * 2).epsilon(1e-6));
+  // Without `interferes` the same work runs at full rate: 2 x (8 + 0.5).
+  PipelineWork plain = layers(4, 2 * kMs, kMs / 2);
+  plain.overlap_compute_rate = 0.8;
+  CHECK(run_pipeline(s, plain, one_gbps()).step == 17 * kMs);
 }
 
 TEST_CASE("ZeRO-3 gathers only in the first forward and the last backward of a step", "[sim][zero3]") {
