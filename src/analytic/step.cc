@@ -320,8 +320,9 @@ class Estimator {
     // backward); the first forward and the last backward carry the traffic.
     (void)mb;
     const double rate = cost_.overlap().compute_rate();
-    t.dp_exposed = zero3_exposed(gather, per_mb.f, n, rate) +
-                   zero3_exposed(gather + reduce, per_mb.bi + per_mb.w + per_mb.rc, n, rate);
+    const Seconds backward = zero3_exposed(gather + reduce, per_mb.bi + per_mb.w + per_mb.rc, n, rate);
+    t.dp_exposed = zero3_exposed(gather, per_mb.f, n, rate) + backward;
+    t.dp_backward_delay = backward;  // the last backward waits for its gathers and runs slowed
     t.dp_comm = gather * 2.0 + reduce;
   }
 
@@ -365,6 +366,9 @@ class Estimator {
                                                              zero3_exposed(backward_gathers, backward, per_mb.layers, rate);
     t.dp_exposed = (gather_exposed + reduce_exposed) * mb;
     t.dp_comm = (gathers + backward_gathers + reduces) * mb;
+    // Every micro-batch carries its own gathers and reduce-scatters: not one
+    // delay on the last backward's chain (rows of this kind run pp = 1).
+    t.dp_backward_delay = Seconds::zero();
   }
 
   Seconds dp_gather(const plan::RankParams& rp) const {
@@ -395,12 +399,14 @@ class Estimator {
     // Overlapped: the reduction starts with the last micro-batch's backward;
     // otherwise only after the rank's whole forward-backward.
     // The backward it runs beside is slowed while it does (overlap_exposed);
-    // the idle time after it hides it without interference.
+    // the idle time after it hides the reduction's tail, not the slowed
+    // backward, which is on the pipeline's chain (dp_backward_delay).
     const Seconds beside = p_.overlap_grad_reduce ? last_backward : Seconds::zero();
     const Seconds idle =
         overlapped(p_.schedule) ? Seconds::zero() : (chunk.bi + chunk.rc + chunk.w) * static_cast<double>(r);
     const double rate = cost_.overlap().compute_rate();
     t.dp_exposed = overlap_exposed(reduce, beside, idle, rate) + overlap_exposed(gather, per_mb.f, Seconds::zero(), rate);
+    t.dp_backward_delay = overlap_stretch(reduce, beside, rate);
     const double shard = p_.zero_stage >= 1
                              ? static_cast<double>(rp.dense_on_gpu) / rp.dense_replicas +
                                    static_cast<double>(rp.expert_on_gpu) / rp.expert_replicas
@@ -625,22 +631,20 @@ void add_zero3_tensor_calls(Zero3TensorCalls& into, const graph::Block& b, doubl
   }
 }
 
-namespace {
-Seconds overlap_stretch(Seconds comm, Seconds compute, double rate) {
-  TRAINSIM_CHECK(rate > 0 && rate <= 1, "compute rate {} beside a collective outside (0, 1]", rate);
-  return min(comm * (1.0 - rate), compute * ((1.0 - rate) / rate));
+Seconds overlap_stretch(Seconds comm, Seconds compute, double compute_rate) {
+  TRAINSIM_CHECK(compute_rate > 0 && compute_rate <= 1, "compute rate {} beside a collective outside (0, 1]",
+                 compute_rate);
+  return min(comm * (1.0 - compute_rate), compute * ((1.0 - compute_rate) / compute_rate));
 }
-}  // namespace
 
 Seconds overlap_exposed(Seconds comm, Seconds compute, Seconds idle, double compute_rate) {
-  const Seconds stretch = overlap_stretch(comm, compute, compute_rate);
-  return max(Seconds::zero(), max(comm - compute, stretch) - idle);
+  return max(Seconds::zero(), max(comm - compute - idle, overlap_stretch(comm, compute, compute_rate)));
 }
 
 Seconds zero3_exposed(Seconds comm, Seconds compute, double layers, double compute_rate) {
   const double n = std::max(1.0, layers);
-  const Seconds stretch = overlap_stretch(comm - comm / n, compute, compute_rate);
-  return max(Seconds::zero(), max(comm - compute, stretch)) + min(comm, compute) / n;
+  const double rest = 1.0 - 1.0 / n;  // all but the first layer's collective run beside compute
+  return comm / n + max((comm - compute) * rest, overlap_stretch(comm * rest, compute * rest, compute_rate));
 }
 
 Seconds RankTimes::total() const {
@@ -674,10 +678,30 @@ std::vector<OperatorTime> operator_times(const model::Model& m, const plan::Plan
   return Estimator(m, p, cost).operators(rank);
 }
 
+namespace {
+// GPipe, 1F1B and interleaved 1F1B run the last micro-batch's backward as one
+// chain, rank pp-1 to 0 (rank r's last backward chunk waits for rank r+1's
+// gradient), so DP work that lengthens rank r' > r's last backward
+// (dp_backward_delay) delays rank r's end as well. Zero-bubble schedules take
+// the weight gradients off that chain and DualPipe ranks finish together:
+// each keeps its own.
+void add_backward_chain_delays(const plan::Plan& p, std::vector<RankTimes>& ranks) {
+  if (p.schedule != Schedule::kGpipe && p.schedule != Schedule::k1F1B && p.schedule != Schedule::kInterleaved1F1B) {
+    return;
+  }
+  Seconds downstream;
+  for (size_t r = ranks.size(); r-- > 0;) {
+    ranks[r].dp_exposed += downstream;
+    downstream += ranks[r].dp_backward_delay;
+  }
+}
+}  // namespace
+
 StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost) {
   StepEstimate e;
   const Estimator est(m, p, cost);
   for (int r = 0; r < p.pp; ++r) e.ranks.push_back(est.rank(r));
+  add_backward_chain_delays(p, e.ranks);
   size_t crit = 0;
   for (size_t i = 1; i < e.ranks.size(); ++i) {
     if (e.ranks[i].total() > e.ranks[crit].total()) crit = i;
@@ -782,8 +806,10 @@ StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cos
                                : "no copy kernels or host overhead charged"));
   } else if (p.zero_stage == 3) {
     n.push_back("ZeRO-3: each layer's parameters all-gathered in forward and again in backward, its gradients "
-                "reduce-scattered, once per step (first forward, last backward), prefetched one layer ahead: exposed per phase = max(0, comm - compute) "
-                "+ min(comm, compute)/layers; the optimizer step is exposed");
+                "reduce-scattered, once per step (first forward, last backward), prefetched one layer ahead: exposed "
+                "per phase = comm/layers + max((comm - compute)(1 - 1/layers), the compute's slowdown beside the "
+                "rest) (max(0, comm - compute) + min(comm, compute)/layers without slowdown); the optimizer step is "
+                "exposed");
   } else if (p.overlap_grad_reduce) {
     n.push_back("DP gradient reduction hidden behind the last micro-batch's backward (plus the rank's cool-down idle "
                 "time in 1F1B-family schedules); ZeRO>=1 parameter all-gather hidden behind the next step's first "
@@ -795,8 +821,13 @@ StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cos
   }
   if (const double slow = cost.overlap().compute_slowdown; slow > 0 && t.dp_comm.value() > 0) {
     n.push_back(fmt::format("compute beside a data-parallel collective runs {:.1f}% slower while the collective runs "
-                            "(its kernels hold SMs and share HBM; {}), counted in the exposed DP time",
-                            slow * 100.0, paths::shown(cost.overlap().file)));
+                            "(its kernels hold SMs and share HBM; {}), counted in the exposed DP time{}",
+                            slow * 100.0, paths::shown(cost.overlap().file),
+                            p.pp > 1 && (p.schedule == Schedule::kGpipe || p.schedule == Schedule::k1F1B ||
+                                         p.schedule == Schedule::kInterleaved1F1B)
+                                ? "; each rank also waits for the slowed last backwards of the ranks after it "
+                                  "(the last micro-batch's backward runs rank pp-1 to 0)"
+                                : ""));
   }
   if (const double per_param = grad_accumulation_bytes_per_param(p); per_param > 0) {
     n.push_back(fmt::format("gradient accumulation unfused: every micro-batch a separate kernel adds each weight gradient "

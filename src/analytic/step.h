@@ -45,6 +45,12 @@ struct RankTimes {
   Seconds bubble;
   Seconds dp_comm;          // gradient reduction + parameter gather (before hiding)
   Seconds dp_exposed;
+  // How much DP work lengthens this rank's last backward (the compute slowed
+  // beside the gradient reduction; under ZeRO-3 the backward phase's whole
+  // exposure): part of dp_exposed. Under GPipe, 1F1B and interleaved 1F1B
+  // that backward is on the chain pp-1 -> 0 of the last micro-batch, so
+  // estimate_step adds the downstream ranks' delays to each rank.
+  Seconds dp_backward_delay;
   Seconds optimizer;
   // Chunk times used in the bubble formula (one chunk = the layers of one stage, one micro-batch).
   Seconds chunk_f, chunk_b, chunk_w, chunk_fb;
@@ -98,24 +104,31 @@ double bubble_fraction_1f1b(int pp, int64_t micro_batches);
 double bubble_fraction_interleaved(int pp, int vpp, int64_t micro_batches);
 Seconds dualpipe_bubble(int pp, Seconds f_and_b, Seconds b, Seconds w);
 Seconds zb_h1_bubble(int pp, Seconds f, Seconds b, Seconds w);
-// A data-parallel collective of `comm` started beside `compute` of work on
-// the compute stream, after which the GPU has `idle` before its step ends
-// (waiting on other pipeline ranks). Compute runs at `compute_rate` of its
-// speed while the collective runs (cost.overlap(): its kernels hold SMs and
-// share HBM), so it lengthens by stretch = min(comm (1 - rate),
-// compute (1 - rate) / rate): (1 - rate) of every second the collective runs
-// beside it, or, if the collective outlasts it, all of it at `rate`. Time
-// added beyond compute + idle: max(0, comm - compute - idle, stretch - idle).
-// At rate 1 this is max(0, comm - compute - idle).
+// How much `compute` of work lengthens when a data-parallel collective of
+// `comm` runs beside it from its start and compute runs at `compute_rate` of
+// its speed meanwhile (cost.overlap(): the collective's kernels hold SMs and
+// share HBM): (1 - rate) of every second the collective runs beside it, or,
+// if the collective outlasts it, all of it at `rate`:
+// min(comm (1 - rate), compute (1 - rate) / rate). Zero at rate 1.
+Seconds overlap_stretch(Seconds comm, Seconds compute, double compute_rate);
+
+// Time such a collective adds beyond `compute` + `idle`, where `idle` is
+// time after the compute in which the GPU waits on other pipeline ranks:
+// max(0, comm - compute - idle, stretch). The idle hides the collective's
+// tail but not the stretch: the lengthened compute is on the pipeline's
+// dependency chain (estimate_step adds the downstream ranks' stretches of
+// the last backward, RankTimes::dp_backward_delay). At rate 1 this is
+// max(0, comm - compute - idle).
 Seconds overlap_exposed(Seconds comm, Seconds compute, Seconds idle, double compute_rate);
 
 // ZeRO-3 communication left exposed in one phase (forward, or backward) of
 // `layers` equal layers whose collectives total `comm` and compute `compute`,
-// each layer's collective prefetched under the previous layer's compute:
-// the first (or last) layer's collective runs alone, min(comm, compute) /
-// layers, and the others beside the compute, which runs at `compute_rate`
-// while they do: max(0, comm - compute, stretch) + min(comm, compute) / layers
-// with stretch as in overlap_exposed for comm (1 - 1/layers) beside compute.
+// each layer's collective prefetched under the previous layer's compute,
+// which runs at `compute_rate` while it does. Per layer (c = comm / n,
+// p = compute / n): the first collective alone, then n - 1 layers each
+// taking max(c, p + overlap_stretch(c, p)), then the last layer alone:
+// exposed = C/n + max((C - P)(1 - 1/n), overlap_stretch(C (1 - 1/n),
+// P (1 - 1/n))). At rate 1: max(0, C - P) + min(C, P)/n.
 Seconds zero3_exposed(Seconds comm, Seconds compute, double layers, double compute_rate);
 
 // The expert all-to-all a MoE dispatch or combine of `tokens` tokens runs

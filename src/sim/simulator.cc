@@ -59,7 +59,9 @@ SimReport simulate(const model::Model& m, const plan::Plan& p, const cost::CostM
                         options.workload.load == LoadModel::kSampled
                             ? "; expert load sampled per micro-batch instead of the plan's busiest-GPU factor"
                             : "")
-          : "expert load or rounding: the simulator's compute is the sum of the same operator times");
+          : "the simulator counts the compute slowed beside data-parallel collectives (calibrate/collectives/"
+            "overlap.json) as compute, the analytic estimate as exposed DP time (the exposed_comm row); otherwise "
+            "expert load or rounding: both sum the same operator times");
   add("exposed_comm", to_seconds(last->exposed_comm), b.exposed_comm + b.dp_exposed,
       ovl ? "the simulator hides an all-to-all only under the computation the paired chunk is doing at that "
             "moment, and DP gradient buckets (each reduced once the last micro-batch's weight gradients of its layers "
@@ -72,13 +74,16 @@ SimReport simulate(const model::Model& m, const plan::Plan& p, const cost::CostM
             "operators that gather nothing"
       : p.zero_stage == 3
           ? "ZeRO-3: the simulator gathers each layer group's own parameters (embedding and head apart) one group "
-            "ahead and reduce-scatters each after its weight gradient; the analytic estimate spreads the rank's "
-            "parameters evenly over its transformer layers with exposed = max(0, comm - compute) + min(comm, "
-            "compute)/layers per phase, and exposes every pipeline send unless plan.overlap_p2p_comm"
+            "ahead and reduce-scatters each after its weight gradient, slowing the compute beside them; the "
+            "analytic estimate spreads the rank's parameters evenly over its transformer layers (per phase the "
+            "first layer's collective alone, the rest beside compute at the overlap rate: zero3_exposed), counts "
+            "the slowed compute here rather than as compute, and exposes every pipeline send unless "
+            "plan.overlap_p2p_comm"
           : "the simulator runs pipeline sends as flows on the links (the sender's next chunk waits for them "
             "unless plan.overlap_p2p_comm) and each DP gradient bucket beside the remaining backward as the schedule "
-            "allows; the analytic estimate charges each send whole (its excess over the chunk's compute under "
-            "plan.overlap_p2p_comm) and uses a fixed DP window");
+            "allows, counting the compute it slows as compute; the analytic estimate charges each send whole (its "
+            "excess over the chunk's compute under plan.overlap_p2p_comm) and uses a fixed DP window, counting the "
+            "slowed compute here");
   add("idle", to_seconds(last->idle), b.bubble,
       "the simulator executes the schedule's chunk order with real dependencies and the real (unequal) F, B, W "
       "chunks of each stage; the analytic estimate uses the published bubble formula with mean chunk times");

@@ -47,9 +47,10 @@ TEST_CASE("ZeRO-3 exposure of one phase with prefetch", "[analytic][zero3]") {
 
 TEST_CASE("Compute beside a data-parallel collective runs at the overlap rate", "[analytic][overlap]") {
   // overlap_exposed(C, P, idle, r): stretch = min(C (1 - r), P (1 - r) / r);
-  // added = max(0, C - P - idle, stretch - idle).
+  // added = max(0, C - P - idle, stretch).
   // Compute-bound, C = 2 ms beside P = 8 ms at r = 0.8: the compute loses
   // 0.2 of each of the 2 ms: stretch = min(0.4, 2) = 0.4 ms; added 0.4 ms.
+  CHECK(analytic::overlap_stretch(milliseconds(2), milliseconds(8), 0.8).value() == Approx(milliseconds(0.4).value()));
   CHECK(analytic::overlap_exposed(milliseconds(2), milliseconds(8), Seconds::zero(), 0.8).value() ==
         Approx(milliseconds(0.4).value()));
   // The collective outlasts the slowed compute: C = 10, P = 4, r = 0.8:
@@ -62,25 +63,39 @@ TEST_CASE("Compute beside a data-parallel collective runs at the overlap rate", 
   // added 0.9 ms = stretch min(0.9, 1) (> C - P = 0.5).
   CHECK(analytic::overlap_exposed(milliseconds(4.5), milliseconds(4), Seconds::zero(), 0.8).value() ==
         Approx(milliseconds(0.9).value()));
-  // Idle time after the compute (a 1F1B rank's cool-down) absorbs the
-  // stretch: C = 2, P = 8, idle 0.3 ms: 0.4 - 0.3 = 0.1 ms; idle 1 ms: 0.
+  // Idle time after the compute (a 1F1B rank's cool-down) hides the
+  // collective's tail, not the stretch (the slowed backward is on the
+  // pipeline's chain): C = 2, P = 8, idle 0.3 or 1 ms: still 0.4 ms.
   CHECK(analytic::overlap_exposed(milliseconds(2), milliseconds(8), milliseconds(0.3), 0.8).value() ==
-        Approx(milliseconds(0.1).value()));
-  CHECK(analytic::overlap_exposed(milliseconds(2), milliseconds(8), milliseconds(1), 0.8).value() == 0);
+        Approx(milliseconds(0.4).value()));
+  CHECK(analytic::overlap_exposed(milliseconds(2), milliseconds(8), milliseconds(1), 0.8).value() ==
+        Approx(milliseconds(0.4).value()));
+  // ... and a comm-bound tail: C = 10, P = 4, idle 3: max(10 - 4 - 3, 1) = 3 ms.
+  CHECK(analytic::overlap_exposed(milliseconds(10), milliseconds(4), milliseconds(3), 0.8).value() ==
+        Approx(milliseconds(3).value()));
   // No compute beside it (reduction after the whole backward): all of C
   // past the idle, no stretch: C = 2, P = 0, idle 0.5 -> 1.5 ms.
   CHECK(analytic::overlap_exposed(milliseconds(2), Seconds::zero(), milliseconds(0.5), 0.8).value() ==
         Approx(milliseconds(1.5).value()));
-  // ZeRO-3, compute-bound phase: C = 2, P = 8, n = 4, r = 0.8: the first
-  // gather (0.5 ms) alone, the other 1.5 ms beside compute: stretch
-  // min(1.5 x 0.2, 8 x 0.25) = 0.3 ms; exposed 0.3 + 0.5 = 0.8 ms (the
-  // simulator's timeline in sim/zero3_test.cc gives the same).
+  // ZeRO-3 phase: C/n + max((C - P)(1 - 1/n), stretch(C (1 - 1/n), P (1 - 1/n))).
+  // Compute-bound, C = 2, P = 8, n = 4, r = 0.8: 0.5 + max(-4.5,
+  // min(1.5 x 0.2, 6 x 0.25) = 0.3) = 0.8 ms (sim/zero3_test.cc's timeline
+  // gives the same).
   CHECK(analytic::zero3_exposed(milliseconds(2), milliseconds(8), 4, 0.8).value() ==
         Approx(milliseconds(0.8).value()));
-  // Comm-bound phase: C = 10, P = 4, n = 4, r = 0.8: stretch min(7.5 x 0.2,
-  // 1) = 1 < C - P = 6: 6 + 1 = 7 ms, as at r = 1.
+  // Comm-bound: C = 10, P = 4, n = 4: 2.5 + max(4.5, min(1.5, 0.75)) = 7 ms,
+  // as at r = 1.
   CHECK(analytic::zero3_exposed(milliseconds(10), milliseconds(4), 4, 0.8).value() ==
         Approx(milliseconds(7).value()));
+  // In between (r C < P < C), c = 1.125, p = 1 per layer, n = 4: each of the
+  // 3 overlapped layers takes max(c, p + min(c x 0.2, p x 0.25)) =
+  // max(1.125, 1.225) = 1.225 ms: 1.125 + 3 x 1.225 + 1 = 5.8 ms for 4 ms of
+  // compute, exposed 1.8 ms = 1.125 + max(0.375, min(0.675, 0.75)).
+  CHECK(analytic::zero3_exposed(milliseconds(4.5), milliseconds(4), 4, 0.8).value() ==
+        Approx(milliseconds(1.8).value()));
+  // At rate 1 the old form, max(0, C - P) + min(C, P)/n: 4.5 - 4 + 4/4 = 1.5 ms.
+  CHECK(analytic::zero3_exposed(milliseconds(4.5), milliseconds(4), 4, 1.0).value() ==
+        Approx(milliseconds(1.5).value()));
 }
 
 TEST_CASE("The overlap slowdown enters the DP exposure from the cost model's file", "[analytic][overlap]") {

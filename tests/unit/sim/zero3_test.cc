@@ -128,6 +128,19 @@ TEST_CASE("ZeRO-3 gathers slow the compute beside them to the overlap rate", "[s
   PipelineWork plain = layers(4, 2 * kMs, kMs / 2);
   plain.overlap_compute_rate = 0.8;
   CHECK(run_pipeline(s, plain, one_gbps()).step == 17 * kMs);
+
+  // Between compute- and comm-bound (0.8 c < p < c): c = 1.125 ms, p = 1 ms.
+  // Gather 0 alone to 1.125; layer 0 beside gather 1 (1.125 ms) does 0.9 ms
+  // of work by 2.25, its last 0.1 ms alone: ends 2.35, gather 1 done at 2.25;
+  // layers 1 and 2 the same (1.225 ms each, to 4.8); layer 3 alone: 5.8 ms.
+  // Exposed 1.8 ms per phase = zero3_exposed(C = 4.5, P = 4, n = 4, 0.8).
+  PipelineWork mid = layers(4, kMs, kMs * 9 / 8);
+  for (Segment& g : mid.stages[0].param_gather) g.interferes = true;
+  mid.overlap_compute_rate = 0.8;
+  const SimOutput om = run_pipeline(s, mid, one_gbps());
+  CHECK(om.step == Approx(11.6 * kMs).margin(2));
+  CHECK(seconds_of(om.step - 8 * kMs) ==
+        Approx(analytic::zero3_exposed(milliseconds(4.5), milliseconds(4), 4, 0.8).value() * 2).epsilon(1e-6));
 }
 
 TEST_CASE("ZeRO-3 gathers only in the first forward and the last backward of a step", "[sim][zero3]") {
