@@ -25,7 +25,9 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include "calib/collectives.h"
 #include "calib/measurements.h"
+#include "calib/power.h"
 #include "calib/tables.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -373,6 +375,47 @@ TEST_CASE("calibration tables", "[fuzz]") {
                const std::string copy = tmp.file(label);
                write_file_atomic(copy, m.text);
                exercise(f, what, label, [&] { return check_tables(calib::load_tables(copy)); });
+             });
+  INFO(f.summary());
+  CHECK(f.problems.empty());
+  CHECK(f.rejected > 50);
+  CHECK(f.ok > 5);
+}
+
+TEST_CASE("collective models and power elasticity", "[fuzz]") {
+  // calibrate/collectives/ (NCCL's latency model, the overlap slowdown) and
+  // calibrate/power/: each mutant loads with finite values in range or is
+  // refused with a ConfigError.
+  TempDir tmp;
+  Findings f;
+  fuzz_files({kSource + "/calibrate/collectives/nccl.json", kSource + "/calibrate/collectives/overlap.json",
+              kSource + "/calibrate/power/gemm-power-elasticity.json"},
+             1010, [&](const std::string& path, const fuzz::Mutant& m, const std::string& what) {
+               const std::string label = fs::path(path).filename().string();
+               const std::string copy = tmp.file(label);
+               write_file_atomic(copy, m.text);
+               exercise(f, what, label, [&]() -> std::string {
+                 if (label == "overlap.json") {
+                   const calib::CollectiveOverlap o = calib::load_collective_overlap(copy);
+                   const double r = o.compute_rate();
+                   if (!is_finite(r) || !(r > 0 && r <= 1)) return fmt::format("compute rate {}", r);
+                   return "";
+                 }
+                 if (label == "nccl.json") {
+                   const calib::CollectiveLatency c = calib::load_collective_latency(copy);
+                   for (const Seconds x : {c.ring_base, c.ring_scale_up_step, c.ring_scale_up_pci_step,
+                                           c.ring_scale_out_step, c.ring_multi_node_step_floor, c.tree_base,
+                                           c.tree_scale_up_step, c.tree_scale_out_step}) {
+                     if (!is_finite(x.value()) || x.value() < 0) return fmt::format("a latency is {}", x.value());
+                   }
+                   return "";
+                 }
+                 const calib::PowerElasticity e = calib::load_power_elasticity(copy);
+                 if (!is_finite(e.elasticity) || e.elasticity < 0 || e.elasticity > 1) {
+                   return fmt::format("elasticity {}", e.elasticity);
+                 }
+                 return "";
+               });
              });
   INFO(f.summary());
   CHECK(f.problems.empty());
