@@ -78,8 +78,6 @@ struct StageTimes {
   }
 };
 
-bool overlapped(Schedule s) { return s == Schedule::kDualPipe || s == Schedule::kDualPipeV; }
-
 // The parameter tensors an operator owns, in elements: a GEMM's weight
 // (one per group) and its bias; a LayerNorm's weight and bias; otherwise one.
 std::vector<int64_t> parameter_tensors(const graph::Operator& op, const model::Model& m) {
@@ -110,6 +108,7 @@ class Estimator {
     tp_one_ = tp_boundary_time(m, p, cost_, apn_);
     if (p.zero3_per_tensor()) zero3_fw_ = calib::load_zero3_framework(p.zero3_framework);
     pp_one_ = pipeline_send_time(m, p, cost_, apn_);
+    rate_ = cost_.overlap().compute_rate();
   }
 
   // One micro-batch through stage s; with `ops`, each compute operator's
@@ -319,9 +318,8 @@ class Estimator {
     // pipelining drives FSDP2 so: reshard and gradient sync only on the last
     // backward); the first forward and the last backward carry the traffic.
     (void)mb;
-    const double rate = cost_.overlap().compute_rate();
-    const Seconds backward = zero3_exposed(gather + reduce, per_mb.bi + per_mb.w + per_mb.rc, n, rate);
-    t.dp_exposed = zero3_exposed(gather, per_mb.f, n, rate) + backward;
+    const Seconds backward = zero3_exposed(gather + reduce, per_mb.bi + per_mb.w + per_mb.rc, n, rate_);
+    t.dp_exposed = zero3_exposed(gather, per_mb.f, n, rate_) + backward;
     t.dp_backward_delay = backward;  // the last backward waits for its gathers and runs slowed
     t.dp_comm = gather * 2.0 + reduce;
   }
@@ -358,12 +356,11 @@ class Estimator {
     const Seconds backward = per_mb.bi + per_mb.w + per_mb.rc;
     // What the reduce-scatters can hide under (see above).
     const Seconds window = fw.blocking_gathers ? per_mb.backward_ungathered : backward;
-    const double rate = cost_.overlap().compute_rate();
     const Seconds reduce_exposed =
-        fw.reduce_scatter_overlaps_backward ? overlap_exposed(reduces, window, Seconds::zero(), rate) : reduces;
+        fw.reduce_scatter_overlaps_backward ? overlap_exposed(reduces, window, Seconds::zero(), rate_) : reduces;
     const Seconds gather_exposed = fw.blocking_gathers ? gathers + backward_gathers
-                                                       : zero3_exposed(gathers, per_mb.f, per_mb.layers, rate) +
-                                                             zero3_exposed(backward_gathers, backward, per_mb.layers, rate);
+                                                       : zero3_exposed(gathers, per_mb.f, per_mb.layers, rate_) +
+                                                             zero3_exposed(backward_gathers, backward, per_mb.layers, rate_);
     t.dp_exposed = (gather_exposed + reduce_exposed) * mb;
     t.dp_comm = (gathers + backward_gathers + reduces) * mb;
     // Every micro-batch carries its own gathers and reduce-scatters: not one
@@ -404,9 +401,8 @@ class Estimator {
     const Seconds beside = p_.overlap_grad_reduce ? last_backward : Seconds::zero();
     const Seconds idle =
         overlapped(p_.schedule) ? Seconds::zero() : (chunk.bi + chunk.rc + chunk.w) * static_cast<double>(r);
-    const double rate = cost_.overlap().compute_rate();
-    t.dp_exposed = overlap_exposed(reduce, beside, idle, rate) + overlap_exposed(gather, per_mb.f, Seconds::zero(), rate);
-    t.dp_backward_delay = overlap_stretch(reduce, beside, rate);
+    t.dp_exposed = overlap_exposed(reduce, beside, idle, rate_) + overlap_exposed(gather, per_mb.f, Seconds::zero(), rate_);
+    t.dp_backward_delay = overlap_stretch(reduce, beside, rate_);
     const double shard = p_.zero_stage >= 1
                              ? static_cast<double>(rp.dense_on_gpu) / rp.dense_replicas +
                                    static_cast<double>(rp.expert_on_gpu) / rp.expert_replicas
@@ -425,6 +421,7 @@ class Estimator {
   int64_t tokens_ = 0;
   Seconds tp_one_;
   Seconds pp_one_;
+  double rate_ = 1;  // compute rate beside a data-parallel collective (cost.overlap())
   std::optional<calib::Zero3Framework> zero3_fw_;  // set when ZeRO-3 runs a non-FSDP implementation
 
  public:
@@ -679,16 +676,11 @@ std::vector<OperatorTime> operator_times(const model::Model& m, const plan::Plan
 }
 
 namespace {
-// GPipe, 1F1B and interleaved 1F1B run the last micro-batch's backward as one
-// chain, rank pp-1 to 0 (rank r's last backward chunk waits for rank r+1's
-// gradient), so DP work that lengthens rank r' > r's last backward
-// (dp_backward_delay) delays rank r's end as well. Zero-bubble schedules take
-// the weight gradients off that chain and DualPipe ranks finish together:
-// each keeps its own.
+// Under a schedule whose last backward is one chain (plan::backward_chain),
+// DP work that lengthens rank r' > r's last backward (dp_backward_delay)
+// delays rank r's end as well; other schedules keep each rank's own.
 void add_backward_chain_delays(const plan::Plan& p, std::vector<RankTimes>& ranks) {
-  if (p.schedule != Schedule::kGpipe && p.schedule != Schedule::k1F1B && p.schedule != Schedule::kInterleaved1F1B) {
-    return;
-  }
+  if (!backward_chain(p.schedule)) return;
   Seconds downstream;
   for (size_t r = ranks.size(); r-- > 0;) {
     ranks[r].dp_exposed += downstream;
@@ -823,8 +815,7 @@ StepEstimate estimate_step(const model::Model& m, const plan::Plan& p, const cos
     n.push_back(fmt::format("compute beside a data-parallel collective runs {:.1f}% slower while the collective runs "
                             "(its kernels hold SMs and share HBM; {}), counted in the exposed DP time{}",
                             slow * 100.0, paths::shown(cost.overlap().file),
-                            p.pp > 1 && (p.schedule == Schedule::kGpipe || p.schedule == Schedule::k1F1B ||
-                                         p.schedule == Schedule::kInterleaved1F1B)
+                            p.pp > 1 && backward_chain(p.schedule)
                                 ? "; each rank also waits for the slowed last backwards of the ranks after it "
                                   "(the last micro-batch's backward runs rank pp-1 to 0)"
                                 : ""));

@@ -31,6 +31,12 @@ std::vector<std::string> schedule_names() {
   return {"gpipe", "1f1b", "interleaved-1f1b", "zb-h1", "dualpipe", "dualpipev"};
 }
 
+bool overlapped(Schedule s) { return s == Schedule::kDualPipe || s == Schedule::kDualPipeV; }
+
+bool backward_chain(Schedule s) {
+  return s == Schedule::kGpipe || s == Schedule::k1F1B || s == Schedule::kInterleaved1F1B;
+}
+
 Schedule parse_schedule(const std::string& s) {
   if (s == "gpipe") return Schedule::kGpipe;
   if (s == "1f1b") return Schedule::k1F1B;
@@ -576,7 +582,7 @@ std::vector<MemoryBreakdown> memory_per_rank(const Plan& p, const model::Model& 
   const StageLayout layout = stage_layout(p, m);
   const graph::Graph g = plan_graph(p, m, true);
   std::vector<MemoryBreakdown> out;
-  const bool dual = p.schedule == Schedule::kDualPipe || p.schedule == Schedule::kDualPipeV;
+  const bool dual = overlapped(p.schedule);
   const int64_t tokens = p.micro_batch * p.seq_len / p.cp;
   const int64_t rows = p.sequence_parallel && p.tp > 1 ? ceil_div(tokens, p.tp) : tokens;
   for (int rank = 0; rank < p.pp; ++rank) {

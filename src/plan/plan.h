@@ -38,6 +38,14 @@ const char* to_string(Schedule s);
 // accepted words with a did-you-mean (file readers rethrow it as ConfigError).
 Schedule parse_schedule(const std::string& s);
 std::vector<std::string> schedule_names();
+// DualPipe and DualPipeV: a forward and a backward chunk run as a pair, each
+// one's communication overlapped with the other's computation (V3TR §3.2.1).
+bool overlapped(Schedule s);
+// GPipe, 1F1B and interleaved 1F1B: the last micro-batch's backward runs as
+// one chain from rank pp-1 to rank 0, each rank's last backward chunk waiting
+// for the next rank's gradient. Zero-bubble schedules take the weight
+// gradients off that chain; DualPipe's ranks finish together.
+bool backward_chain(Schedule s);
 
 // Recompute policies: none; Megatron's selective (the attention core);
 // DeepSeek-V3's (norms, MLA up-projections, SwiGLU); full (every layer from

@@ -708,7 +708,7 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
   }
   // DualPipe lends SMs to its overlapped communication: not a column
   // (default_rules(), "comm_sms").
-  if (p.schedule == plan::Schedule::kDualPipe || p.schedule == plan::Schedule::kDualPipeV) {
+  if (plan::overlapped(p.schedule)) {
     p.comm_sms = plan::dualpipe_comm_sms(hardware::load_accelerator(row.hw).sm_count);
     row.defaults_used.push_back(fmt::format("comm_sms={}", p.comm_sms));
   }
@@ -764,7 +764,7 @@ plan::Plan build_plan(const RowCells& c, const model::Model& m, int gpus, RowRes
   // Pipeline sends overlapped with compute: not a column; by framework, year
   // and schedule (default_rules(), "overlap_p2p_comm").
   constexpr int64_t kFirstNemo2Year = 2024;
-  if (p.pp > 1 && p.schedule != plan::Schedule::kDualPipe && p.schedule != plan::Schedule::kDualPipeV) {
+  if (p.pp > 1 && !plan::overlapped(p.schedule)) {
     p.overlap_p2p_comm = contains(framework, "nemo") && year && *year >= kFirstNemo2Year && p.vpp > 1;
     row.defaults_used.push_back(p.overlap_p2p_comm ? "overlap_p2p_comm=on" : "overlap_p2p_comm=off");
   }

@@ -67,15 +67,11 @@ analytic::StepEstimate AnalyticStepModel::step(const plan::Plan& p, double compu
 
 namespace {
 
-bool is_dualpipe(const plan::Plan& p) {
-  return p.schedule == plan::Schedule::kDualPipe || p.schedule == plan::Schedule::kDualPipeV;
-}
-
 int64_t batch_quantum(const plan::Plan& p) {
   // DualPipe feeds micro-batches from both ends: their count must be even (V3TR §3.2.1);
   // interleaved 1F1B needs a multiple of pp (Megatron-LM).
   const int64_t per_mb = static_cast<int64_t>(p.dp) * p.micro_batch;
-  if (is_dualpipe(p)) return per_mb * 2;
+  if (plan::overlapped(p.schedule)) return per_mb * 2;
   if (p.schedule == plan::Schedule::kInterleaved1F1B) return per_mb * p.pp;
   return per_mb;
 }
@@ -84,7 +80,7 @@ int64_t min_batch(const plan::Plan& p) {
   // DualPipe needs at least 2 x pp micro-batches (DualPipe dualpipe.py step());
   // interleaved 1F1B needs a multiple of pp (Megatron-LM).
   const int64_t per_mb = static_cast<int64_t>(p.dp) * p.micro_batch;
-  if (is_dualpipe(p)) return per_mb * 2 * p.pp;
+  if (plan::overlapped(p.schedule)) return per_mb * 2 * p.pp;
   if (p.schedule == plan::Schedule::kInterleaved1F1B) return per_mb * p.pp;
   return per_mb;
 }

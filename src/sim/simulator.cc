@@ -7,10 +7,6 @@
 
 namespace trainsim::sim {
 
-namespace {
-bool overlapped(plan::Schedule s) { return s == plan::Schedule::kDualPipe || s == plan::Schedule::kDualPipeV; }
-}  // namespace
-
 SimReport simulate(const model::Model& m, const plan::Plan& p, const cost::CostModel& cost,
                    const SimulateOptions& options) {
   SimReport r;

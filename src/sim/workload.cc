@@ -53,7 +53,6 @@ enum Label : uint16_t { kLabelCompute = 0, kLabelDispatch, kLabelExperts, kLabel
 const std::vector<std::string> kLabels = {"compute", "dispatch", "experts", "combine", "tp-collective",
                                           "dp-grad-sync", "optimizer", "param-all-gather", "cp-kv-ring"};
 
-bool overlapped(Schedule s) { return s == Schedule::kDualPipe || s == Schedule::kDualPipeV; }
 bool is_expert_op(const graph::Operator& op) { return op.name.rfind("moe.experts.", 0) == 0; }
 
 // Accumulates one chunk's segments: compute time at full SMs and at reduced
