@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <map>
+
 #include "unit/fixtures.h"
 
 #include "core/error.h"
@@ -26,6 +28,22 @@ plan::PrecisionPolicy zero_paper_policy() {
 }
 
 }  // namespace
+
+TEST_CASE("schedule families: paired chunks, and the last backward as one chain", "[plan]") {
+  // Each schedule by name: DualPipe and DualPipeV pair a forward and a
+  // backward chunk (V3TR 3.2.1); GPipe, 1F1B and interleaved 1F1B run the last
+  // micro-batch's backward rank pp-1 -> 0 with W inside B; ZB-H1 splits W off.
+  const std::map<std::string, std::pair<bool, bool>> expected = {
+      {"gpipe", {false, true}},  {"1f1b", {false, true}},      {"interleaved-1f1b", {false, true}},
+      {"zb-h1", {false, false}}, {"dualpipe", {true, false}}, {"dualpipev", {true, false}}};
+  REQUIRE(plan::schedule_names().size() == expected.size());
+  for (const std::string& name : plan::schedule_names()) {
+    INFO(name);
+    const plan::Schedule s = plan::parse_schedule(name);
+    CHECK(plan::overlapped(s) == expected.at(name).first);
+    CHECK(plan::backward_chain(s) == expected.at(name).second);
+  }
+}
 
 TEST_CASE("schedule and recompute words parse and reject typos", "[plan]") {
   for (const std::string& s : plan::schedule_names()) CHECK(plan::to_string(plan::parse_schedule(s)) == s);
